@@ -1,0 +1,290 @@
+//! The syntax tree of one `.arch` file. Every node keeps the span it was parsed from.
+
+use serde::Serialize;
+
+/// Which loaded source a span points into. The compiler's source set hands these out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+pub struct FileId(pub u32);
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span { file, start, end }
+    }
+
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(&self, other: Span) -> Span {
+        Span::new(self.file, self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(s: Span) -> Self {
+        (s.start, s.len()).into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct File {
+    pub items: Vec<Item>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Item {
+    Use(UseDecl),
+    Block(BlockDef),
+    Family(FamilyDef),
+    Network(NetworkDef),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UseDecl {
+    pub path: String,
+    pub path_span: Span,
+    pub span: Span,
+}
+
+/// `block name(params) { segments }`: a sequence of layers and block calls. The name
+/// `stride` is bound implicitly by the stage that repeats the block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockDef {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub body: Vec<Segment>,
+    pub span: Span,
+}
+
+/// `family name(params) { body }`: a network template.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FamilyDef {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub body: Body,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkDef {
+    pub name: Ident,
+    pub def: NetworkRhs,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum NetworkRhs {
+    /// `network n { ... }`
+    Body(Body),
+    /// `network n = family(args) with settings` or `network n = other with settings`
+    Instance {
+        target: Ident,
+        args: Option<Vec<Expr>>,
+        args_span: Option<Span>,
+        with: Vec<Setting>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Body {
+    pub settings: Vec<Setting>,
+    pub stages: Vec<Stage>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Setting {
+    pub key: Ident,
+    pub value: Value,
+    pub span: Span,
+}
+
+/// One line of the layer table: a name and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    pub name: Ident,
+    pub segments: Vec<Segment>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Segment {
+    Layer(Layer),
+    Call(Call),
+}
+
+impl Segment {
+    pub fn span(&self) -> Span {
+        match self {
+            Segment::Layer(l) => l.span,
+            Segment::Call(c) => c.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    Conv,
+    MaxPool,
+    AvgPool,
+    Fc,
+    Dropout,
+    Flatten,
+    Softmax,
+    Relu,
+    Bn,
+}
+
+impl LayerKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LayerKind::Conv => "conv",
+            LayerKind::MaxPool => "maxpool",
+            LayerKind::AvgPool => "avgpool",
+            LayerKind::Fc => "fc",
+            LayerKind::Dropout => "dropout",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Softmax => "softmax",
+            LayerKind::Relu => "relu",
+            LayerKind::Bn => "bn",
+        }
+    }
+
+    pub fn from_keyword(s: &str) -> Option<Self> {
+        Some(match s {
+            "conv" => LayerKind::Conv,
+            "maxpool" => LayerKind::MaxPool,
+            "avgpool" => LayerKind::AvgPool,
+            "fc" => LayerKind::Fc,
+            "dropout" => LayerKind::Dropout,
+            "flatten" => LayerKind::Flatten,
+            "softmax" => LayerKind::Softmax,
+            "relu" => LayerKind::Relu,
+            "bn" => LayerKind::Bn,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Layer {
+    pub kind: LayerKind,
+    pub kind_span: Span,
+    pub positional: Vec<Value>,
+    pub named: Vec<NamedArg>,
+    pub span: Span,
+}
+
+/// `callee(args) x repeat, name: value, ...`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Call {
+    pub callee: Ident,
+    pub args: Vec<Expr>,
+    pub args_span: Span,
+    pub repeat: Option<Expr>,
+    pub named: Vec<NamedArg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedArg {
+    pub name: Ident,
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Value {
+    /// `3x224x224`
+    Dims(Vec<u64>, Span),
+    /// `0.5`
+    Float(f64, Span),
+    /// An integer expression, or a name that may denote a block.
+    Expr(Expr),
+    /// A bare word that is not a name, such as `relu` or `none`.
+    Word(Ident),
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Dims(_, s) | Value::Float(_, s) => *s,
+            Value::Expr(e) => e.span(),
+            Value::Word(w) => w.span,
+        }
+    }
+
+    /// The bare word this value is, if it is one (a word or a lone name).
+    pub fn as_word(&self) -> Option<&Ident> {
+        match self {
+            Value::Word(w) => Some(w),
+            Value::Expr(Expr::Var(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Expr {
+    Int(u64, Span),
+    Var(Ident),
+    Neg(Box<Expr>, Span),
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Int(_, s) | Expr::Neg(_, s) => *s,
+            Expr::Var(v) => v.span,
+            Expr::Binary { span, .. } => *span,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+use super::*;
+
+fn ok(src: &str) -> File {
+    match parse(src, FileId(0)) {
+        Ok(f) => f,
+        Err(e) => panic!("parse failed: {e:?}"),
+    }
+}
+
+fn err(src: &str) -> String {
+    match parse(src, FileId(0)) {
+        Ok(_) => panic!("expected a syntax error"),
+        Err(e) => e[0].to_string(),
+    }
+}
+
+#[test]
+fn block_with_layers_and_named_args() {
+    let f = ok("block basic(c) {\n  conv 3x3, c, stride: stride\n  conv 3x3, c\n}\n");
+    let Item::Block(b) = &f.items[0] else { panic!() };
+    assert_eq!(b.name.name, "basic");
+    assert_eq!(b.params.len(), 1);
+    assert_eq!(b.body.len(), 2);
+    let Segment::Layer(l) = &b.body[0] else { panic!() };
+    assert_eq!(l.kind, LayerKind::Conv);
+    assert_eq!(l.positional.len(), 2);
+    assert_eq!(l.named[0].name.name, "stride");
+}
+
+#[test]
+fn stage_mixes_layers_and_repeated_calls() {
+    let f = ok("family r(b, n) {\n input 3x224x224\n conv2_x maxpool 3x3, stride: 2, padding: 1, b(64) x n, stride: 1\n head avgpool, fc 1000, softmax\n}\n");
+    let Item::Family(fam) = &f.items[0] else { panic!() };
+    assert_eq!(fam.body.settings.len(), 1);
+    let st = &fam.body.stages[0];
+    assert_eq!(st.segments.len(), 2);
+    let Segment::Call(c) = &st.segments[1] else { panic!() };
+    assert!(c.repeat.is_some());
+    assert_eq!(c.named.len(), 1);
+    assert_eq!(fam.body.stages[1].segments.len(), 3);
+}
+
+#[test]
+fn network_instances_with_overrides() {
+    let f = ok("network plain34 = resnet(basic, 3, 4, 6, 3) with shortcut none, classes 10\nnetwork v = vgg16 with norm bn\n");
+    let Item::Network(n) = &f.items[0] else { panic!() };
+    let NetworkRhs::Instance { args, with, .. } = &n.def else { panic!() };
+    assert_eq!(args.as_ref().unwrap().len(), 5);
+    assert_eq!(with.len(), 2);
+    let Item::Network(n) = &f.items[1] else { panic!() };
+    let NetworkRhs::Instance { args, .. } = &n.def else { panic!() };
+    assert!(args.is_none());
+}
+
+#[test]
+fn expressions_have_precedence() {
+    let f = ok("block b(c) { conv 1x1, 4*c + c/2 }\n");
+    let Item::Block(b) = &f.items[0] else { panic!() };
+    let Segment::Layer(l) = &b.body[0] else { panic!() };
+    let Value::Expr(Expr::Binary { op, .. }) = &l.positional[1] else { panic!() };
+    assert_eq!(*op, BinOp::Add);
+}
+
+#[test]
+fn comments_and_blank_lines_and_continuations() {
+    ok("# a comment\n\nuse \"blocks.arch\"  # trailing\nblock b(c) {\n  conv 3x3, c,\n     stride: 2\n}\n");
+}
+
+#[test]
+fn errors_read_like_a_person_wrote_them() {
+    let m = err("block b(c) {\n  cnv 3x3, c\n}\n");
+    assert!(m.contains("expected"), "{m}");
+    let m = err("network = r(1)\n");
+    assert!(m.contains("a name"), "{m}");
+}
+
+#[test]
+fn huge_numbers_are_a_diagnostic() {
+    let e = parse("block b() { conv 3x3, 99999999999999999999999 }", FileId(0)).unwrap_err();
+    assert!(matches!(e[0], SyntaxError::NumberTooLarge { .. }));
+}
