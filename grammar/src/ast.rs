@@ -29,7 +29,11 @@ impl Span {
 
     /// The smallest span covering both (same file assumed).
     pub fn to(&self, other: Span) -> Span {
-        Span::new(self.file, self.start.min(other.start), self.end.max(other.end))
+        Span::new(
+            self.file,
+            self.start.min(other.start),
+            self.end.max(other.end),
+        )
     }
 }
 

@@ -95,7 +95,10 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
 /// A one-line help for the most common ways to trip over the grammar.
 pub(crate) fn help_for(expected: &[Rule], found: &str) -> Option<String> {
     if found.starts_with('{') && expected.contains(&Rule::param_list) {
-        return Some("a block or family needs a parameter list, even an empty one: `block stem() { ... }`".into());
+        return Some(
+            "a block or family needs a parameter list, even an empty one: `block stem() { ... }`"
+                .into(),
+        );
     }
     if expected.contains(&Rule::EOI) || expected.contains(&Rule::sep) {
         return Some(
@@ -124,7 +127,6 @@ pub(crate) fn is_keyword(w: &str) -> bool {
     matches!(
         w,
         "use"
-            | "block"
             | "family"
             | "network"
             | "with"
@@ -139,7 +141,6 @@ pub(crate) fn is_keyword(w: &str) -> bool {
             | "relu"
             | "bn"
             | "input"
-            | "classes"
             | "shortcut"
             | "norm"
             | "act"

@@ -17,11 +17,15 @@ fn err(src: &str) -> String {
 #[test]
 fn block_with_layers_and_named_args() {
     let f = ok("block basic(c) {\n  conv 3x3, c, stride: stride\n  conv 3x3, c\n}\n");
-    let Item::Block(b) = &f.items[0] else { panic!() };
+    let Item::Block(b) = &f.items[0] else {
+        panic!()
+    };
     assert_eq!(b.name.name, "basic");
     assert_eq!(b.params.len(), 1);
     assert_eq!(b.body.len(), 2);
-    let Segment::Layer(l) = &b.body[0] else { panic!() };
+    let Segment::Layer(l) = &b.body[0] else {
+        panic!()
+    };
     assert_eq!(l.kind, LayerKind::Conv);
     assert_eq!(l.positional.len(), 2);
     assert_eq!(l.named[0].name.name, "stride");
@@ -30,11 +34,15 @@ fn block_with_layers_and_named_args() {
 #[test]
 fn stage_mixes_layers_and_repeated_calls() {
     let f = ok("family r(b, n) {\n input 3x224x224\n conv2_x maxpool 3x3, stride: 2, padding: 1, b(64) x n, stride: 1\n head avgpool, fc 1000, softmax\n}\n");
-    let Item::Family(fam) = &f.items[0] else { panic!() };
+    let Item::Family(fam) = &f.items[0] else {
+        panic!()
+    };
     assert_eq!(fam.body.settings.len(), 1);
     let st = &fam.body.stages[0];
     assert_eq!(st.segments.len(), 2);
-    let Segment::Call(c) = &st.segments[1] else { panic!() };
+    let Segment::Call(c) = &st.segments[1] else {
+        panic!()
+    };
     assert!(c.repeat.is_some());
     assert_eq!(c.named.len(), 1);
     assert_eq!(fam.body.stages[1].segments.len(), 3);
@@ -43,21 +51,35 @@ fn stage_mixes_layers_and_repeated_calls() {
 #[test]
 fn network_instances_with_overrides() {
     let f = ok("network plain34 = resnet(basic, 3, 4, 6, 3) with shortcut none, classes 10\nnetwork v = vgg16 with norm bn\n");
-    let Item::Network(n) = &f.items[0] else { panic!() };
-    let NetworkRhs::Instance { args, with, .. } = &n.def else { panic!() };
+    let Item::Network(n) = &f.items[0] else {
+        panic!()
+    };
+    let NetworkRhs::Instance { args, with, .. } = &n.def else {
+        panic!()
+    };
     assert_eq!(args.as_ref().unwrap().len(), 5);
     assert_eq!(with.len(), 2);
-    let Item::Network(n) = &f.items[1] else { panic!() };
-    let NetworkRhs::Instance { args, .. } = &n.def else { panic!() };
+    let Item::Network(n) = &f.items[1] else {
+        panic!()
+    };
+    let NetworkRhs::Instance { args, .. } = &n.def else {
+        panic!()
+    };
     assert!(args.is_none());
 }
 
 #[test]
 fn expressions_have_precedence() {
     let f = ok("block b(c) { conv 1x1, 4*c + c/2 }\n");
-    let Item::Block(b) = &f.items[0] else { panic!() };
-    let Segment::Layer(l) = &b.body[0] else { panic!() };
-    let Value::Expr(Expr::Binary { op, .. }) = &l.positional[1] else { panic!() };
+    let Item::Block(b) = &f.items[0] else {
+        panic!()
+    };
+    let Segment::Layer(l) = &b.body[0] else {
+        panic!()
+    };
+    let Value::Expr(Expr::Binary { op, .. }) = &l.positional[1] else {
+        panic!()
+    };
     assert_eq!(*op, BinOp::Add);
 }
 

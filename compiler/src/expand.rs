@@ -1,0 +1,941 @@
+//! Expand: one network of a resolved program becomes a flat [`Graph`]. Family parameters are
+//! bound, integer expressions evaluated (checked 64-bit arithmetic), repeats unrolled with
+//! the stage's stride on the first repetition, and each repetition of a block wrapped in its
+//! shortcut: `y = act(F(x) + shortcut(x))`, the block's last activation moved after the add.
+//!
+//! Contract: every node's inputs precede it; every node has the span of the text it came
+//! from. Sizes are checked to be positive and below the limits of `layers::args`.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use archc_grammar::ast::*;
+
+use crate::diag::{at, CompileError, Diagnostics};
+use crate::graph::*;
+use crate::layers::args::{too_large, ArgVal, Args, MAX_CHANNELS, MAX_SPATIAL, MAX_STRIDE};
+use crate::layers::{self, LayerDefaults};
+use crate::resolve::Program;
+
+/// The most repetitions one stage may ask for.
+pub const MAX_REPEAT: i64 = 10_000;
+/// The most nodes one network may expand to.
+pub const MAX_NODES: usize = 500_000;
+/// How deep block calls may nest (through block-valued parameters).
+pub const MAX_DEPTH: usize = 32;
+
+/// Command-line overrides of a network's input shape and class count.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub input: Option<Vec<u64>>,
+    pub classes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    Int(i64),
+    Block(String),
+}
+
+struct Env {
+    vars: HashMap<String, Val>,
+    /// Set when `stride` is read, to catch a stage stride that no layer uses.
+    stride_used: Cell<bool>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            vars: HashMap::new(),
+            stride_used: Cell::new(false),
+        }
+    }
+}
+
+/// The network-wide settings after the family's lines and `with` overrides.
+struct Settings {
+    input: Option<(Vec<u64>, Span)>,
+    classes: Option<(i64, Span)>,
+    shortcut: ShortcutOption,
+    defaults: LayerDefaults,
+}
+
+/// Abort expansion (the node limit was hit); the error is already recorded.
+struct Abort;
+
+pub fn expand(prog: &Program, name: &str, ov: &Overrides) -> Result<Graph, Diagnostics> {
+    let net = prog
+        .networks
+        .get(name)
+        .expect("callers pass a network name from the program");
+    let mut ex = Expander {
+        prog,
+        nodes: Vec::new(),
+        stages: Vec::new(),
+        diags: Diagnostics::new(),
+        cur: NodeId(0),
+        defaults: LayerDefaults::default(),
+        stage: None,
+        stage_span: net.span,
+    };
+    let graph = ex.network(net, ov);
+    match graph {
+        Some(g) if ex.diags.is_empty() => Ok(g),
+        _ => Err(ex.diags.finish()),
+    }
+}
+
+struct Expander<'p> {
+    prog: &'p Program,
+    nodes: Vec<Node>,
+    stages: Vec<StageInfo>,
+    diags: Diagnostics,
+    cur: NodeId,
+    defaults: LayerDefaults,
+    stage: Option<usize>,
+    stage_span: Span,
+}
+
+/// Local name counters inside one block repetition or stage.
+#[derive(Default)]
+struct Counters(HashMap<&'static str, usize>);
+
+impl Counters {
+    fn next(&mut self, kind: &'static str) -> String {
+        let n = self.0.entry(kind).or_insert(0);
+        *n += 1;
+        format!("{kind}{n}")
+    }
+}
+
+impl<'p> Expander<'p> {
+    fn err(&mut self, e: CompileError, span: Span) {
+        self.diags.push(span.file, e);
+    }
+
+    /// Find the body, the bound parameters and the settings of a network.
+    fn spec(
+        &mut self,
+        net: &'p NetworkDef,
+        depth: usize,
+    ) -> Option<(&'p Body, Env, Vec<&'p Setting>)> {
+        match &net.def {
+            NetworkRhs::Body(b) => Some((b, Env::new(), b.settings.iter().collect())),
+            NetworkRhs::Instance {
+                target, args, with, ..
+            } => {
+                if let Some(fam) = self.prog.families.get(&target.name) {
+                    let empty = Env::new();
+                    let mut env = Env::new();
+                    let mut ok = true;
+                    for (p, a) in fam.params.iter().zip(args.iter().flatten()) {
+                        match self.eval(a, &empty) {
+                            Some(v) => {
+                                env.vars.insert(p.name.clone(), v);
+                            }
+                            None => ok = false,
+                        }
+                    }
+                    let mut settings: Vec<&Setting> = fam.body.settings.iter().collect();
+                    settings.extend(with.iter());
+                    ok.then_some((&fam.body, env, settings))
+                } else {
+                    // Derived from another network (resolve rejected cycles; depth is a guard).
+                    let base = self.prog.networks.get(&target.name)?;
+                    if depth > MAX_DEPTH {
+                        return None;
+                    }
+                    let (body, env, mut settings) = self.spec(base, depth + 1)?;
+                    settings.extend(with.iter());
+                    Some((body, env, settings))
+                }
+            }
+        }
+    }
+
+    fn settings(&mut self, list: &[&Setting], env: &Env) -> Settings {
+        let mut s = Settings {
+            input: None,
+            classes: None,
+            shortcut: ShortcutOption::None,
+            defaults: LayerDefaults::default(),
+        };
+        for st in list {
+            let key = st.key.name.as_str();
+            let bad = |expected: &str, help: &str| CompileError::BadValue {
+                what: key.to_string(),
+                found: describe_value(&st.value),
+                at: at(st.value.span()),
+                expected: expected.to_string(),
+                help: help.to_string(),
+            };
+            match key {
+                "input" => match &st.value {
+                    Value::Dims(d, sp) => s.input = Some((d.clone(), *sp)),
+                    Value::Expr(e) => {
+                        if let Some(v) = self.eval_int(e, env) {
+                            s.input = Some((vec![v.max(0) as u64], e.span()))
+                        }
+                    }
+                    _ => self.err(bad("a shape such as 3x224x224", "write the input as CxHxW"), st.span),
+                },
+                "classes" => {
+                    let v = match &st.value {
+                        Value::Expr(e) => self.eval_int(e, env),
+                        _ => {
+                            self.err(bad("a number", "write the class count, such as `classes 1000`"), st.span);
+                            None
+                        }
+                    };
+                    if let Some(v) = v {
+                        if let Some(n) = self.positive("classes", v, st.value.span(), MAX_CHANNELS) {
+                            s.classes = Some((n as i64, st.value.span()));
+                        }
+                    }
+                }
+                "shortcut" => match st.value.as_word().and_then(|w| ShortcutOption::parse(&w.name)) {
+                    Some(o) => s.shortcut = o,
+                    None => self.err(
+                        bad("none, A, B or C", "A: zero-padding identity, B: projection where shapes change, C: projection always, none: plain network"),
+                        st.span,
+                    ),
+                },
+                "norm" => match st.value.as_word().map(|w| w.name.as_str()) {
+                    Some("bn") => s.defaults.norm = true,
+                    Some("none") => s.defaults.norm = false,
+                    _ => self.err(bad("bn or none", "`norm bn` puts batch norm after each conv; `norm none` turns it off"), st.span),
+                },
+                "act" => match st.value.as_word().map(|w| w.name.as_str()) {
+                    Some("relu") => s.defaults.act = Some(Activation::Relu),
+                    Some("none") => s.defaults.act = None,
+                    _ => self.err(bad("relu or none", "`act relu` puts a ReLU after each conv"), st.span),
+                },
+                "bias" => match st.value.as_word().map(|w| w.name.as_str()) {
+                    Some("true") => s.defaults.bias = Some(true),
+                    Some("false") => s.defaults.bias = Some(false),
+                    Some("auto") => s.defaults.bias = None,
+                    _ => self.err(bad("true, false or auto", "`auto` gives convs a bias only where no batch norm follows"), st.span),
+                },
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn network(&mut self, net: &'p NetworkDef, ov: &Overrides) -> Option<Graph> {
+        let (body, mut env, settings) = self.spec(net, 0)?;
+        let mut s = self.settings(&settings, &env);
+        if let Some(c) = ov.classes {
+            match &s.classes {
+                Some((_, sp)) => s.classes = Some((c as i64, *sp)),
+                None => {
+                    self.err(
+                        CompileError::NoClasses {
+                            name: net.name.name.clone(),
+                            at: at(net.name.span),
+                        },
+                        net.name.span,
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some((c, _)) = s.classes {
+            env.vars.insert("classes".into(), Val::Int(c));
+        }
+        if let Some(i) = &ov.input {
+            s.input = Some((i.clone(), net.name.span));
+        }
+        self.defaults = s.defaults;
+        let Some((dims, in_span)) = s.input.clone() else {
+            self.err(
+                CompileError::MissingInput {
+                    name: net.name.name.clone(),
+                    at: at(net.name.span),
+                },
+                net.name.span,
+            );
+            return None;
+        };
+        let input = self.input_shape(&dims, in_span)?;
+        self.nodes.push(Node {
+            id: NodeId(0),
+            name: "input".into(),
+            op: Op::Input,
+            inputs: vec![],
+            span: in_span,
+            stage_span: in_span,
+            stage: None,
+        });
+        for st in &body.stages {
+            self.stage_span = st.span;
+            self.stage = Some(self.stages.len());
+            self.stages.push(StageInfo {
+                name: st.name.name.clone(),
+                span: st.span,
+                segments: vec![],
+            });
+            let mut counters = Counters::default();
+            for seg in &st.segments {
+                let r = match seg {
+                    Segment::Layer(l) => self
+                        .layer(l, &env, &st.name.name, &mut counters, true)
+                        .map(|_| ()),
+                    Segment::Call(c) => self.stage_call(c, &env, &st.name.name, s.shortcut),
+                };
+                if r.is_err() {
+                    return None;
+                }
+            }
+        }
+        if self.nodes.len() == 1 {
+            self.err(
+                CompileError::EmptyNetwork {
+                    name: net.name.name.clone(),
+                    at: at(net.name.span),
+                },
+                net.name.span,
+            );
+            return None;
+        }
+        Some(Graph {
+            network: net.name.name.clone(),
+            input,
+            nodes: std::mem::take(&mut self.nodes),
+            stages: std::mem::take(&mut self.stages),
+            output: self.cur,
+            classes: s.classes.map(|(c, _)| c as u64),
+            span: net.name.span,
+            shortcut: s.shortcut,
+        })
+    }
+
+    fn input_shape(&mut self, dims: &[u64], span: Span) -> Option<Shape> {
+        let text = dims
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("x");
+        if dims.len() != 3 && dims.len() != 1 {
+            self.err(
+                CompileError::InputRank {
+                    found: text,
+                    rank: dims.len(),
+                    at: at(span),
+                },
+                span,
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (i, &d) in dims.iter().enumerate() {
+            let (what, limit) = if i == 0 {
+                ("input channels", MAX_CHANNELS)
+            } else {
+                ("input size", MAX_SPATIAL)
+            };
+            ok &= self
+                .positive(what, d.min(i64::MAX as u64) as i64, span, limit)
+                .is_some();
+        }
+        if !ok {
+            return None;
+        }
+        Some(if dims.len() == 3 {
+            Shape::Map {
+                c: dims[0],
+                h: dims[1],
+                w: dims[2],
+            }
+        } else {
+            Shape::Flat { n: dims[0] }
+        })
+    }
+
+    fn positive(&mut self, what: &str, v: i64, span: Span, limit: i64) -> Option<u64> {
+        let mut a = Args::default();
+        let r = a.check_positive(what, v, span, limit);
+        for e in a.errors {
+            self.err(e, span);
+        }
+        r
+    }
+
+    fn push(
+        &mut self,
+        name: String,
+        op: Op,
+        inputs: Vec<NodeId>,
+        span: Span,
+    ) -> Result<NodeId, Abort> {
+        if self.nodes.len() >= MAX_NODES {
+            self.err(
+                too_large(
+                    "the expanded network's layer count",
+                    self.nodes.len() as u128 + 1,
+                    MAX_NODES as u128,
+                    self.stage_span,
+                ),
+                self.stage_span,
+            );
+            return Err(Abort);
+        }
+        let id = NodeId(self.nodes.len());
+        self.nodes.push(Node {
+            id,
+            name,
+            op,
+            inputs,
+            span,
+            stage_span: self.stage_span,
+            stage: self.stage,
+        });
+        self.cur = id;
+        Ok(id)
+    }
+
+    /// Expand one layer line. `describe`: record it as a layer segment of the stage.
+    fn layer(
+        &mut self,
+        l: &Layer,
+        env: &Env,
+        prefix: &str,
+        counters: &mut Counters,
+        describe: bool,
+    ) -> Result<Option<Vec<Op>>, Abort> {
+        let Some(mut args) = self.args(l, env) else {
+            return Ok(None);
+        };
+        let ops = layers::build(l.kind, &mut args, &self.defaults);
+        for e in std::mem::take(&mut args.errors) {
+            self.err(e, l.span);
+        }
+        let Some(ops) = ops else { return Ok(None) };
+        if describe {
+            if let Some(i) = self.stage {
+                self.stages[i].segments.push(SegmentInfo::Layer {
+                    text: describe_layer(&ops),
+                });
+            }
+        }
+        for op in &ops {
+            let local = counters.next(op.kind());
+            let name = format!("{prefix}.{local}");
+            let input = self.cur;
+            self.push(name, *op, vec![input], l.span)?;
+        }
+        Ok(Some(ops))
+    }
+
+    fn args(&mut self, l: &Layer, env: &Env) -> Option<Args> {
+        let mut args = Args {
+            layer: l.kind.keyword().to_string(),
+            span: l.span,
+            ..Args::default()
+        };
+        let mut ok = true;
+        for v in &l.positional {
+            match self.arg_value(v, env) {
+                Some(a) => args.positional.push((a, v.span())),
+                None => ok = false,
+            }
+        }
+        for n in &l.named {
+            match self.arg_value(&n.value, env) {
+                Some(a) => args.named.push((n.name.name.clone(), a, n.value.span())),
+                None => ok = false,
+            }
+        }
+        ok.then_some(args)
+    }
+
+    fn arg_value(&mut self, v: &Value, env: &Env) -> Option<ArgVal> {
+        Some(match v {
+            Value::Dims(d, _) => ArgVal::Dims(d.clone()),
+            Value::Float(f, _) => ArgVal::Float(*f),
+            Value::Word(w) => match env.vars.get(&w.name) {
+                Some(Val::Int(i)) => ArgVal::Int(*i),
+                _ if w.name == "classes" => {
+                    self.err(
+                        CompileError::UnknownName {
+                            what: "name",
+                            name: "classes".into(),
+                            at: at(w.span),
+                            help: "declare the class count with `classes N` in the network or family, or pass --classes".into(),
+                        },
+                        w.span,
+                    );
+                    return None;
+                }
+                _ => ArgVal::Word(w.name.clone()),
+            },
+            Value::Expr(Expr::Var(v)) if !env.vars.contains_key(&v.name) && v.name != "classes" => {
+                // A bare word in argument position (`norm: none`, `bias: true`).
+                ArgVal::Word(v.name.clone())
+            }
+            Value::Expr(e) => match self.eval(e, env)? {
+                Val::Int(i) => ArgVal::Int(i),
+                Val::Block(b) => ArgVal::Block(b),
+            },
+        })
+    }
+
+    /// A stage segment `block(args) x n, stride: s, shortcut: X`.
+    fn stage_call(
+        &mut self,
+        c: &Call,
+        env: &Env,
+        stage: &str,
+        net_shortcut: ShortcutOption,
+    ) -> Result<(), Abort> {
+        let repeat = match &c.repeat {
+            Some(e) => match self.eval_int(e, env) {
+                Some(v) => self.positive("repeat count", v, e.span(), MAX_REPEAT),
+                None => None,
+            },
+            None => Some(1),
+        };
+        let mut stride = Some(1);
+        let mut shortcut = Some(net_shortcut);
+        for n in &c.named {
+            match n.name.name.as_str() {
+                "stride" => {
+                    stride = match &n.value {
+                        Value::Expr(e) => self
+                            .eval_int(e, env)
+                            .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE)),
+                        other => {
+                            self.bad_value("stride", other, "a number");
+                            None
+                        }
+                    }
+                }
+                "shortcut" => {
+                    shortcut = n
+                        .value
+                        .as_word()
+                        .and_then(|w| ShortcutOption::parse(&w.name));
+                    if shortcut.is_none() {
+                        self.bad_value("shortcut", &n.value, "none, A, B or C");
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(block) = self.callee(c, env) else {
+            return Ok(());
+        };
+        let args = self.call_args(c, env);
+        let (Some(repeat), Some(stride), Some(shortcut), Some(args)) =
+            (repeat, stride, shortcut, args)
+        else {
+            return Ok(());
+        };
+        let seg_index = self.stage.map(|i| {
+            self.stages[i].segments.push(SegmentInfo::Blocks {
+                block: block.name.name.clone(),
+                layers: vec![],
+                repeat,
+                stride,
+                shortcut,
+            });
+            self.stages[i].segments.len() - 1
+        });
+        for i in 0..repeat {
+            let s = if i == 0 { stride } else { 1 };
+            let prefix = format!("{stage}.{i}");
+            let mut counters = Counters::default();
+            let mut texts = Vec::new();
+            let record = if i == 0 { Some(&mut texts) } else { None };
+            let ok = self.block(
+                block,
+                &args,
+                s,
+                &prefix,
+                shortcut,
+                &mut counters,
+                c,
+                0,
+                record,
+            )?;
+            if !ok {
+                return Ok(()); // errors in a block are reported once, not per repetition
+            }
+            if let (Some(si), Some(gi), true) = (self.stage, seg_index, i == 0) {
+                if let SegmentInfo::Blocks { layers, .. } = &mut self.stages[si].segments[gi] {
+                    *layers = texts;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn bad_value(&mut self, what: &str, v: &Value, expected: &str) {
+        self.err(
+            CompileError::BadValue {
+                what: what.into(),
+                found: describe_value(v),
+                at: at(v.span()),
+                expected: expected.into(),
+                help: format!("write {expected}"),
+            },
+            v.span(),
+        );
+    }
+
+    fn callee(&mut self, c: &Call, env: &Env) -> Option<&'p BlockDef> {
+        let name = &c.callee.name;
+        match env.vars.get(name) {
+            Some(Val::Block(b)) => self.prog.blocks.get(b),
+            Some(Val::Int(i)) => {
+                self.err(
+                    CompileError::NotABlock {
+                        name: name.clone(),
+                        at: at(c.callee.span),
+                        found: format!("holds the number {i}"),
+                        help: "pass a block's name for this parameter".into(),
+                    },
+                    c.callee.span,
+                );
+                None
+            }
+            None => self.prog.blocks.get(name),
+        }
+    }
+
+    fn call_args(&mut self, c: &Call, env: &Env) -> Option<Vec<Val>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for a in &c.args {
+            match self.eval(a, env) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// Expand one repetition of a block; `Ok(false)` if it had errors.
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &mut self,
+        block: &'p BlockDef,
+        args: &[Val],
+        stride: u64,
+        prefix: &str,
+        shortcut: ShortcutOption,
+        counters: &mut Counters,
+        call: &Call,
+        depth: usize,
+        mut record: Option<&mut Vec<String>>,
+    ) -> Result<bool, Abort> {
+        if depth > MAX_DEPTH {
+            self.err(
+                too_large(
+                    "block nesting depth",
+                    depth as u128,
+                    MAX_DEPTH as u128,
+                    call.span,
+                ),
+                call.span,
+            );
+            return Ok(false);
+        }
+        if args.len() != block.params.len() {
+            // Only reachable through a block-valued parameter (resolve checks direct calls).
+            self.err(
+                CompileError::Arity {
+                    name: block.name.name.clone(),
+                    expected: block.params.len(),
+                    found: args.len(),
+                    at: at(call.args_span),
+                    help: format!(
+                        "block `{}` has {} parameters",
+                        block.name.name,
+                        block.params.len()
+                    ),
+                },
+                call.span,
+            );
+            return Ok(false);
+        }
+        let mut env = Env::new();
+        for (p, v) in block.params.iter().zip(args) {
+            env.vars.insert(p.name.clone(), v.clone());
+        }
+        env.vars.insert("stride".into(), Val::Int(stride as i64));
+        let start = self.cur;
+        let start_len = self.nodes.len();
+        let errors_before = self.diags.len();
+        for seg in &block.body {
+            match seg {
+                Segment::Layer(l) => {
+                    if let Some(ops) = self.layer(l, &env, prefix, counters, false)? {
+                        if let Some(r) = record.as_deref_mut() {
+                            if let Some(t) = describe_block_layer(&ops) {
+                                r.push(t);
+                            }
+                        }
+                    }
+                }
+                Segment::Call(inner) => {
+                    let Some(b) = self.callee(inner, &env) else {
+                        continue;
+                    };
+                    let Some(a) = self.call_args(inner, &env) else {
+                        continue;
+                    };
+                    let mut s = 1;
+                    if let Some(n) = inner.named.iter().find(|n| n.name.name == "stride") {
+                        if let Value::Expr(e) = &n.value {
+                            match self
+                                .eval_int(e, &env)
+                                .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE))
+                            {
+                                Some(v) => s = v,
+                                None => continue,
+                            }
+                        }
+                    }
+                    let reps = match &inner.repeat {
+                        Some(e) => match self
+                            .eval_int(e, &env)
+                            .and_then(|v| self.positive("repeat count", v, e.span(), MAX_REPEAT))
+                        {
+                            Some(v) => v,
+                            None => continue,
+                        },
+                        None => 1,
+                    };
+                    for _ in 0..reps {
+                        // Inlined: no shortcut of its own, names continue the outer counters.
+                        self.block(
+                            b,
+                            &a,
+                            s,
+                            prefix,
+                            ShortcutOption::None,
+                            counters,
+                            inner,
+                            depth + 1,
+                            record.as_deref_mut(),
+                        )?;
+                    }
+                }
+            }
+        }
+        if self.diags.len() > errors_before {
+            return Ok(false);
+        }
+        if stride != 1 && !env.stride_used.get() && depth == 0 {
+            self.err(
+                CompileError::StrideUnused {
+                    stride,
+                    block: block.name.name.clone(),
+                    at: at(call.span),
+                },
+                call.span,
+            );
+            return Ok(false);
+        }
+        if shortcut == ShortcutOption::None || self.nodes.len() == start_len {
+            return Ok(true);
+        }
+        // Move the block's final activation after the addition.
+        let mut last_act = None;
+        if self.nodes.len() > start_len + 1 {
+            if let Some(n) = self.nodes.last() {
+                if matches!(n.op, Op::Act(_)) {
+                    let n = self.nodes.pop().expect("checked non-empty");
+                    self.cur = n.inputs[0];
+                    last_act = Some(n);
+                }
+            }
+        }
+        let body_out = self.cur;
+        let sc = self.push(
+            format!("{prefix}.shortcut"),
+            Op::Shortcut {
+                option: shortcut,
+                stride,
+                target: body_out,
+            },
+            vec![start],
+            call.span,
+        )?;
+        let add = self.push(
+            format!("{prefix}.add"),
+            Op::Add,
+            vec![body_out, sc],
+            call.span,
+        )?;
+        if let Some(n) = last_act {
+            self.push(n.name, n.op, vec![add], n.span)?;
+        }
+        Ok(true)
+    }
+
+    fn eval_int(&mut self, e: &Expr, env: &Env) -> Option<i64> {
+        match self.eval(e, env)? {
+            Val::Int(i) => Some(i),
+            Val::Block(b) => {
+                self.err(
+                    CompileError::NotANumber {
+                        name: b,
+                        at: at(e.span()),
+                    },
+                    e.span(),
+                );
+                None
+            }
+        }
+    }
+
+    fn eval(&mut self, e: &Expr, env: &Env) -> Option<Val> {
+        match e {
+            Expr::Int(v, span) => match i64::try_from(*v) {
+                Ok(v) => Some(Val::Int(v)),
+                Err(_) => {
+                    self.err(
+                        CompileError::Overflow {
+                            expr: format!("{v} does not fit in a signed 64-bit integer"),
+                            at: at(*span),
+                        },
+                        *span,
+                    );
+                    None
+                }
+            },
+            Expr::Var(v) => {
+                if v.name == "stride" {
+                    env.stride_used.set(true);
+                }
+                if let Some(val) = env.vars.get(&v.name) {
+                    return Some(val.clone());
+                }
+                if self.prog.blocks.contains_key(&v.name) {
+                    return Some(Val::Block(v.name.clone()));
+                }
+                let help = if v.name == "classes" {
+                    "declare the class count with `classes N` in the network or family, or pass --classes".to_string()
+                } else {
+                    "names in expressions are the parameters of the enclosing block or family"
+                        .to_string()
+                };
+                self.err(
+                    CompileError::UnknownName {
+                        what: "name",
+                        name: v.name.clone(),
+                        at: at(v.span),
+                        help,
+                    },
+                    v.span,
+                );
+                None
+            }
+            Expr::Neg(inner, span) => {
+                let v = self.eval_int(inner, env)?;
+                match v.checked_neg() {
+                    Some(n) => Some(Val::Int(n)),
+                    None => {
+                        self.overflow(&format!("-({v})"), *span);
+                        None
+                    }
+                }
+            }
+            Expr::Binary { op, lhs, rhs, span } => {
+                let a = self.eval_int(lhs, env);
+                let b = self.eval_int(rhs, env);
+                let (a, b) = (a?, b?);
+                let r = match op {
+                    BinOp::Add => a.checked_add(b),
+                    BinOp::Sub => a.checked_sub(b),
+                    BinOp::Mul => a.checked_mul(b),
+                    BinOp::Div | BinOp::Rem if b == 0 => {
+                        self.err(CompileError::DivisionByZero { at: at(rhs.span()) }, *span);
+                        return None;
+                    }
+                    BinOp::Div => a.checked_div(b),
+                    BinOp::Rem => a.checked_rem(b),
+                };
+                match r {
+                    Some(v) => Some(Val::Int(v)),
+                    None => {
+                        self.overflow(&format!("{a} {} {b}", op.symbol()), *span);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn overflow(&mut self, expr: &str, span: Span) {
+        self.err(
+            CompileError::Overflow {
+                expr: expr.to_string(),
+                at: at(span),
+            },
+            span,
+        );
+    }
+}
+
+fn describe_value(v: &Value) -> String {
+    match v {
+        Value::Dims(d, _) => format!(
+            "the dimensions {}",
+            d.iter().map(u64::to_string).collect::<Vec<_>>().join("x")
+        ),
+        Value::Float(f, _) => format!("the decimal {f}"),
+        Value::Word(w) => format!("`{}`", w.name),
+        Value::Expr(Expr::Var(v)) => format!("`{}`", v.name),
+        Value::Expr(_) => "a number".into(),
+    }
+}
+
+fn pair(p: [u64; 2]) -> String {
+    format!("{}×{}", p[0], p[1])
+}
+
+/// A layer line as Table 1 writes it.
+fn describe_layer(ops: &[Op]) -> String {
+    match ops.first() {
+        Some(Op::Conv2d(c)) => {
+            let mut s = format!("{}, {}", pair(c.kernel), c.out_channels);
+            if c.stride != [1, 1] {
+                s += &format!(", stride {}", c.stride[0]);
+            }
+            s
+        }
+        Some(Op::MaxPool2d(p)) => format!("{} max pool, stride {}", pair(p.kernel), p.stride[0]),
+        Some(Op::AvgPool2d(p)) => {
+            format!("{} average pool, stride {}", pair(p.kernel), p.stride[0])
+        }
+        Some(Op::AdaptiveAvgPool2d { output: [1, 1] }) => "average pool".into(),
+        Some(Op::AdaptiveAvgPool2d { output }) => {
+            format!("adaptive average pool to {}", pair(*output))
+        }
+        Some(Op::Linear { out_features, .. }) => format!("{out_features}-d fc"),
+        Some(Op::Dropout { p }) => format!("dropout {p}"),
+        Some(op) => op.kind().to_string(),
+        None => String::new(),
+    }
+}
+
+/// A layer inside a block as Table 1 writes it: `3×3, 64`.
+fn describe_block_layer(ops: &[Op]) -> Option<String> {
+    match ops.first()? {
+        Op::Conv2d(c) => {
+            let mut s = format!("{}, {}", pair(c.kernel), c.out_channels);
+            if c.groups > 1 {
+                s += &format!(", groups {}", c.groups);
+            }
+            Some(s)
+        }
+        Op::Linear { out_features, .. } => Some(format!("{out_features}-d fc")),
+        Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::AdaptiveAvgPool2d { .. } | Op::Dropout { .. } => {
+            Some(describe_layer(ops))
+        }
+        _ => None,
+    }
+}

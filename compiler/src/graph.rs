@@ -1,0 +1,224 @@
+//! The expanded network: a list of nodes in topological order (every input of a node comes
+//! before it), each with the op it computes, its hierarchical name and the source span it came
+//! from. Shapes are not known here; `infer` computes them in one forward sweep.
+
+use archc_grammar::ast::Span;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(pub usize);
+
+/// A tensor shape per sample: a feature map C×H×W, or a flat vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Shape {
+    Map { c: u64, h: u64, w: u64 },
+    Flat { n: u64 },
+}
+
+impl Shape {
+    pub fn dims(&self) -> Vec<u64> {
+        match *self {
+            Shape::Map { c, h, w } => vec![c, h, w],
+            Shape::Flat { n } => vec![n],
+        }
+    }
+
+    /// Elements per sample.
+    pub fn numel(&self) -> u128 {
+        self.dims().iter().map(|&d| d as u128).product()
+    }
+
+    pub fn channels(&self) -> u64 {
+        match *self {
+            Shape::Map { c, .. } => c,
+            Shape::Flat { n } => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shape::Map { c, h, w } => write!(f, "{c}x{h}x{w}"),
+            Shape::Flat { n } => write!(f, "{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ShortcutOption {
+    /// No shortcut: a plain network.
+    None,
+    /// Identity; zero-padded channels and strided subsampling where the shape changes.
+    A,
+    /// Identity; a 1x1 projection (conv + BN) where the shape changes.
+    B,
+    /// A 1x1 projection (conv + BN) on every block.
+    C,
+}
+
+impl ShortcutOption {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => ShortcutOption::None,
+            "A" => ShortcutOption::A,
+            "B" => ShortcutOption::B,
+            "C" => ShortcutOption::C,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShortcutOption::None => "none",
+            ShortcutOption::A => "A",
+            ShortcutOption::B => "B",
+            ShortcutOption::C => "C",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Conv2d {
+    pub out_channels: u64,
+    pub kernel: [u64; 2],
+    pub stride: [u64; 2],
+    pub padding: [u64; 2],
+    pub dilation: [u64; 2],
+    pub groups: u64,
+    pub bias: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Pool2d {
+    pub kernel: [u64; 2],
+    pub stride: [u64; 2],
+    pub padding: [u64; 2],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Input,
+    Conv2d(Conv2d),
+    /// Batch norm over channels (or features of a flat vector).
+    BatchNorm {
+        epsilon: f64,
+        momentum: f64,
+    },
+    Act(Activation),
+    MaxPool2d(Pool2d),
+    AvgPool2d(Pool2d),
+    /// Adaptive average pooling to a fixed output size; global pooling is 1x1.
+    AdaptiveAvgPool2d {
+        output: [u64; 2],
+    },
+    Linear {
+        out_features: u64,
+        bias: bool,
+    },
+    Dropout {
+        p: f64,
+    },
+    Flatten,
+    Softmax,
+    /// The shortcut branch of a residual block: from the block's input to the shape of
+    /// `target` (the block's output), as the option says. Inference decides whether it is an
+    /// identity, a zero-pad-and-subsample (A) or a projection (B, C).
+    Shortcut {
+        option: ShortcutOption,
+        stride: u64,
+        #[serde(skip)]
+        target: NodeId,
+    },
+    /// Elementwise sum of two tensors of one shape.
+    Add,
+}
+
+impl Op {
+    /// The word used for this op in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Conv2d(_) => "conv",
+            Op::BatchNorm { .. } => "bn",
+            Op::Act(Activation::Relu) => "relu",
+            Op::MaxPool2d(_) => "maxpool",
+            Op::AvgPool2d(_) => "avgpool",
+            Op::AdaptiveAvgPool2d { .. } => "adaptive_avgpool",
+            Op::Linear { .. } => "fc",
+            Op::Dropout { .. } => "dropout",
+            Op::Flatten => "flatten",
+            Op::Softmax => "softmax",
+            Op::Shortcut { .. } => "shortcut",
+            Op::Add => "add",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub id: NodeId,
+    /// Hierarchical name: `stage[.repetition].local`, such as `conv3_x.0.conv1`.
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<NodeId>,
+    /// The source text this node came from (for a repeated block: the layer in the block).
+    pub span: Span,
+    /// The stage line this node was expanded from (also for nodes from blocks).
+    pub stage_span: Span,
+    /// Index into `Graph::stages`; the input node has none.
+    pub stage: Option<usize>,
+}
+
+/// A description of one stage line, for Table 1-style reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageInfo {
+    pub name: String,
+    pub span: Span,
+    pub segments: Vec<SegmentInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SegmentInfo {
+    /// A single layer, described as the paper does: `7x7, 64, stride 2`, `3x3 max pool, stride 2`.
+    Layer { text: String },
+    /// A repeated block: its layers (first repetition) and the repeat count.
+    Blocks {
+        block: String,
+        layers: Vec<String>,
+        repeat: u64,
+        stride: u64,
+        shortcut: ShortcutOption,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Graph {
+    pub network: String,
+    /// The network's input shape per sample.
+    pub input: Shape,
+    pub nodes: Vec<Node>,
+    pub stages: Vec<StageInfo>,
+    /// The node whose output is the network's output.
+    pub output: NodeId,
+    /// Whether `classes` was declared (so --classes applies).
+    pub classes: Option<u64>,
+    /// The network's span (its `network` line).
+    pub span: Span,
+    pub shortcut: ShortcutOption,
+}
+
+impl Graph {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+}

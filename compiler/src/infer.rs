@@ -1,0 +1,90 @@
+//! Infer: one forward sweep over the expanded graph gives every node its output shape and
+//! its cost. Shape and cost come from the same layer rule (`layers::*`).
+//!
+//! Contract: on success every node has a shape and a cost, and every shortcut a plan
+//! (identity, zero-pad/subsample, or projection). A shape error stops the sweep for that
+//! network (everything after it would only repeat the same mistake).
+
+use serde::Serialize;
+
+use crate::diag::Diagnostics;
+use crate::graph::{Graph, NodeId, Op, Shape};
+use crate::layers::shortcut::{self, ShortcutPlan};
+use crate::layers::{self, Cost, ShapeCtx};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TypedNode {
+    /// The shape of the node's (first) input; the input node's own shape for the input.
+    pub input: Shape,
+    pub output: Shape,
+    pub cost: Cost,
+    /// For shortcut nodes: what the shortcut turned out to be.
+    pub plan: Option<ShortcutPlan>,
+}
+
+/// A graph with a shape on every edge and a cost on every node.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypedGraph {
+    pub graph: Graph,
+    pub nodes: Vec<TypedNode>,
+}
+
+impl TypedGraph {
+    pub fn input(&self) -> Shape {
+        self.nodes[0].output
+    }
+
+    pub fn output(&self) -> Shape {
+        self.nodes[self.graph.output.0].output
+    }
+
+    pub fn typed(&self, id: NodeId) -> &TypedNode {
+        &self.nodes[id.0]
+    }
+}
+
+pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
+    let input = graph.input;
+    let mut typed: Vec<TypedNode> = Vec::with_capacity(graph.nodes.len());
+    let network_hw = match input {
+        Shape::Map { h, w, .. } => Some((h, w)),
+        Shape::Flat { .. } => None,
+    };
+    for node in &graph.nodes {
+        let in_shape = match node.inputs.first() {
+            Some(i) => typed[i.0].output,
+            None => input,
+        };
+        let ctx = ShapeCtx {
+            name: &node.name,
+            span: node.span,
+            network_hw,
+        };
+        let result = match &node.op {
+            Op::Shortcut {
+                option,
+                stride,
+                target,
+            } => shortcut::infer(&ctx, *option, *stride, in_shape, typed[target.0].output)
+                .map(|(s, c, p)| (s, c, Some(p))),
+            op => layers::infer(&ctx, op, in_shape).map(|(s, c)| (s, c, None)),
+        };
+        match result {
+            Ok((output, cost, plan)) => typed.push(TypedNode {
+                input: in_shape,
+                output,
+                cost,
+                plan,
+            }),
+            Err(e) => {
+                let mut d = Diagnostics::new();
+                d.push(node.span.file, e);
+                return Err(d);
+            }
+        }
+    }
+    Ok(TypedGraph {
+        graph,
+        nodes: typed,
+    })
+}

@@ -1,0 +1,221 @@
+//! `conv KxK, C [, stride: S, padding: P, groups: G, dilation: D, bias: B, norm: N, act: A]`
+//!
+//! A 2-D convolution, followed (by default) by batch norm and ReLU. Default padding keeps the
+//! size for odd kernels, `dilation*(k-1)/2` as torchvision writes it; even kernels must say.
+
+use super::args::{Args, MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
+use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature};
+use crate::diag::{at, CompileError};
+use crate::graph::{Activation, Conv2d, Op, Shape};
+
+pub static SIGNATURE: Signature = Signature {
+    positional: &["kernel", "channels"],
+    required: 2,
+    named: &[
+        "stride", "padding", "groups", "dilation", "bias", "norm", "act",
+    ],
+    example: "conv 3x3, 64, stride: 2",
+};
+
+/// The ops one `conv` line becomes: the convolution, then its norm and activation.
+pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
+    let kernel = a.pair(0, "", "kernel size", false, MAX_KERNEL);
+    let out = a.int(1, "", "channels", MAX_CHANNELS);
+    let stride = if a.named("stride").is_some() {
+        a.pair(usize::MAX, "stride", "stride", false, MAX_STRIDE)
+    } else {
+        Some([1, 1])
+    };
+    let dilation = if a.named("dilation").is_some() {
+        a.pair(usize::MAX, "dilation", "dilation", false, MAX_KERNEL)
+    } else {
+        Some([1, 1])
+    };
+    let groups = if a.named("groups").is_some() {
+        a.int(usize::MAX, "groups", "groups", MAX_CHANNELS)
+    } else {
+        Some(1)
+    };
+    let norm = match a.named("norm") {
+        Some(_) => a.word("norm", "norm", &["bn", "none"]).map(|w| w == "bn"),
+        None => Some(d.norm),
+    };
+    let act = match a.named("act") {
+        Some(_) => a
+            .word("act", "act", &["relu", "none"])
+            .map(|w| (w == "relu").then_some(Activation::Relu)),
+        None => Some(d.act),
+    };
+    let (kernel, dilation) = (kernel?, dilation?);
+    let padding = match a.named("padding") {
+        Some(_) => a.pair(usize::MAX, "padding", "padding", true, MAX_SPATIAL)?,
+        None => {
+            if kernel[0] % 2 == 0 || kernel[1] % 2 == 0 {
+                let span = a.get(0, "").map(|(_, s)| s).unwrap_or(a.span);
+                a.errors.push(CompileError::EvenKernel {
+                    kernel: format!("{}x{}", kernel[0], kernel[1]),
+                    at: at(span),
+                });
+                return None;
+            }
+            [
+                dilation[0] * (kernel[0] - 1) / 2,
+                dilation[1] * (kernel[1] - 1) / 2,
+            ]
+        }
+    };
+    let norm = norm?;
+    let bias = match a.named("bias") {
+        Some(_) => a.boolean("bias", "bias")?,
+        None => d.bias.unwrap_or(!norm),
+    };
+    let conv = Conv2d {
+        out_channels: out?,
+        kernel,
+        stride: stride?,
+        padding,
+        dilation,
+        groups: groups?,
+        bias,
+    };
+    let mut ops = vec![Op::Conv2d(conv)];
+    if norm {
+        ops.push(Op::BatchNorm {
+            epsilon: 1e-5,
+            momentum: 0.1,
+        });
+    }
+    if let Some(act) = act? {
+        ops.push(Op::Act(act));
+    }
+    Some(ops)
+}
+
+/// Shape and cost of a convolution. MACs are output elements times the dot-product length.
+pub fn infer(ctx: &ShapeCtx, c: &Conv2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
+    let (cin, h, w) = need_map(ctx, "conv", input)?;
+    if cin % c.groups != 0 || c.out_channels % c.groups != 0 {
+        return Err(CompileError::Groups {
+            groups: c.groups,
+            cin,
+            cout: c.out_channels,
+            at: at(ctx.span),
+            help: format!(
+                "choose groups that divide {cin} and {}: a common divisor such as {}",
+                c.out_channels,
+                gcd(cin, c.out_channels)
+            ),
+        });
+    }
+    let (oh, ow) = window(ctx, (h, w), c.kernel, c.stride, c.padding, c.dilation)?;
+    let out = Shape::Map {
+        c: c.out_channels,
+        h: oh,
+        w: ow,
+    };
+    Ok((out, cost(c, cin, out)))
+}
+
+pub fn cost(c: &Conv2d, cin: u64, out: Shape) -> Cost {
+    let k = c.kernel[0] as u128 * c.kernel[1] as u128;
+    let per_group_in = (cin / c.groups) as u128;
+    let cout = c.out_channels as u128;
+    let weights = cout * per_group_in * k;
+    let bias = if c.bias { cout } else { 0 };
+    let out_elems = out.numel();
+    let macs = out_elems * per_group_in * k;
+    Cost {
+        params: weights + bias,
+        buffers: 0,
+        macs,
+        flops: 2 * macs + if c.bias { out_elems } else { 0 },
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ShapeCtx<'static> {
+        ShapeCtx {
+            name: "c",
+            span: Default::default(),
+            network_hw: None,
+        }
+    }
+
+    fn conv(k: u64, out: u64, s: u64, p: u64, g: u64, bias: bool) -> Conv2d {
+        Conv2d {
+            out_channels: out,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p, p],
+            dilation: [1, 1],
+            groups: g,
+            bias,
+        }
+    }
+
+    #[test]
+    fn resnet_stem() {
+        let (s, c) = infer(
+            &ctx(),
+            &conv(7, 64, 2, 3, 1, false),
+            Shape::Map {
+                c: 3,
+                h: 224,
+                w: 224,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Shape::Map {
+                c: 64,
+                h: 112,
+                w: 112
+            }
+        );
+        assert_eq!(c.params, 9408);
+        assert_eq!(c.macs, 118_013_952);
+        assert_eq!(c.flops, 2 * 118_013_952);
+    }
+
+    #[test]
+    fn grouped_and_biased() {
+        // depthwise 3x3 over 32 channels with bias: 32*1*9 + 32 parameters
+        let (_, c) = infer(
+            &ctx(),
+            &conv(3, 32, 1, 1, 32, true),
+            Shape::Map { c: 32, h: 8, w: 8 },
+        )
+        .unwrap();
+        assert_eq!(c.params, 32 * 9 + 32);
+        assert_eq!(c.macs, 32 * 64 * 9);
+    }
+
+    #[test]
+    fn groups_must_divide() {
+        let e = infer(
+            &ctx(),
+            &conv(3, 30, 1, 1, 4, false),
+            Shape::Map { c: 32, h: 8, w: 8 },
+        )
+        .unwrap_err();
+        assert!(matches!(e, CompileError::Groups { .. }));
+    }
+
+    #[test]
+    fn conv_after_flatten_is_an_error() {
+        let e = infer(&ctx(), &conv(3, 30, 1, 1, 1, false), Shape::Flat { n: 10 }).unwrap_err();
+        assert!(matches!(e, CompileError::NeedsMap { .. }));
+    }
+}

@@ -1,0 +1,29 @@
+//! `flatten`: C×H×W to one vector of C·H·W features. A view: no cost. (An `fc` after a map
+//! flattens implicitly, as torchvision's `torch.flatten(x, 1)` does.)
+
+use super::{Cost, Signature};
+use crate::graph::Shape;
+
+pub static SIGNATURE: Signature = Signature {
+    positional: &[],
+    required: 0,
+    named: &[],
+    example: "flatten",
+};
+
+pub fn infer(input: Shape) -> (Shape, Cost) {
+    let n = input.numel() as u64;
+    (Shape::Flat { n }, Cost::default())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flattens_maps() {
+        use crate::graph::Shape;
+        assert_eq!(
+            super::infer(Shape::Map { c: 512, h: 7, w: 7 }).0,
+            Shape::Flat { n: 25088 }
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! `fc N [, bias: B, act: A]`: a fully connected layer to N features. A feature-map input is
+//! flattened first. No activation by default (the classifier's logits); `act: relu` adds one.
+
+use super::args::{Args, MAX_CHANNELS};
+use super::{Cost, Signature};
+use crate::graph::{Activation, Op, Shape};
+
+pub static SIGNATURE: Signature = Signature {
+    positional: &["features"],
+    required: 1,
+    named: &["bias", "act"],
+    example: "fc 1000",
+};
+
+pub fn build(a: &mut Args) -> Option<Vec<Op>> {
+    let out = a.int(0, "", "features", MAX_CHANNELS);
+    let bias = match a.named("bias") {
+        Some(_) => a.boolean("bias", "bias"),
+        None => Some(true),
+    };
+    let act = match a.named("act") {
+        Some(_) => a.word("act", "act", &["relu", "none"]).map(|w| w == "relu"),
+        None => Some(false),
+    };
+    let mut ops = vec![Op::Linear {
+        out_features: out?,
+        bias: bias?,
+    }];
+    if act? {
+        ops.push(Op::Act(Activation::Relu));
+    }
+    Some(ops)
+}
+
+pub fn infer(out_features: u64, bias: bool, input: Shape) -> (Shape, Cost) {
+    let inp = input.numel();
+    let out = out_features as u128;
+    let macs = inp * out;
+    let b = if bias { out } else { 0 };
+    (
+        Shape::Flat { n: out_features },
+        Cost {
+            params: macs + b,
+            buffers: 0,
+            macs,
+            flops: 2 * macs + b,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resnet18_classifier() {
+        let (s, c) = infer(1000, true, Shape::Map { c: 512, h: 1, w: 1 });
+        assert_eq!(s, Shape::Flat { n: 1000 });
+        assert_eq!(c.params, 513_000);
+        assert_eq!(c.macs, 512_000);
+    }
+}

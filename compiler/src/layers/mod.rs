@@ -1,0 +1,308 @@
+//! One file per layer kind: its argument signature, how its arguments become ops, its shape
+//! rule and its cost rule, side by side. Every spatial size comes from [`out_size`], so shapes
+//! and FLOPs can never disagree.
+
+pub mod activation;
+pub mod add;
+pub mod args;
+pub mod conv;
+pub mod dropout;
+pub mod flatten;
+pub mod linear;
+pub mod norm;
+pub mod pool;
+pub mod shortcut;
+pub mod softmax;
+
+use archc_grammar::ast::{Layer, LayerKind, Span};
+use serde::Serialize;
+
+use crate::diag::{at, CompileError, Diagnostics};
+use crate::graph::{Activation, Op, Shape};
+
+/// Network-wide defaults a layer falls back on (`norm`, `act`, `bias` settings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerDefaults {
+    /// Batch norm after each conv.
+    pub norm: bool,
+    /// Activation after each conv.
+    pub act: Option<Activation>,
+    /// Conv bias; `None` means "only where no norm follows".
+    pub bias: Option<bool>,
+}
+
+impl Default for LayerDefaults {
+    fn default() -> Self {
+        LayerDefaults {
+            norm: true,
+            act: Some(Activation::Relu),
+            bias: None,
+        }
+    }
+}
+
+/// The ops one layer line becomes (a conv brings its norm and activation along).
+pub fn build(kind: LayerKind, a: &mut args::Args, d: &LayerDefaults) -> Option<Vec<Op>> {
+    match kind {
+        LayerKind::Conv => conv::build(a, d),
+        LayerKind::MaxPool => pool::build_max(a),
+        LayerKind::AvgPool => pool::build_avg(a),
+        LayerKind::Fc => linear::build(a),
+        LayerKind::Dropout => dropout::build(a),
+        LayerKind::Flatten => Some(vec![Op::Flatten]),
+        LayerKind::Softmax => Some(vec![Op::Softmax]),
+        LayerKind::Relu => Some(vec![Op::Act(Activation::Relu)]),
+        LayerKind::Bn => Some(vec![Op::BatchNorm {
+            epsilon: 1e-5,
+            momentum: 0.1,
+        }]),
+    }
+}
+
+/// What a layer accepts: positional arguments by name (the first `required` must be given),
+/// and named arguments.
+pub struct Signature {
+    pub positional: &'static [&'static str],
+    pub required: usize,
+    pub named: &'static [&'static str],
+    pub example: &'static str,
+}
+
+pub fn signature(kind: LayerKind) -> &'static Signature {
+    match kind {
+        LayerKind::Conv => &conv::SIGNATURE,
+        LayerKind::MaxPool => &pool::MAX_SIGNATURE,
+        LayerKind::AvgPool => &pool::AVG_SIGNATURE,
+        LayerKind::Fc => &linear::SIGNATURE,
+        LayerKind::Dropout => &dropout::SIGNATURE,
+        LayerKind::Flatten => &flatten::SIGNATURE,
+        LayerKind::Softmax => &softmax::SIGNATURE,
+        LayerKind::Relu => &activation::SIGNATURE,
+        LayerKind::Bn => &norm::SIGNATURE,
+    }
+}
+
+/// Check argument counts and names of one layer (values are checked at expansion).
+pub fn check_signature(l: &Layer, diags: &mut Diagnostics) {
+    let sig = signature(l.kind);
+    let kw = l.kind.keyword();
+    let n = l.positional.len();
+    if n < sig.required || n > sig.positional.len() {
+        let problem = if n < sig.required {
+            format!(
+                "needs {} (missing {})",
+                sig.positional[..sig.required].join(" and "),
+                sig.positional[n..sig.required].join(" and ")
+            )
+        } else if sig.positional.is_empty() {
+            "takes no positional arguments".to_string()
+        } else {
+            format!(
+                "takes at most {} positional argument{} ({})",
+                sig.positional.len(),
+                if sig.positional.len() == 1 { "" } else { "s" },
+                sig.positional.join(", ")
+            )
+        };
+        let span = if n > sig.positional.len() {
+            l.positional[sig.positional.len()].span()
+        } else {
+            l.span
+        };
+        diags.push(
+            l.span.file,
+            CompileError::LayerArguments {
+                layer: kw.to_string(),
+                problem,
+                at: at(span),
+                label: if n < sig.required {
+                    "incomplete".into()
+                } else {
+                    "extra argument".into()
+                },
+                help: format!("write it as `{}`", sig.example),
+            },
+        );
+    }
+    for a in &l.named {
+        if !sig.named.contains(&a.name.name.as_str()) {
+            let help = if sig.named.is_empty() {
+                format!("`{kw}` takes no named arguments")
+            } else {
+                let known: Vec<String> = sig.named.iter().map(|s| s.to_string()).collect();
+                let s = crate::resolve::suggest(
+                    &a.name.name,
+                    known.iter(),
+                    &format!("`{kw}` takes {}", sig.named.join(", ")),
+                );
+                if s.starts_with("did") {
+                    s
+                } else {
+                    format!("`{kw}` takes {}", sig.named.join(", "))
+                }
+            };
+            diags.push(
+                l.span.file,
+                CompileError::UnknownArgument {
+                    layer: kw.to_string(),
+                    arg: a.name.name.clone(),
+                    at: at(a.name.span),
+                    help,
+                },
+            );
+        }
+    }
+}
+
+/// What one node costs. Wide integers: no network can overflow them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    /// Trainable parameters (weights, biases, BN scale and shift).
+    pub params: u128,
+    /// Non-trainable state (BN running mean and variance).
+    pub buffers: u128,
+    /// Multiply-adds of convolutions and fully connected layers (the paper's "FLOPs").
+    pub macs: u128,
+    /// Every arithmetic operation, multiply and add counted apart (docs/language.md).
+    pub flops: u128,
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(self, o: Cost) -> Cost {
+        Cost {
+            params: self.params + o.params,
+            buffers: self.buffers + o.buffers,
+            macs: self.macs + o.macs,
+            flops: self.flops + o.flops,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, o: Cost) {
+        *self = *self + o;
+    }
+}
+
+/// What a shape rule knows besides its input.
+pub struct ShapeCtx<'a> {
+    pub name: &'a str,
+    pub span: Span,
+    /// The network's input map size, to tell "the map shrank away" from "the kernel is too big".
+    pub network_hw: Option<(u64, u64)>,
+}
+
+/// The output length of a sliding window: floor((n + 2p - d(k-1) - 1) / s) + 1, or `None`
+/// when the (dilated) kernel does not fit in the padded input.
+pub fn out_size(n: u64, kernel: u64, stride: u64, padding: u64, dilation: u64) -> Option<u64> {
+    let padded = n as u128 + 2 * padding as u128;
+    let eff = dilation as u128 * (kernel as u128 - 1) + 1;
+    if padded < eff || stride == 0 {
+        return None;
+    }
+    Some(((padded - eff) / stride as u128 + 1) as u64)
+}
+
+/// Apply a window to both spatial dimensions, or explain why it cannot be.
+pub fn window(
+    ctx: &ShapeCtx,
+    (h, w): (u64, u64),
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    padding: [u64; 2],
+    dilation: [u64; 2],
+) -> Result<(u64, u64), CompileError> {
+    let oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0]);
+    let ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1]);
+    match (oh, ow) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => {
+            let eff = |i: usize| dilation[i] * (kernel[i] - 1) + 1;
+            let padded = format!("{}x{}", h + 2 * padding[0], w + 2 * padding[1]);
+            let kernel_s = if dilation == [1, 1] {
+                format!("{}x{}", kernel[0], kernel[1])
+            } else {
+                format!(
+                    "{}x{} (dilated to {}x{})",
+                    kernel[0],
+                    kernel[1],
+                    eff(0),
+                    eff(1)
+                )
+            };
+            let shrunk = ctx.network_hw.is_some_and(|(nh, nw)| {
+                (nh > h || nw > w) && nh + 2 * padding[0] >= eff(0) && nw + 2 * padding[1] >= eff(1)
+            });
+            if shrunk {
+                Err(CompileError::EmptyMap {
+                    layer: ctx.name.to_string(),
+                    input: format!("{h}x{w}"),
+                    at: at(ctx.span),
+                    output: "empty".into(),
+                    help: "earlier layers have downsampled the input too far for this layer: use a larger --input or fewer strided layers".into(),
+                })
+            } else {
+                Err(CompileError::KernelTooLarge {
+                    layer: ctx.name.to_string(),
+                    kernel: kernel_s,
+                    padded,
+                    at: at(ctx.span),
+                    help: "use a smaller kernel, more padding, or a larger input".into(),
+                })
+            }
+        }
+    }
+}
+
+/// The map dimensions of an input, or the error a layer that needs a map gives.
+pub fn need_map(
+    ctx: &ShapeCtx,
+    layer: &str,
+    input: Shape,
+) -> Result<(u64, u64, u64), CompileError> {
+    match input {
+        Shape::Map { c, h, w } => Ok((c, h, w)),
+        Shape::Flat { n } => Err(CompileError::NeedsMap {
+            layer: layer.to_string(),
+            input: n.to_string(),
+            at: at(ctx.span),
+        }),
+    }
+}
+
+/// Shape and cost of one op, given the shapes of its inputs. (`Shortcut` needs the target's
+/// shape too and is handled by `shortcut::infer`.)
+pub fn infer(ctx: &ShapeCtx, op: &Op, input: Shape) -> Result<(Shape, Cost), CompileError> {
+    match op {
+        Op::Input => Ok((input, Cost::default())),
+        Op::Conv2d(c) => conv::infer(ctx, c, input),
+        Op::BatchNorm { .. } => Ok(norm::infer(input)),
+        Op::Act(_) => Ok(activation::infer(input)),
+        Op::MaxPool2d(p) => pool::infer_max(ctx, p, input),
+        Op::AvgPool2d(p) => pool::infer_avg(ctx, p, input),
+        Op::AdaptiveAvgPool2d { output } => pool::infer_adaptive(ctx, *output, input),
+        Op::Linear { out_features, bias } => Ok(linear::infer(*out_features, *bias, input)),
+        Op::Dropout { .. } => Ok((input, Cost::default())),
+        Op::Flatten => Ok(flatten::infer(input)),
+        Op::Softmax => Ok(softmax::infer(input)),
+        Op::Add => Ok(add::infer(input)),
+        Op::Shortcut { .. } => unreachable!("shortcuts are inferred by shortcut::infer"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_size_matches_pytorch_formula() {
+        assert_eq!(out_size(224, 7, 2, 3, 1), Some(112));
+        assert_eq!(out_size(112, 3, 2, 1, 1), Some(56));
+        assert_eq!(out_size(56, 1, 2, 0, 1), Some(28));
+        assert_eq!(out_size(7, 7, 1, 0, 1), Some(1));
+        assert_eq!(out_size(5, 3, 1, 0, 2), Some(1));
+        assert_eq!(out_size(4, 3, 1, 0, 2), None);
+        assert_eq!(out_size(1, 2, 2, 0, 1), None);
+    }
+}

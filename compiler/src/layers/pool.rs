@@ -1,0 +1,194 @@
+//! `maxpool KxK [, stride: S, padding: P]`, `avgpool KxK [, stride: S, padding: P]`,
+//! `avgpool` (global average pooling) and `avgpool output: HxW` (adaptive). The stride of a
+//! window defaults to its size, as in PyTorch.
+
+use super::args::{Args, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
+use super::{need_map, window, Cost, ShapeCtx, Signature};
+use crate::diag::{at, CompileError};
+use crate::graph::{Op, Pool2d, Shape};
+
+pub static MAX_SIGNATURE: Signature = Signature {
+    positional: &["kernel"],
+    required: 1,
+    named: &["stride", "padding"],
+    example: "maxpool 3x3, stride: 2, padding: 1",
+};
+
+pub static AVG_SIGNATURE: Signature = Signature {
+    positional: &["kernel"],
+    required: 0,
+    named: &["stride", "padding", "output"],
+    example: "avgpool  (global), avgpool 2x2, or avgpool output: 7x7",
+};
+
+fn window_args(a: &mut Args) -> Option<Pool2d> {
+    let kernel = a.pair(0, "", "kernel size", false, MAX_KERNEL)?;
+    let stride = if a.named("stride").is_some() {
+        a.pair(usize::MAX, "stride", "stride", false, MAX_STRIDE)?
+    } else {
+        kernel
+    };
+    let padding = if a.named("padding").is_some() {
+        a.pair(usize::MAX, "padding", "padding", true, MAX_SPATIAL)?
+    } else {
+        [0, 0]
+    };
+    if padding[0] > kernel[0] / 2 || padding[1] > kernel[1] / 2 {
+        let span = a.named("padding").map(|(_, s)| s).unwrap_or(a.span);
+        a.errors.push(CompileError::PoolPadding {
+            padding: format!("{}x{}", padding[0], padding[1]),
+            kernel: format!("{}x{}", kernel[0], kernel[1]),
+            at: at(span),
+        });
+        return None;
+    }
+    Some(Pool2d {
+        kernel,
+        stride,
+        padding,
+    })
+}
+
+pub fn build_max(a: &mut Args) -> Option<Vec<Op>> {
+    Some(vec![Op::MaxPool2d(window_args(a)?)])
+}
+
+pub fn build_avg(a: &mut Args) -> Option<Vec<Op>> {
+    if a.named("output").is_some() {
+        let output = a.pair(usize::MAX, "output", "output size", false, MAX_SPATIAL)?;
+        return Some(vec![Op::AdaptiveAvgPool2d { output }]);
+    }
+    if a.positional.is_empty() {
+        return Some(vec![Op::AdaptiveAvgPool2d { output: [1, 1] }]);
+    }
+    Some(vec![Op::AvgPool2d(window_args(a)?)])
+}
+
+/// Max pooling: kernel-size-minus-one comparisons per output element.
+pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
+    let (c, h, w) = need_map(ctx, "maxpool", input)?;
+    let (oh, ow) = window(ctx, (h, w), p.kernel, p.stride, p.padding, [1, 1])?;
+    let out = Shape::Map { c, h: oh, w: ow };
+    let k = p.kernel[0] as u128 * p.kernel[1] as u128;
+    Ok((
+        out,
+        Cost {
+            flops: out.numel() * (k - 1),
+            ..Cost::default()
+        },
+    ))
+}
+
+/// Average pooling: k-1 adds and one division per output element.
+pub fn infer_avg(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
+    let (c, h, w) = need_map(ctx, "avgpool", input)?;
+    let (oh, ow) = window(ctx, (h, w), p.kernel, p.stride, p.padding, [1, 1])?;
+    let out = Shape::Map { c, h: oh, w: ow };
+    let k = p.kernel[0] as u128 * p.kernel[1] as u128;
+    Ok((
+        out,
+        Cost {
+            flops: out.numel() * k,
+            ..Cost::default()
+        },
+    ))
+}
+
+/// Adaptive average pooling as PyTorch defines it: output cell i covers input rows
+/// floor(i*H/OH) .. ceil((i+1)*H/OH). Cost: each input cell read once per window containing it.
+pub fn infer_adaptive(
+    ctx: &ShapeCtx,
+    output: [u64; 2],
+    input: Shape,
+) -> Result<(Shape, Cost), CompileError> {
+    let (c, h, w) = need_map(ctx, "avgpool", input)?;
+    let span_sum = |n: u64, o: u64| -> u128 {
+        (0..o as u128)
+            .map(|i| {
+                let start = i * n as u128 / o as u128;
+                let end = ((i + 1) * n as u128).div_ceil(o as u128);
+                end - start
+            })
+            .sum()
+    };
+    let out = Shape::Map {
+        c,
+        h: output[0],
+        w: output[1],
+    };
+    let flops = c as u128 * span_sum(h, output[0]) * span_sum(w, output[1]);
+    Ok((
+        out,
+        Cost {
+            flops,
+            ..Cost::default()
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ShapeCtx<'static> {
+        ShapeCtx {
+            name: "p",
+            span: Default::default(),
+            network_hw: Some((224, 224)),
+        }
+    }
+
+    #[test]
+    fn resnet_maxpool() {
+        let p = Pool2d {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+        };
+        let (s, c) = infer_max(
+            &ctx(),
+            &p,
+            Shape::Map {
+                c: 64,
+                h: 112,
+                w: 112,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Shape::Map {
+                c: 64,
+                h: 56,
+                w: 56
+            }
+        );
+        assert_eq!(c.flops, 64 * 56 * 56 * 8);
+        assert_eq!(c.params, 0);
+    }
+
+    #[test]
+    fn global_pool_reads_every_cell_once() {
+        let (s, c) = infer_adaptive(&ctx(), [1, 1], Shape::Map { c: 512, h: 7, w: 7 }).unwrap();
+        assert_eq!(s, Shape::Map { c: 512, h: 1, w: 1 });
+        assert_eq!(c.flops, 512 * 49);
+    }
+
+    #[test]
+    fn adaptive_overlapping_windows() {
+        // 5 -> 3: windows [0,2) [1,4) [3,5): 2+3+2 = 7 rows
+        let (_, c) = infer_adaptive(&ctx(), [3, 1], Shape::Map { c: 1, h: 5, w: 1 }).unwrap();
+        assert_eq!(c.flops, 7);
+    }
+
+    #[test]
+    fn pool_on_a_map_shrunk_away() {
+        let p = Pool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        };
+        let e = infer_max(&ctx(), &p, Shape::Map { c: 8, h: 1, w: 1 }).unwrap_err();
+        assert!(matches!(e, CompileError::EmptyMap { .. }), "{e:?}");
+    }
+}

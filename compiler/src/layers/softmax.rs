@@ -1,0 +1,33 @@
+//! `softmax`: class probabilities. Counted as an exponential, a sum and a division per element.
+//! Training uses the logits before it (softmax cross-entropy).
+
+use super::{Cost, Signature};
+use crate::graph::Shape;
+
+pub static SIGNATURE: Signature = Signature {
+    positional: &[],
+    required: 0,
+    named: &[],
+    example: "softmax",
+};
+
+pub fn infer(input: Shape) -> (Shape, Cost) {
+    (
+        input,
+        Cost {
+            flops: 3 * input.numel(),
+            ..Cost::default()
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn three_ops_per_element() {
+        assert_eq!(
+            super::infer(crate::graph::Shape::Flat { n: 1000 }).1.flops,
+            3000
+        );
+    }
+}

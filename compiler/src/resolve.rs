@@ -1,0 +1,700 @@
+//! Resolve: load every `use`d file, index the definitions of all files, and check every name
+//! before anything is expanded. Rejecting cycles here means expansion never looks back.
+//!
+//! Contract: `load(sources, root)` parses the root and everything it uses;
+//! `resolve(files, root)` returns a [`Program`] in which every name used by a block, family or
+//! network refers to something that exists with the right number of arguments, and no block
+//! (or network) depends on itself. Values (sizes, strides) are checked later, by expansion.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use archc_grammar::ast::*;
+
+use crate::diag::{at, at_in, CompileError, Diagnostics};
+use crate::layers;
+use crate::source::SourceSet;
+
+/// Every definition visible to a compilation, and which networks the root file declares.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub blocks: BTreeMap<String, BlockDef>,
+    pub families: BTreeMap<String, FamilyDef>,
+    pub networks: BTreeMap<String, NetworkDef>,
+    /// Networks of the root file, in source order (what `report` shows by default).
+    pub root_networks: Vec<String>,
+}
+
+/// Parse `root` and, transitively, every file it `use`s (each once).
+pub fn load(sources: &mut SourceSet, root: FileId) -> (Vec<(FileId, File)>, Diagnostics) {
+    let mut out = Vec::new();
+    let mut diags = Diagnostics::new();
+    let mut queue = vec![root];
+    let mut done = HashSet::new();
+    while let Some(id) = queue.pop() {
+        if !done.insert(id) {
+            continue;
+        }
+        let file = match archc_grammar::parse(sources.text(id), id) {
+            Ok(f) => f,
+            Err(errs) => {
+                for e in errs {
+                    diags.push(id, CompileError::Syntax(e));
+                }
+                continue;
+            }
+        };
+        for item in &file.items {
+            if let Item::Use(u) = item {
+                let path = sources.dir_of(id).join(&u.path);
+                match sources.load(&path) {
+                    Ok(used) => queue.push(used),
+                    Err(e) => diags.push(
+                        id,
+                        CompileError::UseNotFound {
+                            path: u.path.clone(),
+                            reason: e.to_string(),
+                            at: at(u.path_span),
+                        },
+                    ),
+                }
+            }
+        }
+        out.push((id, file));
+    }
+    out.sort_by_key(|(id, _)| *id);
+    (out, diags)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Block,
+    Family,
+    Network,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Block => "block",
+            Kind::Family => "family",
+            Kind::Network => "network",
+        }
+    }
+}
+
+/// Index the definitions and check every use of a name.
+pub fn resolve(files: &[(FileId, File)], root: FileId) -> Result<Program, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let mut prog = Program::default();
+    let mut defined: HashMap<String, (Kind, Span)> = HashMap::new();
+
+    for (_, file) in files {
+        for item in &file.items {
+            let (name, kind) = match item {
+                Item::Use(_) => continue,
+                Item::Block(b) => (&b.name, Kind::Block),
+                Item::Family(f) => (&f.name, Kind::Family),
+                Item::Network(n) => (&n.name, Kind::Network),
+            };
+            if let Some((_, first)) = defined.get(&name.name) {
+                diags.push(
+                    name.span.file,
+                    CompileError::Duplicate {
+                        what: kind.word(),
+                        name: name.name.clone(),
+                        at: at(name.span),
+                        first: at_in(*first, name.span.file),
+                    },
+                );
+                continue;
+            }
+            defined.insert(name.name.clone(), (kind, name.span));
+            match item {
+                Item::Block(b) => {
+                    prog.blocks.insert(b.name.name.clone(), b.clone());
+                }
+                Item::Family(f) => {
+                    prog.families.insert(f.name.name.clone(), f.clone());
+                }
+                Item::Network(n) => {
+                    if name.span.file == root {
+                        prog.root_networks.push(n.name.name.clone());
+                    }
+                    prog.networks.insert(n.name.name.clone(), n.clone());
+                }
+                Item::Use(_) => {}
+            }
+        }
+    }
+
+    let globals = Globals {
+        defined: &defined,
+        prog: &prog,
+    };
+    let mut ck = Checker {
+        g: globals,
+        diags: &mut diags,
+    };
+    for b in prog.blocks.values() {
+        ck.block(b);
+    }
+    for f in prog.families.values() {
+        ck.family(f);
+    }
+    for n in prog.networks.values() {
+        ck.network(n);
+    }
+    block_cycles(&prog, &mut diags);
+    network_cycles(&prog, &mut diags);
+
+    if diags.is_empty() {
+        Ok(prog)
+    } else {
+        Err(diags)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Globals<'a> {
+    defined: &'a HashMap<String, (Kind, Span)>,
+    prog: &'a Program,
+}
+
+/// Names bound in the current definition.
+struct Scope<'a> {
+    /// Parameters: their values (numbers or blocks) are only known at expansion.
+    params: &'a [Ident],
+    /// Whether `stride` is bound (inside blocks).
+    in_block: bool,
+}
+
+impl Scope<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p.name == name)
+            || (self.in_block && name == "stride")
+            || (!self.in_block && name == "classes")
+    }
+}
+
+struct Checker<'a, 'd> {
+    g: Globals<'a>,
+    diags: &'d mut Diagnostics,
+}
+
+impl Checker<'_, '_> {
+    fn err(&mut self, span: Span, e: CompileError) {
+        self.diags.push(span.file, e);
+    }
+
+    fn params(&mut self, params: &[Ident]) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for p in params {
+            if p.name == "stride" || p.name == "classes" {
+                let help = if p.name == "stride" {
+                    "`stride` is bound by the stage that repeats the block; use it without declaring it"
+                } else {
+                    "`classes` is the network's class count, set by `classes N` or --classes"
+                };
+                self.err(
+                    p.span,
+                    CompileError::Reserved {
+                        name: p.name.clone(),
+                        at: at(p.span),
+                        help: help.into(),
+                    },
+                );
+            }
+            if let Some(first) = seen.get(p.name.as_str()) {
+                self.err(
+                    p.span,
+                    CompileError::Duplicate {
+                        what: "parameter",
+                        name: p.name.clone(),
+                        at: at(p.span),
+                        first: Some(at(*first)),
+                    },
+                );
+            } else {
+                seen.insert(&p.name, p.span);
+            }
+        }
+    }
+
+    fn block(&mut self, b: &BlockDef) {
+        self.params(&b.params);
+        let scope = Scope {
+            params: &b.params,
+            in_block: true,
+        };
+        for s in &b.body {
+            self.segment(s, &scope, &["stride"]);
+        }
+    }
+
+    fn family(&mut self, f: &FamilyDef) {
+        self.params(&f.params);
+        let scope = Scope {
+            params: &f.params,
+            in_block: false,
+        };
+        self.body(&f.body, &scope);
+    }
+
+    fn network(&mut self, n: &NetworkDef) {
+        match &n.def {
+            NetworkRhs::Body(body) => {
+                let scope = Scope {
+                    params: &[],
+                    in_block: false,
+                };
+                self.body(body, &scope);
+            }
+            NetworkRhs::Instance {
+                target,
+                args,
+                args_span,
+                with,
+            } => {
+                self.settings(with);
+                match self.g.defined.get(&target.name) {
+                    Some((Kind::Family, _)) => {
+                        let fam = &self.g.prog.families[&target.name];
+                        let found = args.as_ref().map_or(0, Vec::len);
+                        if found != fam.params.len() {
+                            self.err(
+                                target.span,
+                                CompileError::Arity {
+                                    name: target.name.clone(),
+                                    expected: fam.params.len(),
+                                    found,
+                                    at: at(args_span.unwrap_or(target.span)),
+                                    help: signature_help("family", &fam.name.name, &fam.params),
+                                },
+                            );
+                        }
+                    }
+                    Some((Kind::Network, _)) => {
+                        if let (Some(a), Some(sp)) = (args, args_span) {
+                            if !a.is_empty() {
+                                self.err(
+                                    *sp,
+                                    CompileError::Arity {
+                                        name: target.name.clone(),
+                                        expected: 0,
+                                        found: a.len(),
+                                        at: at(*sp),
+                                        help: format!(
+                                            "`{}` is a network; derive from it with `= {} with ...`",
+                                            target.name, target.name
+                                        ),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    Some((Kind::Block, _)) => self.err(
+                        target.span,
+                        CompileError::UnknownName {
+                            what: "family",
+                            name: target.name.clone(),
+                            at: at(target.span),
+                            help: format!(
+                                "`{}` is a block; a network is built from a family or another network",
+                                target.name
+                            ),
+                        },
+                    ),
+                    None => {
+                        let help = suggest(
+                            &target.name,
+                            self.g
+                                .prog
+                                .families
+                                .keys()
+                                .chain(self.g.prog.networks.keys()),
+                            "define it with `family NAME(params) { ... }`",
+                        );
+                        self.err(
+                            target.span,
+                            CompileError::UnknownName {
+                                what: "family or network",
+                                name: target.name.clone(),
+                                at: at(target.span),
+                                help,
+                            },
+                        )
+                    }
+                }
+                // Arguments of a family instance are evaluated with no local names: they may
+                // name blocks, or be numbers.
+                let empty = Scope {
+                    params: &[],
+                    in_block: false,
+                };
+                for a in args.iter().flatten() {
+                    self.expr_names(a, &empty, true);
+                }
+            }
+        }
+    }
+
+    fn body(&mut self, body: &Body, scope: &Scope) {
+        self.settings(&body.settings);
+        let mut names: HashMap<&str, Span> = HashMap::new();
+        for st in &body.stages {
+            if let Some(first) = names.get(st.name.name.as_str()) {
+                self.err(
+                    st.name.span,
+                    CompileError::Duplicate {
+                        what: "stage",
+                        name: st.name.name.clone(),
+                        at: at(st.name.span),
+                        first: Some(at(*first)),
+                    },
+                );
+            } else {
+                names.insert(&st.name.name, st.name.span);
+            }
+            for s in &st.segments {
+                self.segment(s, scope, &["stride", "shortcut"]);
+            }
+        }
+    }
+
+    fn settings(&mut self, settings: &[Setting]) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for s in settings {
+            if let Some(first) = seen.get(s.key.name.as_str()) {
+                self.err(
+                    s.key.span,
+                    CompileError::Duplicate {
+                        what: "setting",
+                        name: s.key.name.clone(),
+                        at: at(s.key.span),
+                        first: Some(at(*first)),
+                    },
+                );
+            } else {
+                seen.insert(&s.key.name, s.key.span);
+            }
+            // The value's form is checked by the expander, which reads it.
+        }
+    }
+
+    fn segment(&mut self, seg: &Segment, scope: &Scope, call_named: &[&str]) {
+        match seg {
+            Segment::Layer(l) => {
+                layers::check_signature(l, self.diags);
+                for v in &l.positional {
+                    self.value_names(v, scope);
+                }
+                let mut seen: HashMap<&str, Span> = HashMap::new();
+                for n in &l.named {
+                    // A lone word (`norm: none`, `bias: true`) is read by the expander.
+                    if !matches!(&n.value, Value::Expr(Expr::Var(_))) {
+                        self.value_names(&n.value, scope);
+                    }
+                    if let Some(first) = seen.get(n.name.name.as_str()) {
+                        self.err(
+                            n.name.span,
+                            CompileError::Duplicate {
+                                what: "argument",
+                                name: n.name.name.clone(),
+                                at: at(n.name.span),
+                                first: Some(at(*first)),
+                            },
+                        );
+                    } else {
+                        seen.insert(&n.name.name, n.name.span);
+                    }
+                }
+            }
+            Segment::Call(c) => {
+                self.callee(c, scope);
+                for a in &c.args {
+                    self.expr_names(a, scope, true);
+                }
+                if let Some(r) = &c.repeat {
+                    self.expr_names(r, scope, false);
+                }
+                let mut seen: HashMap<&str, Span> = HashMap::new();
+                for n in &c.named {
+                    if !call_named.contains(&n.name.name.as_str()) {
+                        self.err(
+                            n.name.span,
+                            CompileError::UnknownArgument {
+                                layer: format!("{}(...)", c.callee.name),
+                                arg: n.name.name.clone(),
+                                at: at(n.name.span),
+                                help: format!(
+                                    "a block call here takes {}",
+                                    call_named
+                                        .iter()
+                                        .map(|s| format!("`{s}:`"))
+                                        .collect::<Vec<_>>()
+                                        .join(" and ")
+                                ),
+                            },
+                        );
+                    }
+                    if let Some(first) = seen.get(n.name.name.as_str()) {
+                        self.err(
+                            n.name.span,
+                            CompileError::Duplicate {
+                                what: "argument",
+                                name: n.name.name.clone(),
+                                at: at(n.name.span),
+                                first: Some(at(*first)),
+                            },
+                        );
+                    } else {
+                        seen.insert(&n.name.name, n.name.span);
+                    }
+                    if n.name.name == "stride" {
+                        self.value_names(&n.value, scope);
+                    }
+                }
+            }
+        }
+    }
+
+    fn callee(&mut self, c: &Call, scope: &Scope) {
+        let name = &c.callee.name;
+        if scope.params.iter().any(|p| &p.name == name) {
+            return; // a block passed as an argument: checked when expanded
+        }
+        match self.g.defined.get(name) {
+            Some((Kind::Block, _)) => {
+                let b = &self.g.prog.blocks[name];
+                if b.params.len() != c.args.len() {
+                    self.err(
+                        c.callee.span,
+                        CompileError::Arity {
+                            name: name.clone(),
+                            expected: b.params.len(),
+                            found: c.args.len(),
+                            at: at(c.args_span),
+                            help: signature_help("block", name, &b.params),
+                        },
+                    );
+                }
+            }
+            Some((k, _)) => self.err(
+                c.callee.span,
+                CompileError::NotABlock {
+                    name: name.clone(),
+                    at: at(c.callee.span),
+                    found: format!("a {}", k.word()),
+                    help: "only blocks can be called inside a stage or a block".into(),
+                },
+            ),
+            None => {
+                let help = suggest(
+                    name,
+                    self.g
+                        .prog
+                        .blocks
+                        .keys()
+                        .chain(scope.params.iter().map(|p| &p.name)),
+                    "define it with `block NAME(params) { ... }`, or `use` the file that does",
+                );
+                self.err(
+                    c.callee.span,
+                    CompileError::UnknownName {
+                        what: "block",
+                        name: name.clone(),
+                        at: at(c.callee.span),
+                        help,
+                    },
+                )
+            }
+        }
+    }
+
+    fn value_names(&mut self, v: &Value, scope: &Scope) {
+        if let Value::Expr(e) = v {
+            self.expr_names(e, scope, false);
+        }
+    }
+
+    /// Check that every name in `e` is bound. `block_ok`: a lone name may denote a block.
+    fn expr_names(&mut self, e: &Expr, scope: &Scope, block_ok: bool) {
+        match e {
+            Expr::Int(..) => {}
+            Expr::Neg(inner, _) => self.expr_names(inner, scope, false),
+            Expr::Binary { lhs, rhs, .. } => {
+                self.expr_names(lhs, scope, false);
+                self.expr_names(rhs, scope, false);
+            }
+            Expr::Var(v) => {
+                if scope.has(&v.name) {
+                    return;
+                }
+                match self.g.defined.get(&v.name) {
+                    Some((Kind::Block, _)) if block_ok => {}
+                    Some((Kind::Block, _)) => self.err(
+                        v.span,
+                        CompileError::NotANumber {
+                            name: v.name.clone(),
+                            at: at(v.span),
+                        },
+                    ),
+                    _ => {
+                        let mut candidates: Vec<&String> =
+                            scope.params.iter().map(|p| &p.name).collect();
+                        let stride = "stride".to_string();
+                        if scope.in_block {
+                            candidates.push(&stride);
+                        }
+                        let mut help = suggest(
+                            &v.name,
+                            candidates.into_iter(),
+                            "names in expressions are the parameters of the enclosing block or family",
+                        );
+                        if v.name == "stride" && !scope.in_block {
+                            help = "`stride` is bound only inside blocks; a stage sets it with `stride: N`".into();
+                        }
+                        self.err(
+                            v.span,
+                            CompileError::UnknownName {
+                                what: "name",
+                                name: v.name.clone(),
+                                at: at(v.span),
+                                help,
+                            },
+                        )
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn signature_help(what: &str, name: &str, params: &[Ident]) -> String {
+    let ps: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    format!("{what} `{name}` is declared as `{name}({})`", ps.join(", "))
+}
+
+/// "did you mean" by edit distance, or the fallback advice.
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a String>,
+    fallback: &str,
+) -> String {
+    let best = candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!("did you mean `{c}`?"),
+        None => fallback.to_string(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Blocks that call each other (by their global names) in a loop.
+fn block_cycles(prog: &Program, diags: &mut Diagnostics) {
+    let edges = |b: &BlockDef| -> Vec<(String, Span)> {
+        b.body
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Call(c)
+                    if prog.blocks.contains_key(&c.callee.name)
+                        && !b.params.iter().any(|p| p.name == c.callee.name) =>
+                {
+                    Some((c.callee.name.clone(), c.callee.span))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let graph: BTreeMap<String, Vec<(String, Span)>> = prog
+        .blocks
+        .iter()
+        .map(|(n, b)| (n.clone(), edges(b)))
+        .collect();
+    report_cycles(&graph, "blocks", diags);
+}
+
+/// Networks derived from each other in a loop (`network a = b`, `network b = a`).
+fn network_cycles(prog: &Program, diags: &mut Diagnostics) {
+    let graph: BTreeMap<String, Vec<(String, Span)>> = prog
+        .networks
+        .iter()
+        .map(|(n, def)| {
+            let e = match &def.def {
+                NetworkRhs::Instance { target, .. } if prog.networks.contains_key(&target.name) => {
+                    vec![(target.name.clone(), target.span)]
+                }
+                _ => vec![],
+            };
+            (n.clone(), e)
+        })
+        .collect();
+    report_cycles(&graph, "networks", diags);
+}
+
+fn report_cycles(
+    graph: &BTreeMap<String, Vec<(String, Span)>>,
+    what: &'static str,
+    diags: &mut Diagnostics,
+) {
+    // Iterative DFS with colours; each back edge is one cycle, reported at its use.
+    #[derive(Clone, Copy, PartialEq)]
+    enum C {
+        White,
+        Grey,
+        Black,
+    }
+    let mut colour: HashMap<&str, C> = graph.keys().map(|k| (k.as_str(), C::White)).collect();
+    for start in graph.keys() {
+        if colour[start.as_str()] != C::White {
+            continue;
+        }
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        colour.insert(start, C::Grey);
+        while let Some((node, idx)) = stack.pop() {
+            let succ = &graph[node];
+            if idx < succ.len() {
+                stack.push((node, idx + 1));
+                let (next, span) = &succ[idx];
+                match colour.get(next.as_str()).copied().unwrap_or(C::Black) {
+                    C::White => {
+                        colour.insert(next, C::Grey);
+                        stack.push((next, 0));
+                    }
+                    C::Grey => {
+                        let pos = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                        let mut path: Vec<&str> = stack[pos..].iter().map(|(n, _)| *n).collect();
+                        path.push(next);
+                        diags.push(
+                            span.file,
+                            CompileError::Cycle {
+                                what,
+                                path: path.join(" → "),
+                                at: at(*span),
+                            },
+                        );
+                    }
+                    C::Black => {}
+                }
+            } else {
+                colour.insert(node, C::Black);
+            }
+        }
+    }
+}

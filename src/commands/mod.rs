@@ -1,0 +1,127 @@
+//! What each subcommand does. Errors are rendered here; the exit code says what kind.
+
+mod check;
+mod report;
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use archc_compiler::{Diagnostics, LoadError, Overrides, Program, SourceSet};
+
+use crate::cli::{Cli, Command, OverrideArgs};
+
+/// Why a command failed: the input has errors (1) or the command line is wrong (2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Input,
+    Usage,
+}
+
+impl Failure {
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Failure::Input => 1,
+            Failure::Usage => 2,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Check { files, overrides } => check::run(&files, &overrides.into()),
+        Command::Report {
+            file,
+            network,
+            format,
+            per_layer,
+            batch_size,
+            overrides,
+        } => report::report(
+            &file,
+            &network,
+            format,
+            per_layer,
+            batch_size,
+            &overrides.into(),
+        ),
+        Command::Table {
+            file,
+            networks,
+            overrides,
+        } => report::table(&file, &networks, &overrides.into()),
+    }
+}
+
+impl From<OverrideArgs> for Overrides {
+    fn from(a: OverrideArgs) -> Self {
+        Overrides {
+            input: a.input,
+            classes: a.classes,
+        }
+    }
+}
+
+/// Print diagnostics to stderr: colours on a terminal (unless NO_COLOR), plain otherwise.
+pub fn print_diagnostics(d: &Diagnostics, sources: &SourceSet) {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if colour {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    let mut out = String::new();
+    for r in d.reports(sources) {
+        let _ = handler.render_report(&mut out, r.as_ref());
+        out.push('\n');
+    }
+    let n = d.len();
+    out.push_str(&format!(
+        "archc: {n} error{} found\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    eprint!("{out}");
+}
+
+/// Load a file or report why not.
+pub fn load(path: &Path) -> Result<(SourceSet, Program), Failure> {
+    let (sources, r) = archc_compiler::load_path(path);
+    match r {
+        Ok(p) => Ok((sources, p)),
+        Err(LoadError::Io(e)) => {
+            eprintln!("archc: cannot read `{}`: {e}", path.display());
+            Err(Failure::Usage)
+        }
+        Err(LoadError::Diagnostics(d)) => {
+            print_diagnostics(&d, &sources);
+            Err(Failure::Input)
+        }
+    }
+}
+
+/// The networks named on the command line, or all of the root file's; unknown names are usage errors.
+pub fn select(prog: &Program, names: &[String], path: &Path) -> Result<Vec<String>, Failure> {
+    if names.is_empty() {
+        if prog.root_networks.is_empty() {
+            eprintln!("archc: `{}` defines no networks", path.display());
+            return Err(Failure::Usage);
+        }
+        return Ok(prog.root_networks.clone());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        if prog.networks.contains_key(n) {
+            out.push(n.clone());
+        } else {
+            let mut known: Vec<&str> = prog.networks.keys().map(String::as_str).collect();
+            known.sort();
+            eprintln!(
+                "archc: no network `{n}` in `{}`; it defines: {}",
+                path.display(),
+                known.join(", ")
+            );
+            return Err(Failure::Usage);
+        }
+    }
+    Ok(out)
+}

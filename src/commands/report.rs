@@ -1,0 +1,59 @@
+//! `archc report` and `archc table`.
+
+use std::path::Path;
+
+use archc_compiler::analysis::analyse;
+use archc_compiler::{build_networks, report, Overrides};
+
+use super::{load, print_diagnostics, select, Failure};
+use crate::cli::Format;
+
+pub fn report(
+    path: &Path,
+    networks: &[String],
+    format: Format,
+    per_layer: bool,
+    batch_size: u64,
+    ov: &Overrides,
+) -> Result<(), Failure> {
+    if batch_size == 0 {
+        eprintln!("archc: --batch-size must be at least 1");
+        return Err(Failure::Usage);
+    }
+    let (sources, prog) = load(path)?;
+    let names = select(&prog, networks, path)?;
+    let (nets, diags) = build_networks(&prog, &names, ov);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, &sources);
+        return Err(Failure::Input);
+    }
+    let reports: Vec<_> = nets.iter().map(|t| analyse(t, batch_size)).collect();
+    let out = match format {
+        Format::Json => report::json(&reports) + "\n",
+        Format::Table => reports
+            .iter()
+            .map(|r| report::table::render(r, per_layer))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Format::Markdown => reports
+            .iter()
+            .map(|r| report::markdown::render(r, per_layer))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    print!("{out}");
+    Ok(())
+}
+
+pub fn table(path: &Path, networks: &[String], ov: &Overrides) -> Result<(), Failure> {
+    let (sources, prog) = load(path)?;
+    let names = select(&prog, networks, path)?;
+    let (nets, diags) = build_networks(&prog, &names, ov);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, &sources);
+        return Err(Failure::Input);
+    }
+    let cols: Vec<_> = nets.iter().map(|t| (t, analyse(t, 1).macs)).collect();
+    print!("{}", report::paper::render(&cols));
+    Ok(())
+}
