@@ -45,7 +45,7 @@ pub struct StageReport {
     pub buffers: u128,
     pub macs: u128,
     pub flops: u128,
-    pub layers: usize,
+    pub nodes: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +150,7 @@ pub fn analyse(t: &TypedGraph, batch_size: u64) -> NetworkReport {
             buffers: 0,
             macs: 0,
             flops: 0,
-            layers: 0,
+            nodes: 0,
         })
         .collect();
     for (node, tn) in g.nodes.iter().zip(&t.nodes) {
@@ -165,7 +165,7 @@ pub fn analyse(t: &TypedGraph, batch_size: u64) -> NetworkReport {
             s.macs += tn.cost.macs;
             s.flops += tn.cost.flops;
             s.output = tn.output.dims();
-            s.layers += 1;
+            s.nodes += 1;
         }
         if matches!(node.op, Op::Input) {
             continue;

@@ -288,7 +288,7 @@ impl<'p> Expander<'p> {
                 }
             }
         }
-        if self.nodes.len() == 1 {
+        if self.nodes.len() == 1 && self.diags.is_empty() {
             self.err(
                 CompileError::EmptyNetwork {
                     name: net.name.name.clone(),
@@ -296,6 +296,9 @@ impl<'p> Expander<'p> {
                 },
                 net.name.span,
             );
+            return None;
+        }
+        if !self.diags.is_empty() {
             return None;
         }
         Some(Graph {

@@ -45,7 +45,7 @@ pub fn load(sources: &mut SourceSet, root: FileId) -> (Vec<(FileId, File)>, Diag
         };
         for item in &file.items {
             if let Item::Use(u) = item {
-                let path = sources.dir_of(id).join(&u.path);
+                let path = sources.used_path(id, &u.path);
                 match sources.load(&path) {
                     Ok(used) => queue.push(used),
                     Err(e) => diags.push(
@@ -64,6 +64,9 @@ pub fn load(sources: &mut SourceSet, root: FileId) -> (Vec<(FileId, File)>, Diag
     out.sort_by_key(|(id, _)| *id);
     (out, diags)
 }
+
+/// Words that named arguments take as values (`norm: none`, `bias: true`, `shortcut: A`).
+const WORDS: &[&str] = &["none", "true", "false", "auto", "A", "B", "C"];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -391,7 +394,8 @@ impl Checker<'_, '_> {
                 let mut seen: HashMap<&str, Span> = HashMap::new();
                 for n in &l.named {
                     // A lone word (`norm: none`, `bias: true`) is read by the expander.
-                    if !matches!(&n.value, Value::Expr(Expr::Var(_))) {
+                    let word = matches!(&n.value, Value::Expr(Expr::Var(v)) if WORDS.contains(&v.name.as_str()));
+                    if !word {
                         self.value_names(&n.value, scope);
                     }
                     if let Some(first) = seen.get(n.name.name.as_str()) {

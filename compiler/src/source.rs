@@ -78,12 +78,15 @@ impl SourceSet {
         NamedSource::new(f.name.clone(), f.text.clone())
     }
 
-    /// The folder that `use` paths in this file are relative to.
-    pub fn dir_of(&self, id: FileId) -> PathBuf {
-        match &self.get(id).path {
-            Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-            None => PathBuf::from("."),
-        }
+    /// The path of a file used from `id` by `use "rel"`, as the user would write it: relative
+    /// to the using file's folder as that file was named, with `.` and `..` folded.
+    pub fn used_path(&self, id: FileId, rel: &str) -> PathBuf {
+        let f = self.get(id);
+        let dir = match &f.path {
+            Some(_) => Path::new(&f.name).parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => PathBuf::new(),
+        };
+        normalize(&dir.join(rel))
     }
 
     pub fn len(&self) -> usize {
@@ -92,5 +95,34 @@ impl SourceSet {
 
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+}
+
+/// Fold `.` and `..` components without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalize_folds_dots() {
+        use std::path::Path;
+        assert_eq!(super::normalize(Path::new("a/b/../c/./d.arch")), Path::new("a/c/d.arch"));
+        assert_eq!(super::normalize(Path::new("../x.arch")), Path::new("../x.arch"));
     }
 }

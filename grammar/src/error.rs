@@ -92,21 +92,138 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
     })
 }
 
+const LAYERS: &[&str] = &[
+    "conv", "maxpool", "avgpool", "fc", "dropout", "flatten", "softmax", "relu", "bn",
+];
+
+/// The message, label and help of a grammar error, from what the parser tried at `pos`.
+pub(crate) fn explain(
+    rules: &[Rule],
+    tokens: &[String],
+    found: &str,
+    text: &str,
+    pos: usize,
+) -> (String, String, Option<String>) {
+    let found_desc = if found.is_empty() {
+        "the end of the file".to_string()
+    } else if found == "\n" {
+        "the end of the line".to_string()
+    } else {
+        format!("`{found}`")
+    };
+    // A name followed by something other than `(`: most likely a misspelt layer.
+    if rules.contains(&Rule::call_args) {
+        let before = text[..pos].trim_end();
+        let word: String = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if !word.is_empty() {
+            let close = LAYERS
+                .iter()
+                .filter(|l| distance(l, &word) <= 2)
+                .min_by_key(|l| distance(l, &word));
+            let help = match close {
+                Some(l) => format!("did you mean the layer `{l}`? (a block call needs parentheses: `{word}(64)`)"),
+                None => format!(
+                    "layers are {}; a block call needs parentheses: `{word}(64)`",
+                    LAYERS.join(", ")
+                ),
+            };
+            return (
+                format!("`{word}` is not a layer, and a block call needs `(`, found {found_desc}"),
+                "expected `(` here".into(),
+                Some(help),
+            );
+        }
+    }
+    let mut wanted: Vec<String> = Vec::new();
+    let layer_context = rules.contains(&Rule::layer_kind);
+    for r in rules {
+        let d = if layer_context
+            && matches!(
+                r,
+                Rule::layer_kind
+                    | Rule::ident
+                    | Rule::word
+                    | Rule::positional
+                    | Rule::named_arg
+                    | Rule::call
+                    | Rule::layer
+                    | Rule::segment_list
+            ) {
+            Some("a layer or a block call")
+        } else {
+            describe(r)
+        };
+        if let Some(d) = d {
+            wanted.push(d.to_string());
+        }
+    }
+    for t in tokens {
+        let d = match t.as_str() {
+            "\n" | "\r\n" | "\r" => "the end of the line".to_string(),
+            " " | "\t" | "#" | ";" | "" | "BUILTIN_RULE" => continue,
+            _ if t.chars().all(|c| c.is_ascii_alphabetic()) => continue, // keywords come as rules
+            other => format!("`{other}`"),
+        };
+        wanted.push(d);
+    }
+    let mut seen = std::collections::HashSet::new();
+    wanted.retain(|w| seen.insert(w.clone()));
+    let expected = match wanted.len() {
+        0 => "something else".to_string(),
+        1 => wanted[0].clone(),
+        _ => {
+            let (last, rest) = wanted.split_last().unwrap();
+            format!("{} or {}", rest.join(", "), last)
+        }
+    };
+    let help = help_for(rules, tokens, found, text[..pos].trim_end().ends_with(','));
+    (
+        format!("expected {expected}, found {found_desc}"),
+        format!("expected {expected} here"),
+        help,
+    )
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// A one-line help for the most common ways to trip over the grammar.
-pub(crate) fn help_for(expected: &[Rule], found: &str) -> Option<String> {
+fn help_for(expected: &[Rule], tokens: &[String], found: &str, after_comma: bool) -> Option<String> {
+    let layer_context = expected
+        .iter()
+        .any(|r| matches!(r, Rule::layer_kind | Rule::segment_list | Rule::layer | Rule::call));
+    if layer_context && matches!(found, "network" | "block" | "family" | "use") {
+        return Some("is the `}` that closes the definition above missing?".into());
+    }
+    if layer_context && after_comma {
+        return Some("a comma at the end of a line continues the list on the next line: remove the comma, or add the next layer".into());
+    }
     if found.starts_with('{') && expected.contains(&Rule::param_list) {
-        return Some(
-            "a block or family needs a parameter list, even an empty one: `block stem() { ... }`"
-                .into(),
-        );
+        return Some("a block or family needs a parameter list, even an empty one: `block stem() { ... }`".into());
     }
-    if expected.contains(&Rule::EOI) || expected.contains(&Rule::sep) {
-        return Some(
-            "put each item on its own line, and separate the arguments of a layer with commas"
-                .into(),
-        );
+    if tokens.iter().any(|t| t == ",") && found != "\n" && !found.is_empty() {
+        return Some("separate the arguments of a layer with commas: `conv 3x3, 64`".into());
     }
-    if expected.contains(&Rule::layer_kind) || expected.contains(&Rule::segment_list) {
+    if layer_context {
         return Some(
             "a stage holds layers such as `conv 3x3, 64` or block calls such as `basic(64) x 2`"
                 .into(),
@@ -116,6 +233,9 @@ pub(crate) fn help_for(expected: &[Rule], found: &str) -> Option<String> {
         return Some(format!(
             "`{found}` is a reserved word of the language; choose another name"
         ));
+    }
+    if expected.contains(&Rule::EOI) {
+        return Some("put each item (block, family, network, use) on its own line".into());
     }
     if expected.contains(&Rule::expr) || expected.contains(&Rule::int) {
         return Some("write a number, a parameter name, or an expression like `4*c`".into());

@@ -20,6 +20,8 @@ struct ArchParser;
 
 /// Parse one file. `file` is stamped on every span.
 pub fn parse(text: &str, file: FileId) -> Result<File, Vec<SyntaxError>> {
+    // Track literal tokens too, so errors can say "expected `,`".
+    pest::set_error_detail(true);
     let mut pairs = match ArchParser::parse(Rule::file, text) {
         Ok(p) => p,
         Err(e) => return Err(vec![grammar_error(e, text, file)]),
@@ -38,37 +40,38 @@ pub fn parse(text: &str, file: FileId) -> Result<File, Vec<SyntaxError>> {
 }
 
 fn grammar_error(e: pest::error::Error<Rule>, text: &str, file: FileId) -> SyntaxError {
-    let pos = match e.location {
+    let mut pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let found = found_token(text, pos);
-    let (positives, _) = match &e.variant {
-        pest::error::ErrorVariant::ParsingError {
-            positives,
-            negatives,
-        } => (positives.clone(), negatives.clone()),
-        pest::error::ErrorVariant::CustomError { .. } => (vec![], vec![]),
+    let mut rules: Vec<Rule> = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        pest::error::ErrorVariant::CustomError { .. } => vec![],
     };
-    let mut wanted: Vec<&str> = positives.iter().filter_map(error::describe).collect();
-    wanted.dedup();
-    let mut seen = std::collections::HashSet::new();
-    wanted.retain(|w| seen.insert(*w));
-    let expected = match wanted.len() {
-        0 => "something else".to_string(),
-        1 => wanted[0].to_string(),
-        _ => {
-            let (last, rest) = wanted.split_last().unwrap();
-            format!("{} or {}", rest.join(", "), last)
+    let mut tokens: Vec<String> = vec![];
+    // pest's rule-level report stops where the last rule failed; the token-level attempts may
+    // have got further (`conv 3x3 16`: the parser wanted `,` before `16`). Use those when they
+    // point at the start of a token and name punctuation a person can add.
+    if let Some(a) = e.parse_attempts() {
+        const PUNCT: &[&str] = &[",", "}", "{", "(", ")", ":", "=", "\n"];
+        let punct: Vec<String> = a
+            .expected_tokens()
+            .iter()
+            .map(|t| t.to_string())
+            .filter(|t| PUNCT.contains(&t.as_str()))
+            .collect();
+        let at_token_start = text[..a.max_position.min(text.len())]
+            .chars()
+            .last()
+            .is_some_and(|c| c == ' ' || c == '\t');
+        if a.max_position > pos && !punct.is_empty() && at_token_start {
+            pos = a.max_position;
+            rules.clear();
+            tokens = punct;
         }
-    };
-    let found_desc = if found.is_empty() {
-        "the end of the file".to_string()
-    } else if found == "\n" {
-        "the end of the line".to_string()
-    } else {
-        format!("`{found}`")
-    };
+    }
+    let found = found_token(text, pos);
+    let (message, label, help) = error::explain(&rules, &tokens, found, text, pos);
     let len = if found == "\n" || found.is_empty() {
         0
     } else {
@@ -76,10 +79,10 @@ fn grammar_error(e: pest::error::Error<Rule>, text: &str, file: FileId) -> Synta
     };
     let span = Span::new(file, pos, pos + len);
     SyntaxError::Unexpected {
-        message: format!("expected {expected}, found {found_desc}"),
+        message,
         at: span.into(),
-        label: format!("expected {expected} here"),
-        help: error::help_for(&positives, found),
+        label,
+        help,
         span,
     }
 }

@@ -27,13 +27,13 @@ pub fn render(r: &NetworkReport, per_layer: bool) -> String {
             ));
         }
     } else {
-        out.push_str("| stage | output | layers | params | MACs |\n|---|---|---:|---:|---:|\n");
+        out.push_str("| stage | output | nodes | params | MACs |\n|---|---|---:|---:|---:|\n");
         for s in &r.stages {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} |\n",
                 s.name,
                 dims_text(&s.output),
-                s.layers,
+                s.nodes,
                 thousands(s.params),
                 si(s.macs)
             ));

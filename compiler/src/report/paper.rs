@@ -6,9 +6,11 @@ use crate::analysis::spatial_text;
 use crate::graph::{SegmentInfo, Shape};
 use crate::infer::TypedGraph;
 
-/// The FLOPs row's figure: mult-adds in units of 10⁹, to one decimal as the paper prints it.
+/// The FLOPs row's figure: mult-adds in units of 10⁹. Two decimals, one more than the paper
+/// prints, because the paper's own row is not one rounding of exact counts (3.664 G is printed
+/// 3.6, 7.570 G is printed 7.6; see docs/reproduction.md).
 pub fn flops_cell(macs: u128) -> String {
-    format!("{:.1}×10⁹", macs as f64 / 1e9)
+    format!("{:.2}×10⁹", macs as f64 / 1e9)
 }
 
 fn segment_text(seg: &SegmentInfo) -> String {

@@ -38,7 +38,7 @@ pub fn render(r: &NetworkReport, per_layer: bool) -> String {
         out.push_str(&t.render());
     } else {
         let mut t = TextTable::new(
-            &["stage", "output", "layers", "params", "MACs", "share"],
+            &["stage", "output", "nodes", "params", "MACs", "share"],
             &[false, false, true, true, true, true],
         );
         for s in &r.stages {
@@ -50,7 +50,7 @@ pub fn render(r: &NetworkReport, per_layer: bool) -> String {
             t.row(vec![
                 s.name.clone(),
                 dims_text(&s.output),
-                s.layers.to_string(),
+                s.nodes.to_string(),
                 thousands(s.params),
                 si(s.macs),
                 share,

@@ -1,0 +1,194 @@
+//! Every file of the zoo: a snapshot of each network's report (a glob, so a new file is covered
+//! without a new test), and golden tests of the figures in DESIGN.md to the last digit.
+
+use std::path::Path;
+
+use archc_compiler::analysis::{analyse, NetworkReport};
+use archc_compiler::{build_network, load_path, report, Overrides};
+
+fn reports(file: &str, ov: &Overrides) -> Vec<NetworkReport> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("architectures").join(file);
+    let (sources, prog) = load_path(&path);
+    let prog = match prog {
+        Ok(p) => p,
+        Err(archc_compiler::LoadError::Diagnostics(d)) => panic!("{}", d.render_plain(&sources)),
+        Err(e) => panic!("{e:?}"),
+    };
+    prog.root_networks
+        .iter()
+        .map(|n| match build_network(&prog, n, ov) {
+            Ok(t) => analyse(&t, 1),
+            Err(d) => panic!("{n}: {}", d.render_plain(&sources)),
+        })
+        .collect()
+}
+
+fn find<'a>(rs: &'a [NetworkReport], name: &str) -> &'a NetworkReport {
+    rs.iter()
+        .find(|r| r.network == name)
+        .unwrap_or_else(|| panic!("no network {name}"))
+}
+
+#[test]
+fn zoo_report_snapshots() {
+    insta::glob!("../architectures", "*.arch", |path| {
+        let (sources, prog) = load_path(path);
+        let prog = match prog {
+            Ok(p) => p,
+            Err(archc_compiler::LoadError::Diagnostics(d)) => panic!("{}", d.render_plain(&sources)),
+            Err(e) => panic!("{e:?}"),
+        };
+        let mut text = String::new();
+        for n in &prog.root_networks {
+            let t = build_network(&prog, n, &Overrides::default())
+                .unwrap_or_else(|d| panic!("{n}: {}", d.render_plain(&sources)));
+            text.push_str(&report::table::render(&analyse(&t, 1), false));
+            text.push('\n');
+        }
+        if text.is_empty() {
+            text = "(a library: no networks)\n".into();
+        }
+        insta::assert_snapshot!(text);
+    });
+}
+
+/// torchvision's parameter counts (DESIGN.md), exact.
+#[test]
+fn torchvision_parameter_counts() {
+    let r = reports("resnet.arch", &Overrides::default());
+    for (name, params) in [
+        ("resnet18", 11_689_512u128),
+        ("resnet34", 21_797_672),
+        ("resnet50", 25_557_032),
+        ("resnet101", 44_549_160),
+        ("resnet152", 60_192_808),
+        ("resnet50_tv", 25_557_032),
+        ("resnet101_tv", 44_549_160),
+        ("resnet152_tv", 60_192_808),
+    ] {
+        assert_eq!(find(&r, name).params, params, "{name}");
+    }
+    let v = reports("vgg.arch", &Overrides::default());
+    for (name, params) in [
+        ("vgg11", 132_863_336u128),
+        ("vgg13", 133_047_848),
+        ("vgg16", 138_357_544),
+        ("vgg19", 143_667_240),
+        ("vgg11_bn", 132_868_840),
+        ("vgg13_bn", 133_053_736),
+        ("vgg16_bn", 138_365_992),
+        ("vgg19_bn", 143_678_248),
+    ] {
+        assert_eq!(find(&v, name).params, params, "{name}");
+    }
+}
+
+#[test]
+fn cifar_parameter_counts() {
+    let r = reports("cifar.arch", &Overrides::default());
+    for (name, params) in [
+        ("cifar_resnet20", 269_722u128),
+        ("cifar_resnet32", 464_154),
+        ("cifar_resnet44", 658_586),
+        ("cifar_resnet56", 853_018),
+        ("cifar_resnet110", 1_727_962),
+        ("cifar_resnet1202", 19_421_274),
+    ] {
+        assert_eq!(find(&r, name).params, params, "{name}");
+        // Option A adds no parameters: the plain net has exactly as many.
+        let plain = name.replace("resnet", "plain");
+        if let Some(p) = r.iter().find(|x| x.network == plain) {
+            assert_eq!(p.params, params, "{plain}");
+        }
+    }
+}
+
+fn giga(macs: u128) -> f64 {
+    macs as f64 / 1e9
+}
+
+/// torchvision's mult-adds (v1.5 bottleneck) to the published three decimals.
+#[test]
+fn torchvision_mult_adds() {
+    let r = reports("resnet.arch", &Overrides::default());
+    for (name, g) in [
+        ("resnet18", 1.814),
+        ("resnet34", 3.664),
+        ("resnet50_tv", 4.089),
+        ("resnet101_tv", 7.801),
+        ("resnet152_tv", 11.514),
+    ] {
+        let ours = giga(find(&r, name).macs);
+        assert!((ours - g).abs() < 0.0005, "{name}: {ours} vs {g}");
+    }
+    let v = reports("vgg.arch", &Overrides::default());
+    for (name, g) in [("vgg16", 15.47), ("vgg16_bn", 15.47), ("vgg19", 19.63), ("vgg19_bn", 19.63)] {
+        let ours = giga(find(&v, name).macs);
+        assert!((ours - g).abs() < 0.005, "{name}: {ours} vs {g}");
+    }
+}
+
+/// The paper's Table 1 row (v1 bottleneck): exact to three decimals as DESIGN.md has them,
+/// and within one unit of the last digit the paper prints (1.8 / 3.6 / 3.8 / 7.6 / 11.3).
+#[test]
+fn paper_table1_flops_row() {
+    let r = reports("resnet.arch", &Overrides::default());
+    for (name, exact, printed) in [
+        ("resnet18", 1.814, 1.8),
+        ("resnet34", 3.664, 3.6),
+        ("resnet50", 3.858, 3.8),
+        ("resnet101", 7.570, 7.6),
+        ("resnet152", 11.282, 11.3),
+    ] {
+        let ours = giga(find(&r, name).macs);
+        assert!((ours - exact).abs() < 0.0005, "{name}: {ours} vs {exact}");
+        assert!((ours - printed).abs() < 0.1, "{name}: {ours} vs the paper's {printed}");
+    }
+    // Figure 3: VGG-19 19.6 G, 34-layer plain 3.6 G, 34-layer residual 3.6 G.
+    let v = reports("vgg.arch", &Overrides::default());
+    assert!((giga(find(&v, "vgg19").macs) - 19.6).abs() < 0.05);
+    assert!((giga(find(&r, "plain34").macs) - 3.6).abs() < 0.05);
+    assert!((giga(find(&r, "resnet34").macs) - 3.6).abs() < 0.1);
+}
+
+#[test]
+fn shortcut_options_order_parameters() {
+    let r = reports("resnet.arch", &Overrides::default());
+    let (a, b, c) = (
+        find(&r, "resnet34_a").params,
+        find(&r, "resnet34_b").params,
+        find(&r, "resnet34_c").params,
+    );
+    assert_eq!(a, find(&r, "plain34").params, "option A adds no parameters");
+    assert!(a < b && b < c);
+    assert_eq!(b, 21_797_672);
+}
+
+#[test]
+fn overrides_make_cifar_variants() {
+    let ov = Overrides {
+        input: Some(vec![3, 32, 32]),
+        classes: Some(100),
+    };
+    let r = reports("resnet.arch", &ov);
+    let r18 = find(&r, "resnet18");
+    assert_eq!(r18.output, vec![100]);
+    // 11,689,512 - 513,000 (fc 512->1000) + 51,300 (fc 512->100)
+    assert_eq!(r18.params, 11_689_512 - 513_000 + 51_300);
+    assert_eq!(r18.input, vec![3, 32, 32]);
+}
+
+#[test]
+fn parameters_are_the_sum_over_layers_and_stages() {
+    for file in ["resnet.arch", "vgg.arch", "cifar.arch"] {
+        for r in reports(file, &Overrides::default()) {
+            let layers: u128 = r.layers.iter().map(|l| l.params).sum();
+            let stages: u128 = r.stages.iter().map(|s| s.params).sum();
+            let macs: u128 = r.layers.iter().map(|l| l.macs).sum();
+            assert_eq!(layers, r.params, "{}", r.network);
+            assert_eq!(stages, r.params, "{}", r.network);
+            assert_eq!(macs, r.macs, "{}", r.network);
+            assert!(r.flops > 2 * r.macs, "{}", r.network);
+        }
+    }
+}
