@@ -58,7 +58,7 @@ pub enum Command {
 pub struct OverrideArgs {
     /// Override the input shape, as CxHxW (e.g. 3x32x32)
     #[arg(long, value_parser = parse_dims)]
-    pub input: Option<Vec<u64>>,
+    pub input: Option<Dims>,
     /// Override the class count (networks that declare `classes`)
     #[arg(long)]
     pub classes: Option<u64>,
@@ -71,13 +71,17 @@ pub enum Format {
     Markdown,
 }
 
-fn parse_dims(s: &str) -> Result<Vec<u64>, String> {
+/// A shape given on the command line, such as `3x32x32`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dims(pub Vec<u64>);
+
+fn parse_dims(s: &str) -> Result<Dims, String> {
     let dims: Result<Vec<u64>, _> = s
         .split(['x', 'X'])
         .map(|p| p.trim().parse::<u64>())
         .collect();
     match dims {
-        Ok(d) if (d.len() == 3 || d.len() == 1) && d.iter().all(|&x| x > 0) => Ok(d),
+        Ok(d) if (d.len() == 3 || d.len() == 1) && d.iter().all(|&x| x > 0) => Ok(Dims(d)),
         _ => Err(format!(
             "`{s}` is not a shape: write CxHxW with positive sizes, such as 3x32x32"
         )),

@@ -41,7 +41,11 @@ fn bad_inputs_give_their_diagnostic() {
             rel.display()
         );
         // Every diagnostic carries a label on a span (the rendering shows the source line).
-        assert!(rendered.contains('╭'), "{}: no source span rendered\n{rendered}", rel.display());
+        assert!(
+            rendered.contains('╭'),
+            "{}: no source span rendered\n{rendered}",
+            rel.display()
+        );
         insta::assert_snapshot!(rendered);
     });
 }
@@ -57,7 +61,11 @@ fn at_least_thirty_kinds_of_mistake_are_covered() {
         codes.insert(text.lines().next().unwrap().to_string());
     }
     assert!(files >= 30, "{files} fixtures");
-    assert!(codes.len() >= 25, "{} distinct codes: {codes:?}", codes.len());
+    assert!(
+        codes.len() >= 25,
+        "{} distinct codes: {codes:?}",
+        codes.len()
+    );
 }
 
 #[test]

@@ -7,7 +7,9 @@ use archc_compiler::analysis::{analyse, NetworkReport};
 use archc_compiler::{build_network, load_path, report, Overrides};
 
 fn reports(file: &str, ov: &Overrides) -> Vec<NetworkReport> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("architectures").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("architectures")
+        .join(file);
     let (sources, prog) = load_path(&path);
     let prog = match prog {
         Ok(p) => p,
@@ -35,7 +37,9 @@ fn zoo_report_snapshots() {
         let (sources, prog) = load_path(path);
         let prog = match prog {
             Ok(p) => p,
-            Err(archc_compiler::LoadError::Diagnostics(d)) => panic!("{}", d.render_plain(&sources)),
+            Err(archc_compiler::LoadError::Diagnostics(d)) => {
+                panic!("{}", d.render_plain(&sources))
+            }
             Err(e) => panic!("{e:?}"),
         };
         let mut text = String::new();
@@ -122,7 +126,12 @@ fn torchvision_mult_adds() {
         assert!((ours - g).abs() < 0.0005, "{name}: {ours} vs {g}");
     }
     let v = reports("vgg.arch", &Overrides::default());
-    for (name, g) in [("vgg16", 15.47), ("vgg16_bn", 15.47), ("vgg19", 19.63), ("vgg19_bn", 19.63)] {
+    for (name, g) in [
+        ("vgg16", 15.47),
+        ("vgg16_bn", 15.47),
+        ("vgg19", 19.63),
+        ("vgg19_bn", 19.63),
+    ] {
         let ours = giga(find(&v, name).macs);
         assert!((ours - g).abs() < 0.005, "{name}: {ours} vs {g}");
     }
@@ -142,7 +151,10 @@ fn paper_table1_flops_row() {
     ] {
         let ours = giga(find(&r, name).macs);
         assert!((ours - exact).abs() < 0.0005, "{name}: {ours} vs {exact}");
-        assert!((ours - printed).abs() < 0.1, "{name}: {ours} vs the paper's {printed}");
+        assert!(
+            (ours - printed).abs() < 0.1,
+            "{name}: {ours} vs the paper's {printed}"
+        );
     }
     // Figure 3: VGG-19 19.6 G, 34-layer plain 3.6 G, 34-layer residual 3.6 G.
     let v = reports("vgg.arch", &Overrides::default());

@@ -185,8 +185,8 @@ pub fn analyse(t: &TypedGraph, batch_size: u64) -> NetworkReport {
     }
     NetworkReport {
         network: g.network.clone(),
-        input: t.input().dims(),
-        output: t.output().dims(),
+        input: t.input_shape().dims(),
+        output: t.output_shape().dims(),
         params: total.params,
         buffers: total.buffers,
         macs: total.macs,

@@ -70,17 +70,14 @@ pub enum CompileError {
 
     /// Blocks (or networks) that use each other in a loop can never be expanded.
     #[error("{what} use each other in a cycle: {path}")]
-    #[diagnostic(
-        code(archc::resolve::cycle),
-        help(
-            "break the cycle: a block may use other blocks, but never, through any chain, itself"
-        )
-    )]
+    #[diagnostic(code(archc::resolve::cycle))]
     Cycle {
         what: &'static str,
         path: String,
         #[label("this use closes the cycle")]
         at: SourceSpan,
+        #[help]
+        help: String,
     },
 
     /// A parameter takes a name the language binds itself.
@@ -227,11 +224,12 @@ pub enum CompileError {
         at: SourceSpan,
     },
 
-    /// A size, count, stride or similar that must be positive is zero or negative.
-    #[error("{what} must be positive, but is {value}")]
+    /// A size, count, stride or similar that must be positive (padding: not negative) is not.
+    #[error("{what} must be {bound}, but is {value}")]
     #[diagnostic(code(archc::size::non_positive))]
     NonPositive {
         what: String,
+        bound: &'static str,
         value: i64,
         #[label("evaluates to {value}")]
         at: SourceSpan,
@@ -348,7 +346,7 @@ pub enum CompileError {
     },
 
     /// The stage passes a stride to a block that never uses `stride`.
-    #[error("stage stride {stride} is never used by block `{block}`")]
+    #[error("stride {stride} given to block `{block}` is never used")]
     #[diagnostic(
         code(archc::shape::stride_unused),
         help("write `stride: stride` on the layer of the block that should downsample")

@@ -77,6 +77,7 @@ pub fn expand(prog: &Program, name: &str, ov: &Overrides) -> Result<Graph, Diagn
         defaults: LayerDefaults::default(),
         stage: None,
         stage_span: net.span,
+        stage_reps: 0,
     };
     let graph = ex.network(net, ov);
     match graph {
@@ -94,6 +95,8 @@ struct Expander<'p> {
     defaults: LayerDefaults,
     stage: Option<usize>,
     stage_span: Span,
+    /// Block repetitions expanded so far on the current stage line.
+    stage_reps: u64,
 }
 
 /// Local name counters inside one block repetition or stage.
@@ -227,7 +230,16 @@ impl<'p> Expander<'p> {
         let mut s = self.settings(&settings, &env);
         if let Some(c) = ov.classes {
             match &s.classes {
-                Some((_, sp)) => s.classes = Some((c as i64, *sp)),
+                Some((_, sp)) => {
+                    let sp = *sp;
+                    let c = self.positive(
+                        "--classes",
+                        c.min(i64::MAX as u64) as i64,
+                        sp,
+                        MAX_CHANNELS,
+                    )?;
+                    s.classes = Some((c as i64, sp));
+                }
                 None => {
                     self.err(
                         CompileError::NoClasses {
@@ -269,6 +281,7 @@ impl<'p> Expander<'p> {
         });
         for st in &body.stages {
             self.stage_span = st.span;
+            self.stage_reps = 0;
             self.stage = Some(self.stages.len());
             self.stages.push(StageInfo {
                 name: st.name.name.clone(),
@@ -544,9 +557,13 @@ impl<'p> Expander<'p> {
             });
             self.stages[i].segments.len() - 1
         });
+        let first = self.stage_reps;
+        self.stage_reps += repeat;
         for i in 0..repeat {
             let s = if i == 0 { stride } else { 1 };
-            let prefix = format!("{stage}.{i}");
+            // Repetitions are numbered across the whole stage line, so two block calls on
+            // one line never share a name.
+            let prefix = format!("{stage}.{}", first + i);
             let mut counters = Counters::default();
             let mut texts = Vec::new();
             let record = if i == 0 { Some(&mut texts) } else { None };
@@ -690,14 +707,18 @@ impl<'p> Expander<'p> {
                     };
                     let mut s = 1;
                     if let Some(n) = inner.named.iter().find(|n| n.name.name == "stride") {
-                        if let Value::Expr(e) = &n.value {
-                            match self
+                        let v = match &n.value {
+                            Value::Expr(e) => self
                                 .eval_int(e, &env)
-                                .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE))
-                            {
-                                Some(v) => s = v,
-                                None => continue,
+                                .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE)),
+                            other => {
+                                self.bad_value("stride", other, "a number");
+                                None
                             }
+                        };
+                        match v {
+                            Some(v) => s = v,
+                            None => continue,
                         }
                     }
                     let reps = match &inner.repeat {
@@ -710,12 +731,13 @@ impl<'p> Expander<'p> {
                         },
                         None => 1,
                     };
-                    for _ in 0..reps {
+                    for r in 0..reps {
                         // Inlined: no shortcut of its own, names continue the outer counters.
+                        // As on a stage, the stride applies to the first repetition only.
                         self.block(
                             b,
                             &a,
-                            s,
+                            if r == 0 { s } else { 1 },
                             prefix,
                             ShortcutOption::None,
                             counters,
@@ -730,7 +752,7 @@ impl<'p> Expander<'p> {
         if self.diags.len() > errors_before {
             return Ok(false);
         }
-        if stride != 1 && !env.stride_used.get() && depth == 0 {
+        if stride != 1 && !env.stride_used.get() {
             self.err(
                 CompileError::StrideUnused {
                     stride,
@@ -900,17 +922,30 @@ fn pair(p: [u64; 2]) -> String {
     format!("{}×{}", p[0], p[1])
 }
 
+/// A stride as the paper writes it: `2`, or `2×1` when the two differ.
+fn stride_text(s: [u64; 2]) -> String {
+    if s[0] == s[1] {
+        s[0].to_string()
+    } else {
+        pair(s)
+    }
+}
+
 /// A layer line as Table 1 writes it.
 fn describe_layer(ops: &[Op]) -> String {
     match ops.first() {
         Some(Op::Conv2d(c)) => {
             let mut s = format!("{}, {}", pair(c.kernel), c.out_channels);
             if c.stride != [1, 1] {
-                s += &format!(", stride {}", c.stride[0]);
+                s += &format!(", stride {}", stride_text(c.stride));
             }
             s
         }
-        Some(Op::MaxPool2d(p)) => format!("{} max pool, stride {}", pair(p.kernel), p.stride[0]),
+        Some(Op::MaxPool2d(p)) => format!(
+            "{} max pool, stride {}",
+            pair(p.kernel),
+            stride_text(p.stride)
+        ),
         Some(Op::AvgPool2d(p)) => {
             format!("{} average pool, stride {}", pair(p.kernel), p.stride[0])
         }

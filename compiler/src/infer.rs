@@ -9,8 +9,12 @@ use serde::Serialize;
 
 use crate::diag::Diagnostics;
 use crate::graph::{Graph, NodeId, Op, Shape};
+use crate::layers::args::too_large;
 use crate::layers::shortcut::{self, ShortcutPlan};
 use crate::layers::{self, Cost, ShapeCtx};
+
+/// The most elements one tensor (per sample) may have.
+pub const MAX_ELEMENTS: u128 = 1 << 48;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TypedNode {
@@ -30,11 +34,11 @@ pub struct TypedGraph {
 }
 
 impl TypedGraph {
-    pub fn input(&self) -> Shape {
+    pub fn input_shape(&self) -> Shape {
         self.nodes[0].output
     }
 
-    pub fn output(&self) -> Shape {
+    pub fn output_shape(&self) -> Shape {
         self.nodes[self.graph.output.0].output
     }
 
@@ -69,6 +73,20 @@ pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
                 .map(|(s, c, p)| (s, c, Some(p))),
             op => layers::infer(&ctx, op, in_shape).map(|(s, c)| (s, c, None)),
         };
+        // A tensor beyond 2^48 elements per sample is no network anyone can run; refusing it
+        // keeps every later product far from overflow.
+        let result = result.and_then(|(s, c, p)| {
+            if s.numel() > MAX_ELEMENTS {
+                Err(too_large(
+                    &format!("the output of `{}` ({s}), in elements,", node.name),
+                    s.numel(),
+                    MAX_ELEMENTS,
+                    node.span,
+                ))
+            } else {
+                Ok((s, c, p))
+            }
+        });
         match result {
             Ok((output, cost, plan)) => typed.push(TypedNode {
                 input: in_shape,

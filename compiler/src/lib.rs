@@ -6,6 +6,9 @@
 //! → `expand::expand` (bind, evaluate, unroll, insert shortcuts) → `infer::infer` (shapes and
 //! costs) → `analysis::analyse` → `report::*`.
 
+// Diagnostics carry spans, labels and help text; they are rare and boxed by miette anyway.
+#![allow(clippy::result_large_err)]
+
 pub mod analysis;
 pub mod diag;
 pub mod expand;

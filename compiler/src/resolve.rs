@@ -691,6 +691,11 @@ fn report_cycles(
                                 what,
                                 path: path.join(" → "),
                                 at: at(*span),
+                                help: if what == "blocks" {
+                                    "break the cycle: a block may use other blocks, but never, through any chain, itself".into()
+                                } else {
+                                    "break the cycle: derive each network from a family or from a network that does not lead back to it".into()
+                                },
                             },
                         );
                     }

@@ -83,7 +83,10 @@ impl SourceSet {
     pub fn used_path(&self, id: FileId, rel: &str) -> PathBuf {
         let f = self.get(id);
         let dir = match &f.path {
-            Some(_) => Path::new(&f.name).parent().map(Path::to_path_buf).unwrap_or_default(),
+            Some(_) => Path::new(&f.name)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
             None => PathBuf::new(),
         };
         normalize(&dir.join(rel))
@@ -122,7 +125,13 @@ mod tests {
     #[test]
     fn normalize_folds_dots() {
         use std::path::Path;
-        assert_eq!(super::normalize(Path::new("a/b/../c/./d.arch")), Path::new("a/c/d.arch"));
-        assert_eq!(super::normalize(Path::new("../x.arch")), Path::new("../x.arch"));
+        assert_eq!(
+            super::normalize(Path::new("a/b/../c/./d.arch")),
+            Path::new("a/c/d.arch")
+        );
+        assert_eq!(
+            super::normalize(Path::new("../x.arch")),
+            Path::new("../x.arch")
+        );
     }
 }

@@ -128,7 +128,9 @@ pub(crate) fn explain(
                 .filter(|l| distance(l, &word) <= 2)
                 .min_by_key(|l| distance(l, &word));
             let help = match close {
-                Some(l) => format!("did you mean the layer `{l}`? (a block call needs parentheses: `{word}(64)`)"),
+                Some(l) => format!(
+                    "did you mean the layer `{l}`? (a block call needs parentheses: `{word}(64)`)"
+                ),
                 None => format!(
                     "layers are {}; a block call needs parentheses: `{word}(64)`",
                     LAYERS.join(", ")
@@ -207,10 +209,18 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// A one-line help for the most common ways to trip over the grammar.
-fn help_for(expected: &[Rule], tokens: &[String], found: &str, after_comma: bool) -> Option<String> {
-    let layer_context = expected
-        .iter()
-        .any(|r| matches!(r, Rule::layer_kind | Rule::segment_list | Rule::layer | Rule::call));
+fn help_for(
+    expected: &[Rule],
+    tokens: &[String],
+    found: &str,
+    after_comma: bool,
+) -> Option<String> {
+    let layer_context = expected.iter().any(|r| {
+        matches!(
+            r,
+            Rule::layer_kind | Rule::segment_list | Rule::layer | Rule::call
+        )
+    });
     if layer_context && matches!(found, "network" | "block" | "family" | "use") {
         return Some("is the `}` that closes the definition above missing?".into());
     }
@@ -218,7 +228,10 @@ fn help_for(expected: &[Rule], tokens: &[String], found: &str, after_comma: bool
         return Some("a comma at the end of a line continues the list on the next line: remove the comma, or add the next layer".into());
     }
     if found.starts_with('{') && expected.contains(&Rule::param_list) {
-        return Some("a block or family needs a parameter list, even an empty one: `block stem() { ... }`".into());
+        return Some(
+            "a block or family needs a parameter list, even an empty one: `block stem() { ... }`"
+                .into(),
+        );
     }
     if tokens.iter().any(|t| t == ",") && found != "\n" && !found.is_empty() {
         return Some("separate the arguments of a layer with commas: `conv 3x3, 64`".into());

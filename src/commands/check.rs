@@ -19,7 +19,12 @@ pub fn run(files: &[PathBuf], ov: &Overrides) -> Result<(), Failure> {
         let names = prog.root_networks.clone();
         let (nets, diags) = build_networks(&prog, &names, ov);
         if diags.is_empty() {
-            println!("{}: ok ({} networks)", path.display(), nets.len());
+            let n = nets.len();
+            println!(
+                "{}: ok ({n} network{})",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
         } else {
             print_diagnostics(&diags, &sources);
             worst.get_or_insert(Failure::Input);

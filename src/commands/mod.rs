@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 impl From<OverrideArgs> for Overrides {
     fn from(a: OverrideArgs) -> Self {
         Overrides {
-            input: a.input,
+            input: a.input.map(|d| d.0),
             classes: a.classes,
         }
     }

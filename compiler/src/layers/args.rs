@@ -80,6 +80,7 @@ impl Args {
                 value: v,
                 at: at(span),
                 help: format!("{what} is a count of at least 1"),
+                bound: "positive",
             });
             None
         } else if v > limit {
@@ -117,6 +118,7 @@ impl Args {
                 value: v,
                 at: at(span),
                 help: format!("{what} cannot be negative"),
+                bound: "zero or more",
             });
             None
         } else if v > limit {

@@ -94,7 +94,7 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
 /// Shape and cost of a convolution. MACs are output elements times the dot-product length.
 pub fn infer(ctx: &ShapeCtx, c: &Conv2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
     let (cin, h, w) = need_map(ctx, "conv", input)?;
-    if cin % c.groups != 0 || c.out_channels % c.groups != 0 {
+    if !cin.is_multiple_of(c.groups) || !c.out_channels.is_multiple_of(c.groups) {
         return Err(CompileError::Groups {
             groups: c.groups,
             cin,

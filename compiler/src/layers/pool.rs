@@ -54,6 +54,27 @@ pub fn build_max(a: &mut Args) -> Option<Vec<Op>> {
 }
 
 pub fn build_avg(a: &mut Args) -> Option<Vec<Op>> {
+    let windowed = a.named("stride").or_else(|| a.named("padding"));
+    let conflict = if a.named("output").is_some() {
+        a.positional
+            .first()
+            .map(|(_, s)| *s)
+            .or(windowed.map(|(_, s)| s))
+    } else if a.positional.is_empty() {
+        windowed.map(|(_, s)| s)
+    } else {
+        None
+    };
+    if let Some(span) = conflict {
+        a.errors.push(CompileError::LayerArguments {
+            layer: "avgpool".into(),
+            problem: "mixes a window (kernel, stride, padding) with global or adaptive pooling".into(),
+            at: at(span),
+            label: "not used by this kind of pooling".into(),
+            help: "write `avgpool` (global), `avgpool output: 7x7` (adaptive) or `avgpool 2x2, stride: 2` (windowed)".into(),
+        });
+        return None;
+    }
     if a.named("output").is_some() {
         let output = a.pair(usize::MAX, "output", "output size", false, MAX_SPATIAL)?;
         return Some(vec![Op::AdaptiveAvgPool2d { output }]);

@@ -39,12 +39,21 @@ pub fn render(r: &NetworkReport, per_layer: bool) -> String {
             ));
         }
     }
-    out.push_str(&format!(
-        "| **total** | {} | | **{}** | **{}** |\n\n",
-        dims_text(&r.output),
-        thousands(r.params),
-        si(r.macs)
-    ));
+    if per_layer {
+        out.push_str(&format!(
+            "| **total** | | | {} | **{}** | **{}** |\n\n",
+            dims_text(&r.output),
+            thousands(r.params),
+            thousands(r.macs)
+        ));
+    } else {
+        out.push_str(&format!(
+            "| **total** | {} | | **{}** | **{}** |\n\n",
+            dims_text(&r.output),
+            thousands(r.params),
+            si(r.macs)
+        ));
+    }
     out.push_str(&format!(
         "- parameters: {} ({} as f32)\n- buffers (BN running statistics): {}\n- mult-adds (the paper's \"FLOPs\"): {} ({})\n- FLOPs, full count: {} ({})\n- activations: {} elements per sample, {} at batch {}\n",
         thousands(r.params),

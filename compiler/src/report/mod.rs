@@ -17,7 +17,7 @@ pub fn thousands(n: u128) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -99,9 +99,9 @@ impl TextTable {
                 .unwrap_or(1);
             for k in 0..height {
                 let mut l = String::new();
-                for i in 0..n {
+                for (i, width) in w.iter().enumerate() {
                     let text = cells.get(i).and_then(|c| c.lines().nth(k)).unwrap_or("");
-                    let pad = w[i] - text.chars().count();
+                    let pad = width - text.chars().count();
                     if i > 0 {
                         l.push_str("  ");
                     }

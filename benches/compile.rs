@@ -1,0 +1,52 @@
+//! parse → resolve → expand → infer → analyse → JSON, for every zoo file and for the deepest
+//! network (cifar_resnet1202). `cargo bench`; medians go in docs/benchmarks.md.
+
+use std::path::{Path, PathBuf};
+
+use archc_compiler::analysis::analyse;
+use archc_compiler::{build_network, load_path, report, Overrides};
+
+fn main() {
+    divan::main();
+}
+
+fn zoo(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("architectures")
+        .join(file)
+}
+
+/// Everything `archc report --format json` does for a whole file, minus printing.
+fn report_file(path: &Path, only: Option<&str>) -> usize {
+    let (_, prog) = load_path(path);
+    let prog = prog.expect("zoo files compile");
+    let names: Vec<String> = match only {
+        Some(n) => vec![n.to_string()],
+        None => prog.root_networks.clone(),
+    };
+    let reports: Vec<_> = names
+        .iter()
+        .map(|n| {
+            analyse(
+                &build_network(&prog, n, &Overrides::default()).expect("zoo networks build"),
+                1,
+            )
+        })
+        .collect();
+    report::json(&reports).len()
+}
+
+#[divan::bench(args = ["resnet.arch", "vgg.arch", "cifar.arch"])]
+fn report_zoo_file(file: &str) -> usize {
+    report_file(&zoo(file), None)
+}
+
+#[divan::bench]
+fn report_resnet152() -> usize {
+    report_file(&zoo("resnet.arch"), Some("resnet152"))
+}
+
+#[divan::bench]
+fn report_cifar_resnet1202() -> usize {
+    report_file(&zoo("cifar.arch"), Some("cifar_resnet1202"))
+}
