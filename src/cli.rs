@@ -43,6 +43,17 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Lower a network to the graph of Burn modules the runtime builds.
+    Lower {
+        file: PathBuf,
+        /// The network to lower
+        #[arg(long, short = 'n')]
+        network: String,
+        #[arg(long, short = 'f', value_enum, default_value_t = LowerFormat::Text)]
+        format: LowerFormat,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
     /// Print the paper's Table 1 layout for several networks side by side.
     Table {
         file: PathBuf,
@@ -62,6 +73,12 @@ pub struct OverrideArgs {
     /// Override the class count (networks that declare `classes`)
     #[arg(long)]
     pub classes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LowerFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -253,3 +253,28 @@ fn an_input_too_small_for_the_network_is_a_diagnostic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("archc::shape::empty_map"));
 }
+
+#[test]
+fn lower_prints_text_and_json() {
+    let text = stdout(archc().args(["lower", "architectures/resnet.arch", "-n", "resnet18"]));
+    assert!(
+        text.contains("%24 layer2.0.downsample.0 = Conv2d channels=[64, 128]"),
+        "{text}"
+    );
+    let json = stdout(archc().args([
+        "lower",
+        "architectures/cifar.arch",
+        "-n",
+        "cifar_resnet20",
+        "-f",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["params"], 269_722);
+    assert_eq!(v["nodes"][1]["op"]["kind"], "Conv2d");
+    let out = archc()
+        .args(["lower", "architectures/resnet.arch"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--network is required");
+}

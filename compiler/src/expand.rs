@@ -57,6 +57,7 @@ struct Settings {
     input: Option<(Vec<u64>, Span)>,
     classes: Option<(i64, Span)>,
     shortcut: ShortcutOption,
+    naming: Naming,
     defaults: LayerDefaults,
 }
 
@@ -161,6 +162,7 @@ impl<'p> Expander<'p> {
             input: None,
             classes: None,
             shortcut: ShortcutOption::None,
+            naming: Naming::Archc,
             defaults: LayerDefaults::default(),
         };
         for st in list {
@@ -200,6 +202,16 @@ impl<'p> Expander<'p> {
                     Some(o) => s.shortcut = o,
                     None => self.err(
                         bad("none, A, B or C", "A: zero-padding identity, B: projection where shapes change, C: projection always, none: plain network"),
+                        st.span,
+                    ),
+                },
+                "names" => match st.value.as_word().and_then(|w| Naming::parse(&w.name)) {
+                    Some(n) => s.naming = n,
+                    None => self.err(
+                        bad(
+                            "archc, resnet or sequential",
+                            "resnet: torchvision's ResNet weight names; sequential: torchvision's VGG names (features.N, classifier.N); archc: archc's own",
+                        ),
                         st.span,
                     ),
                 },
@@ -323,6 +335,7 @@ impl<'p> Expander<'p> {
             classes: s.classes.map(|(c, _)| c as u64),
             span: net.name.span,
             shortcut: s.shortcut,
+            naming: s.naming,
         })
     }
 

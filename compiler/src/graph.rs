@@ -79,6 +79,30 @@ impl ShortcutOption {
     }
 }
 
+/// How lowering names the layers that carry weights (so a state dict can be loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Naming {
+    /// archc's own hierarchical names: `conv3_x.0.conv1`.
+    #[default]
+    Archc,
+    /// torchvision's ResNet names: `conv1`, `bn1`, `layer2.0.conv1`, `layer2.0.downsample.0`, `fc`.
+    Resnet,
+    /// torchvision's VGG names: `features.N`, `avgpool`, `classifier.N`.
+    Sequential,
+}
+
+impl Naming {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "archc" => Naming::Archc,
+            "resnet" => Naming::Resnet,
+            "sequential" => Naming::Sequential,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
@@ -215,6 +239,7 @@ pub struct Graph {
     /// The network's span (its `network` line).
     pub span: Span,
     pub shortcut: ShortcutOption,
+    pub naming: Naming,
 }
 
 impl Graph {

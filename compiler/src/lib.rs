@@ -15,6 +15,7 @@ pub mod expand;
 pub mod graph;
 pub mod infer;
 pub mod layers;
+pub mod lower;
 pub mod report;
 pub mod resolve;
 pub mod source;

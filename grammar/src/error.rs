@@ -74,7 +74,7 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::call_args => "arguments in parentheses",
         Rule::body | Rule::block_body => "`{`",
         Rule::setting | Rule::setting_key => {
-            "a setting (input, classes, shortcut, norm, act, bias)"
+            "a setting (input, classes, shortcut, norm, act, bias, names)"
         }
         Rule::stage => "a stage line (a name followed by layers)",
         Rule::segment_list | Rule::layer | Rule::call => "a layer or a block call",

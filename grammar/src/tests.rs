@@ -91,7 +91,12 @@ fn comments_and_blank_lines_and_continuations() {
 #[test]
 fn errors_read_like_a_person_wrote_them() {
     let m = err("block b(c) {\n  cnv 3x3, c\n}\n");
-    assert!(m.contains("expected"), "{m}");
+    assert!(m.contains("`cnv` is not a layer"), "{m}");
+    let m = err("network n {\n  input 3x32x32\n  c conv 3x3 16\n}\n");
+    assert!(
+        m.contains("expected the end of the line, `,` or `}`, found `16`"),
+        "{m}"
+    );
     let m = err("network = r(1)\n");
     assert!(m.contains("a name"), "{m}");
 }

@@ -44,6 +44,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             batch_size,
             &overrides.into(),
         ),
+        Command::Lower {
+            file,
+            network,
+            format,
+            overrides,
+        } => report::lower(&file, &network, format, &overrides.into()),
         Command::Table {
             file,
             networks,

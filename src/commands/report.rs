@@ -6,7 +6,7 @@ use archc_compiler::analysis::analyse;
 use archc_compiler::{build_networks, report, Overrides};
 
 use super::{load, print_diagnostics, select, Failure};
-use crate::cli::Format;
+use crate::cli::{Format, LowerFormat};
 
 pub fn report(
     path: &Path,
@@ -55,5 +55,29 @@ pub fn table(path: &Path, networks: &[String], ov: &Overrides) -> Result<(), Fai
     }
     let cols: Vec<_> = nets.iter().map(|t| (t, analyse(t, 1).macs)).collect();
     print!("{}", report::paper::render(&cols));
+    Ok(())
+}
+
+pub fn lower(
+    path: &Path,
+    network: &str,
+    format: LowerFormat,
+    ov: &Overrides,
+) -> Result<(), Failure> {
+    let (sources, prog) = load(path)?;
+    let names = select(&prog, &[network.to_string()], path)?;
+    let (nets, diags) = build_networks(&prog, &names, ov);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, &sources);
+        return Err(Failure::Input);
+    }
+    let lowered = archc_compiler::lower::lower(&nets[0]);
+    match format {
+        LowerFormat::Text => print!("{}", archc_compiler::lower::to_text(&lowered)),
+        LowerFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&lowered).expect("lowered graphs serialise")
+        ),
+    }
     Ok(())
 }

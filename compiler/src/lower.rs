@@ -1,0 +1,517 @@
+//! Lower: a typed graph becomes a [`LoweredGraph`], archc's own serialisable data naming, for
+//! every node, the Burn module config it becomes (with Burn's field names), its inputs, its
+//! output shape and its weight name. The runtime crate turns this into a Burn module; nothing
+//! here depends on Burn.
+//!
+//! Contract: shortcuts are resolved (an identity disappears, option A becomes
+//! `ZeroPadSubsample`, a projection becomes `Conv2d` + `BatchNorm` named `...downsample.0/1`),
+//! a `Linear` on a feature map gets an explicit `Flatten`, and the parameter count of the
+//! lowered graph equals the compiler's.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Naming, Node, Op, Shape};
+use crate::infer::TypedGraph;
+use crate::layers::shortcut::ShortcutPlan;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoweredGraph {
+    pub network: String,
+    /// Input per sample: `[C, H, W]` or `[N]`.
+    pub input: Vec<usize>,
+    /// The logits' shape per sample.
+    pub output: Vec<usize>,
+    /// Trainable parameters (must equal the compiler's count).
+    pub params: u64,
+    pub nodes: Vec<LoweredNode>,
+    /// The node whose output is the logits (a trailing softmax is applied by `predict` only).
+    pub logits: usize,
+    /// Whether the network ends in a softmax after the logits.
+    pub softmax: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoweredNode {
+    pub id: usize,
+    /// The weight name: parameters are `{name}.weight`, `{name}.bias`, `{name}.running_mean`...
+    pub name: String,
+    pub op: LoweredOp,
+    pub inputs: Vec<usize>,
+    /// Output shape per sample.
+    pub output: Vec<usize>,
+}
+
+/// One node's Burn module config, with Burn 0.22's field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum LoweredOp {
+    Input,
+    /// `Conv2dConfig`: `channels` is `[in, out]`; `padding` is symmetric `[h, w]`.
+    Conv2d {
+        channels: [usize; 2],
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+        bias: bool,
+    },
+    /// `BatchNormConfig`. Momentum as PyTorch means it (weight of the new batch statistic).
+    BatchNorm {
+        num_features: usize,
+        epsilon: f64,
+        momentum: f64,
+    },
+    Relu,
+    /// `MaxPool2dConfig`.
+    MaxPool2d {
+        kernel_size: [usize; 2],
+        strides: [usize; 2],
+        padding: [usize; 2],
+    },
+    /// `AvgPool2dConfig` (padding counted in the average, as PyTorch's default).
+    AvgPool2d {
+        kernel_size: [usize; 2],
+        strides: [usize; 2],
+        padding: [usize; 2],
+        count_include_pad: bool,
+    },
+    /// `AdaptiveAvgPool2dConfig`.
+    AdaptiveAvgPool2d {
+        output_size: [usize; 2],
+    },
+    /// `LinearConfig`.
+    Linear {
+        d_input: usize,
+        d_output: usize,
+        bias: bool,
+    },
+    /// `DropoutConfig`.
+    Dropout {
+        prob: f64,
+    },
+    /// Flatten every dimension after the batch.
+    Flatten,
+    Softmax,
+    /// Elementwise sum of the two inputs.
+    Add,
+    /// Option A's shortcut: `x[:, :, ::stride, ::stride]`, then zero channels before and after.
+    ZeroPadSubsample {
+        stride: usize,
+        pad_before: usize,
+        pad_after: usize,
+    },
+}
+
+impl LoweredOp {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoweredOp::Input => "Input",
+            LoweredOp::Conv2d { .. } => "Conv2d",
+            LoweredOp::BatchNorm { .. } => "BatchNorm",
+            LoweredOp::Relu => "Relu",
+            LoweredOp::MaxPool2d { .. } => "MaxPool2d",
+            LoweredOp::AvgPool2d { .. } => "AvgPool2d",
+            LoweredOp::AdaptiveAvgPool2d { .. } => "AdaptiveAvgPool2d",
+            LoweredOp::Linear { .. } => "Linear",
+            LoweredOp::Dropout { .. } => "Dropout",
+            LoweredOp::Flatten => "Flatten",
+            LoweredOp::Softmax => "Softmax",
+            LoweredOp::Add => "Add",
+            LoweredOp::ZeroPadSubsample { .. } => "ZeroPadSubsample",
+        }
+    }
+
+    /// Trainable parameters of this node, as Burn counts them without BN running statistics.
+    pub fn params(&self) -> u64 {
+        match *self {
+            LoweredOp::Conv2d {
+                channels,
+                kernel_size,
+                groups,
+                bias,
+                ..
+            } => {
+                let w = channels[1] * (channels[0] / groups) * kernel_size[0] * kernel_size[1];
+                (w + if bias { channels[1] } else { 0 }) as u64
+            }
+            LoweredOp::BatchNorm { num_features, .. } => 2 * num_features as u64,
+            LoweredOp::Linear {
+                d_input,
+                d_output,
+                bias,
+            } => (d_input * d_output + if bias { d_output } else { 0 }) as u64,
+            _ => 0,
+        }
+    }
+
+    /// Whether the node holds weights (and so needs a stable name).
+    pub fn has_weights(&self) -> bool {
+        matches!(
+            self,
+            LoweredOp::Conv2d { .. } | LoweredOp::BatchNorm { .. } | LoweredOp::Linear { .. }
+        )
+    }
+}
+
+fn u(x: u64) -> usize {
+    x as usize
+}
+
+fn dims(s: Shape) -> Vec<usize> {
+    s.dims().into_iter().map(u).collect()
+}
+
+/// The parts of an expanded node's name: stage, repetition (inside a block) and local name.
+fn parts(n: &Node) -> (Option<&str>, Option<&str>, &str) {
+    let v: Vec<&str> = n.name.splitn(3, '.').collect();
+    match v.as_slice() {
+        [stage, rep, local] => (Some(stage), Some(rep), local),
+        [stage, local] => (Some(stage), None, local),
+        _ => (None, None, n.name.as_str()),
+    }
+}
+
+struct Namer<'a> {
+    naming: Naming,
+    /// For `resnet`: the layer index (1-based) of each stage that holds blocks.
+    layer_of_stage: HashMap<&'a str, usize>,
+    linear_count: usize,
+    /// For `sequential`: whether the features part has ended, and the running indices.
+    in_classifier: bool,
+    features: usize,
+    classifier: usize,
+}
+
+impl<'a> Namer<'a> {
+    fn new(t: &'a TypedGraph) -> Self {
+        let mut layer_of_stage = HashMap::new();
+        let mut k = 0;
+        for s in &t.graph.stages {
+            if s.segments
+                .iter()
+                .any(|x| matches!(x, crate::graph::SegmentInfo::Blocks { .. }))
+            {
+                k += 1;
+                layer_of_stage.insert(s.name.as_str(), k);
+            }
+        }
+        let linear_count = t
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Linear { .. }))
+            .count();
+        Namer {
+            naming: t.graph.naming,
+            layer_of_stage,
+            linear_count,
+            in_classifier: false,
+            features: 0,
+            classifier: 0,
+        }
+    }
+
+    /// The name of a lowered node made from `n`; `suffix` distinguishes the parts of a
+    /// projection shortcut ("downsample.0", "downsample.1") or an inserted flatten.
+    fn name(&mut self, n: &Node, op: &LoweredOp, suffix: Option<&str>) -> String {
+        let (stage, rep, local) = parts(n);
+        match self.naming {
+            Naming::Archc => match suffix {
+                Some(s) => match n.name.strip_suffix(".shortcut") {
+                    Some(block) => format!("{block}.{s}"),
+                    None => format!("{}.{s}", n.name),
+                },
+                None => n.name.clone(),
+            },
+            Naming::Resnet => {
+                let layer = stage.and_then(|s| self.layer_of_stage.get(s)).copied();
+                match (layer, rep) {
+                    (Some(k), Some(r)) => match suffix {
+                        Some(s) => format!("layer{k}.{r}.{s}"),
+                        None => format!("layer{k}.{r}.{local}"),
+                    },
+                    _ => {
+                        if let Some(s) = suffix {
+                            return format!("{}.{s}", n.name);
+                        }
+                        match op {
+                            LoweredOp::Linear { .. } if self.linear_count == 1 => "fc".into(),
+                            LoweredOp::Conv2d { .. }
+                            | LoweredOp::BatchNorm { .. }
+                            | LoweredOp::Linear { .. } => local.to_string(),
+                            LoweredOp::AdaptiveAvgPool2d { .. } => "avgpool".into(),
+                            _ => n.name.clone(),
+                        }
+                    }
+                }
+            }
+            Naming::Sequential => {
+                // torchvision's VGG: `features` up to the adaptive pool, then `avgpool`, then
+                // `classifier`; flatten and softmax are functions there, not modules.
+                match op {
+                    LoweredOp::Flatten => return "flatten".into(),
+                    LoweredOp::Softmax => return "softmax".into(),
+                    LoweredOp::AdaptiveAvgPool2d { .. } if !self.in_classifier => {
+                        self.in_classifier = true;
+                        return "avgpool".into();
+                    }
+                    LoweredOp::Linear { .. } => self.in_classifier = true,
+                    _ => {}
+                }
+                if self.in_classifier {
+                    self.classifier += 1;
+                    format!("classifier.{}", self.classifier - 1)
+                } else {
+                    self.features += 1;
+                    format!("features.{}", self.features - 1)
+                }
+            }
+        }
+    }
+}
+
+pub fn lower(t: &TypedGraph) -> LoweredGraph {
+    let g = &t.graph;
+    let mut namer = Namer::new(t);
+    let mut out: Vec<LoweredNode> = Vec::with_capacity(g.nodes.len());
+    // graph node id → lowered node id of its output
+    let mut map: Vec<usize> = Vec::with_capacity(g.nodes.len());
+    let push = |out: &mut Vec<LoweredNode>,
+                name: String,
+                op: LoweredOp,
+                inputs: Vec<usize>,
+                shape: Shape| {
+        let id = out.len();
+        out.push(LoweredNode {
+            id,
+            name,
+            op,
+            inputs,
+            output: dims(shape),
+        });
+        id
+    };
+    for (node, tn) in g.nodes.iter().zip(&t.nodes) {
+        let inputs: Vec<usize> = node.inputs.iter().map(|i| map[i.0]).collect();
+        let cin = u(tn.input.channels());
+        let lowered = match &node.op {
+            Op::Input => Some(LoweredOp::Input),
+            Op::Conv2d(c) => Some(LoweredOp::Conv2d {
+                channels: [cin, u(c.out_channels)],
+                kernel_size: c.kernel.map(u),
+                stride: c.stride.map(u),
+                padding: c.padding.map(u),
+                dilation: c.dilation.map(u),
+                groups: u(c.groups),
+                bias: c.bias,
+            }),
+            Op::BatchNorm { epsilon, momentum } => Some(LoweredOp::BatchNorm {
+                num_features: cin,
+                epsilon: *epsilon,
+                momentum: *momentum,
+            }),
+            Op::Act(_) => Some(LoweredOp::Relu),
+            Op::MaxPool2d(p) => Some(LoweredOp::MaxPool2d {
+                kernel_size: p.kernel.map(u),
+                strides: p.stride.map(u),
+                padding: p.padding.map(u),
+            }),
+            Op::AvgPool2d(p) => Some(LoweredOp::AvgPool2d {
+                kernel_size: p.kernel.map(u),
+                strides: p.stride.map(u),
+                padding: p.padding.map(u),
+                count_include_pad: true,
+            }),
+            Op::AdaptiveAvgPool2d { output } => Some(LoweredOp::AdaptiveAvgPool2d {
+                output_size: output.map(u),
+            }),
+            Op::Linear { out_features, bias } => {
+                let mut ins = inputs.clone();
+                if let Shape::Map { .. } = tn.input {
+                    let flat = Shape::Flat {
+                        n: tn.input.numel() as u64,
+                    };
+                    let name = namer.name(node, &LoweredOp::Flatten, Some("flatten"));
+                    let id = push(&mut out, name, LoweredOp::Flatten, inputs.clone(), flat);
+                    ins = vec![id];
+                }
+                let op = LoweredOp::Linear {
+                    d_input: tn.input.numel() as usize,
+                    d_output: u(*out_features),
+                    bias: *bias,
+                };
+                let name = namer.name(node, &op, None);
+                let id = push(&mut out, name, op, ins, tn.output);
+                map.push(id);
+                continue;
+            }
+            Op::Dropout { p } => Some(LoweredOp::Dropout { prob: *p }),
+            Op::Flatten => Some(LoweredOp::Flatten),
+            Op::Softmax => Some(LoweredOp::Softmax),
+            Op::Add => Some(LoweredOp::Add),
+            Op::Shortcut { .. } => match tn.plan.expect("inference plans every shortcut") {
+                ShortcutPlan::Identity => {
+                    map.push(inputs[0]);
+                    continue;
+                }
+                ShortcutPlan::PadSubsample {
+                    stride,
+                    pad_before,
+                    pad_after,
+                } => Some(LoweredOp::ZeroPadSubsample {
+                    stride: u(stride),
+                    pad_before: u(pad_before),
+                    pad_after: u(pad_after),
+                }),
+                ShortcutPlan::Projection {
+                    out_channels,
+                    stride,
+                } => {
+                    let conv = LoweredOp::Conv2d {
+                        channels: [cin, u(out_channels)],
+                        kernel_size: [1, 1],
+                        stride: [u(stride), u(stride)],
+                        padding: [0, 0],
+                        dilation: [1, 1],
+                        groups: 1,
+                        bias: false,
+                    };
+                    let name = namer.name(node, &conv, Some("downsample.0"));
+                    let c = push(&mut out, name, conv, inputs.clone(), tn.output);
+                    let bn = LoweredOp::BatchNorm {
+                        num_features: u(out_channels),
+                        epsilon: 1e-5,
+                        momentum: 0.1,
+                    };
+                    let name = namer.name(node, &bn, Some("downsample.1"));
+                    let b = push(&mut out, name, bn, vec![c], tn.output);
+                    map.push(b);
+                    continue;
+                }
+            },
+        };
+        let op = lowered.expect("every op lowers");
+        let name = if matches!(op, LoweredOp::Input) {
+            "input".to_string()
+        } else {
+            namer.name(node, &op, None)
+        };
+        let id = push(&mut out, name, op, inputs, tn.output);
+        map.push(id);
+    }
+    let last = map[g.output.0];
+    let softmax = matches!(out[last].op, LoweredOp::Softmax);
+    let logits = if softmax { out[last].inputs[0] } else { last };
+    let params = out.iter().map(|n| n.op.params()).sum();
+    LoweredGraph {
+        network: g.network.clone(),
+        input: dims(t.input_shape()),
+        output: out[logits].output.clone(),
+        params,
+        nodes: out,
+        logits,
+        softmax,
+    }
+}
+
+fn list(v: &[usize]) -> String {
+    format!(
+        "[{}]",
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The text form snapshot tests pin: one line per node, Burn's config fields by name.
+pub fn to_text(l: &LoweredGraph) -> String {
+    let mut s = format!(
+        "{}: input {} → logits {}{}, {} parameters\n",
+        l.network,
+        list(&l.input),
+        list(&l.output),
+        if l.softmax { " (then softmax)" } else { "" },
+        l.params
+    );
+    for n in &l.nodes {
+        let args = match &n.op {
+            LoweredOp::Conv2d {
+                channels,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                groups,
+                bias,
+            } => format!(
+                "channels={} kernel_size={} stride={} padding={} dilation={} groups={groups} bias={bias}",
+                list(channels),
+                list(kernel_size),
+                list(stride),
+                list(padding),
+                list(dilation)
+            ),
+            LoweredOp::BatchNorm {
+                num_features,
+                epsilon,
+                momentum,
+            } => format!("num_features={num_features} epsilon={epsilon:e} momentum={momentum}"),
+            LoweredOp::MaxPool2d {
+                kernel_size,
+                strides,
+                padding,
+            } => format!(
+                "kernel_size={} strides={} padding={}",
+                list(kernel_size),
+                list(strides),
+                list(padding)
+            ),
+            LoweredOp::AvgPool2d {
+                kernel_size,
+                strides,
+                padding,
+                count_include_pad,
+            } => format!(
+                "kernel_size={} strides={} padding={} count_include_pad={count_include_pad}",
+                list(kernel_size),
+                list(strides),
+                list(padding)
+            ),
+            LoweredOp::AdaptiveAvgPool2d { output_size } => {
+                format!("output_size={}", list(output_size))
+            }
+            LoweredOp::Linear {
+                d_input,
+                d_output,
+                bias,
+            } => format!("d_input={d_input} d_output={d_output} bias={bias}"),
+            LoweredOp::Dropout { prob } => format!("prob={prob}"),
+            LoweredOp::ZeroPadSubsample {
+                stride,
+                pad_before,
+                pad_after,
+            } => format!("stride={stride} pad_before={pad_before} pad_after={pad_after}"),
+            _ => String::new(),
+        };
+        let ins = n
+            .inputs
+            .iter()
+            .map(|i| format!("%{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut line = format!("%{} {} = {}", n.id, n.name, n.op.kind());
+        if !args.is_empty() {
+            line += &format!(" {args}");
+        }
+        if !ins.is_empty() {
+            line += &format!(" ({ins})");
+        }
+        line += &format!(" -> {}\n", list(&n.output));
+        s.push_str(&line);
+    }
+    s
+}
