@@ -32,6 +32,18 @@ pub enum SyntaxError {
         at: miette::SourceSpan,
         span: Span,
     },
+    /// An expression nested or chained beyond what any network needs (guards the stack).
+    #[error("this expression is too deep: {what}")]
+    #[diagnostic(
+        code(archc::syntax::too_deep),
+        help("expressions may nest parentheses 64 deep and chain 256 operators; split the computation")
+    )]
+    TooDeep {
+        what: String,
+        #[label("too deep")]
+        at: miette::SourceSpan,
+        span: Span,
+    },
     /// A float that cannot be read (only used for dropout probabilities).
     #[error("the number `{text}` cannot be read")]
     #[diagnostic(
@@ -50,6 +62,7 @@ impl SyntaxError {
     pub fn span(&self) -> Span {
         match self {
             SyntaxError::Unexpected { span, .. }
+            | SyntaxError::TooDeep { span, .. }
             | SyntaxError::NumberTooLarge { span, .. }
             | SyntaxError::BadFloat { span, .. } => *span,
         }
@@ -177,8 +190,15 @@ pub(crate) fn explain(
     }
     let mut seen = std::collections::HashSet::new();
     wanted.retain(|w| seen.insert(w.clone()));
+    if wanted.is_empty() {
+        return (
+            format!("unexpected {found_desc}"),
+            "not expected here".into(),
+            help_for(rules, tokens, found, false),
+        );
+    }
     let expected = match wanted.len() {
-        0 => "something else".to_string(),
+        0 => unreachable!("checked above"),
         1 => wanted[0].clone(),
         _ => {
             let (last, rest) = wanted.split_last().unwrap();

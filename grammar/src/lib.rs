@@ -20,6 +20,9 @@ struct ArchParser;
 
 /// Parse one file. `file` is stamped on every span.
 pub fn parse(text: &str, file: FileId) -> Result<File, Vec<SyntaxError>> {
+    if let Some(e) = too_deep(text, file) {
+        return Err(vec![e]);
+    }
     // Track literal tokens too, so errors can say "expected `,`".
     pest::set_error_detail(true);
     let mut pairs = match ArchParser::parse(Rule::file, text) {
@@ -85,6 +88,59 @@ fn grammar_error(e: pest::error::Error<Rule>, text: &str, file: FileId) -> Synta
         help,
         span,
     }
+}
+
+/// Deepest parenthesis nesting an expression may have.
+pub const MAX_PAREN_DEPTH: usize = 64;
+/// Most operators one expression may chain.
+pub const MAX_OPERATORS: usize = 256;
+
+/// Refuse parenthesis nesting beyond the limit before the (recursive) parser sees it.
+fn too_deep(text: &str, file: FileId) -> Option<SyntaxError> {
+    let mut depth = 0usize;
+    let mut minus_run = 0usize;
+    let mut in_comment = false;
+    let mut in_string = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '#' => in_comment = true,
+            '(' => {
+                depth += 1;
+                if depth > MAX_PAREN_DEPTH {
+                    let span = Span::new(file, i, i + 1);
+                    return Some(SyntaxError::TooDeep {
+                        what: format!("parentheses nest more than {MAX_PAREN_DEPTH} deep"),
+                        at: span.into(),
+                        span,
+                    });
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            '-' => {
+                minus_run += 1;
+                if minus_run > MAX_PAREN_DEPTH {
+                    let span = Span::new(file, i, i + 1);
+                    return Some(SyntaxError::TooDeep {
+                        what: format!("more than {MAX_PAREN_DEPTH} signs in a row"),
+                        at: span.into(),
+                        span,
+                    });
+                }
+                continue;
+            }
+            ' ' | '\t' => continue,
+            _ => {}
+        }
+        minus_run = 0;
+    }
+    None
 }
 
 /// The token at `pos`, for messages: a word, a number, or one character.
@@ -385,7 +441,17 @@ impl Builder {
             Rule::expr | Rule::term => {
                 let mut it = p.into_inner();
                 let mut lhs = self.expr(it.next().unwrap());
+                let mut ops = 0usize;
                 while let Some(op) = it.next() {
+                    ops += 1;
+                    if ops > MAX_OPERATORS {
+                        self.errors.push(SyntaxError::TooDeep {
+                            what: format!("more than {MAX_OPERATORS} operators in a row"),
+                            at: span.into(),
+                            span,
+                        });
+                        return Expr::Int(0, span);
+                    }
                     let op = match op.as_str() {
                         "+" => BinOp::Add,
                         "-" => BinOp::Sub,
