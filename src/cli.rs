@@ -54,6 +54,25 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Compare two networks per stage and in total, marking what differs.
+    Diff {
+        /// The first network, as FILE:NETWORK (or NETWORK with --file)
+        a: String,
+        /// The second network, as FILE:NETWORK (or NETWORK with --file)
+        b: String,
+        /// The file both networks come from, when A and B are bare network names
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
     /// Print the paper's Table 1 layout for several networks side by side.
     Table {
         file: PathBuf,

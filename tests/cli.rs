@@ -278,3 +278,48 @@ fn lower_prints_text_and_json() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "--network is required");
 }
+
+#[test]
+fn diff_marks_the_stages_that_differ() {
+    let out = stdout(archc().args([
+        "diff",
+        "architectures/resnet.arch:plain34",
+        "architectures/resnet.arch:resnet34",
+    ]));
+    let line = |stage: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().any(|w| w == stage))
+            .unwrap_or_else(|| panic!("no {stage} row:\n{out}"))
+            .to_string()
+    };
+    assert!(!line("conv2_x").starts_with('*'), "{out}");
+    assert!(line("conv3_x").starts_with('*'), "{out}");
+    assert!(line("total").contains("+173,824"), "{out}");
+    let same = stdout(archc().args([
+        "diff",
+        "resnet34",
+        "resnet34_b",
+        "--file",
+        "architectures/resnet.arch",
+    ]));
+    assert!(!same.lines().any(|l| l.starts_with('*')), "{same}");
+    let out = archc()
+        .args(["diff", "resnet34", "resnet50"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "bare names need --file");
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = stdout(archc().args(["completions", shell]));
+        assert!(
+            out.contains("report") && out.contains("--per-layer"),
+            "{shell}"
+        );
+    }
+    let man = stdout(archc().arg("man"));
+    assert!(man.contains(".TH archc 1"), "{man}");
+    assert!(man.contains("report"));
+}

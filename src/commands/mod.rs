@@ -1,6 +1,7 @@
 //! What each subcommand does. Errors are rendered here; the exit code says what kind.
 
 mod check;
+mod diff;
 mod report;
 
 use std::io::IsTerminal;
@@ -50,6 +51,26 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
             overrides,
         } => report::lower(&file, &network, format, &overrides.into()),
+        Command::Diff {
+            a,
+            b,
+            file,
+            overrides,
+        } => diff::run(&a, &b, file.as_deref(), &overrides.into()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "archc", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| {
+                    eprintln!("archc: cannot write the man page: {e}");
+                    Failure::Usage
+                })
+        }
         Command::Table {
             file,
             networks,
