@@ -315,7 +315,7 @@ fn completions_and_man_page() {
     for shell in ["bash", "zsh", "fish"] {
         let out = stdout(archc().args(["completions", shell]));
         assert!(
-            out.contains("report") && out.contains("--per-layer"),
+            out.contains("report") && out.contains("per-layer"),
             "{shell}"
         );
     }
