@@ -54,6 +54,14 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Rewrite files in the canonical layout (comments kept).
+    Fmt {
+        /// Only check: list the files that are not formatted and exit 1 if any
+        #[arg(long)]
+        check: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Compare two networks per stage and in total, marking what differs.
     Diff {
         /// The first network, as FILE:NETWORK (or NETWORK with --file)

@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod diag;
 pub mod expand;
+pub mod fmt;
 pub mod graph;
 pub mod infer;
 pub mod layers;

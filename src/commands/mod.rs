@@ -2,6 +2,7 @@
 
 mod check;
 mod diff;
+mod fmt;
 mod report;
 
 use std::io::IsTerminal;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
             overrides,
         } => report::lower(&file, &network, format, &overrides.into()),
+        Command::Fmt { check, files } => fmt::run(&files, check),
         Command::Diff {
             a,
             b,
