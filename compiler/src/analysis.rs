@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::graph::{Op, Shape};
+use crate::graph::{Op, Shape, ShortcutOption};
 use crate::infer::TypedGraph;
 use crate::layers::shortcut::ShortcutPlan;
 use crate::layers::Cost;
@@ -67,7 +67,11 @@ pub struct LayerReport {
 fn stores_activation(op: &Op, plan: Option<ShortcutPlan>) -> bool {
     match op {
         Op::Input | Op::Flatten => false,
-        Op::Shortcut { .. } => !matches!(plan, Some(ShortcutPlan::Identity)),
+        Op::Shortcut { .. } => !matches!(
+            plan,
+            Some(ShortcutPlan::Identity) | Some(ShortcutPlan::Absent)
+        ),
+        Op::Add => plan != Some(ShortcutPlan::Absent),
         _ => true,
     }
 }
@@ -113,6 +117,9 @@ fn detail(op: &Op, plan: Option<ShortcutPlan>) -> String {
         }
         Op::Dropout { p } => format!("p={p}"),
         Op::Shortcut { option, .. } => match plan {
+            Some(ShortcutPlan::Identity) if *option == ShortcutOption::Identity => {
+                "identity".into()
+            }
             Some(ShortcutPlan::Identity) => format!("{} identity", option.name()),
             Some(ShortcutPlan::PadSubsample {
                 stride,
@@ -129,8 +136,15 @@ fn detail(op: &Op, plan: Option<ShortcutPlan>) -> String {
                 "{}: projection 1x1, {out_channels}, stride {stride} + bn",
                 option.name()
             ),
+            Some(ShortcutPlan::Absent) => "identity: none, the shape changes".into(),
+            Some(ShortcutPlan::Gate { channels }) => {
+                format!("gated: gate to {channels}, bias")
+            }
             None => String::new(),
         },
+        Op::Add if plan == Some(ShortcutPlan::Absent) => {
+            "no shortcut: passes the block through".into()
+        }
         _ => String::new(),
     }
 }

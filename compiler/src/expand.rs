@@ -61,6 +61,8 @@ struct Settings {
     defaults: LayerDefaults,
 }
 
+const SHORTCUT_HELP: &str = "A: zero-padding identity, B: projection where shapes change, C: projection always, identity: identity where shapes match and none elsewhere, gated: a Highway gate, none: plain network";
+
 /// Abort expansion (the node limit was hit); the error is already recorded.
 struct Abort;
 
@@ -108,7 +110,12 @@ impl Counters {
     fn next(&mut self, kind: &'static str) -> String {
         let n = self.0.entry(kind).or_insert(0);
         *n += 1;
-        format!("{kind}{n}")
+        // `relu6` counts as `relu6_1`, not `relu61`.
+        if kind.ends_with(|c: char| c.is_ascii_digit()) {
+            format!("{kind}_{n}")
+        } else {
+            format!("{kind}{n}")
+        }
     }
 }
 
@@ -201,7 +208,7 @@ impl<'p> Expander<'p> {
                 "shortcut" => match st.value.as_word().and_then(|w| ShortcutOption::parse(&w.name)) {
                     Some(o) => s.shortcut = o,
                     None => self.err(
-                        bad("none, A, B or C", "A: zero-padding identity, B: projection where shapes change, C: projection always, none: plain network"),
+                        bad("none, A, B, C, identity or gated", SHORTCUT_HELP),
                         st.span,
                     ),
                 },
@@ -221,9 +228,14 @@ impl<'p> Expander<'p> {
                     _ => self.err(bad("bn or none", "`norm bn` puts batch norm after each conv; `norm none` turns it off"), st.span),
                 },
                 "act" => match st.value.as_word().map(|w| w.name.as_str()) {
-                    Some("relu") => s.defaults.act = Some(Activation::Relu),
                     Some("none") => s.defaults.act = None,
-                    _ => self.err(bad("relu or none", "`act relu` puts a ReLU after each conv"), st.span),
+                    Some(w) if Activation::parse(w).is_some() => s.defaults.act = Activation::parse(w),
+                    _ => self.err(bad("relu, relu6 or none", "`act relu` puts a ReLU after each conv; `act relu6` a ReLU6"), st.span),
+                },
+                "order" => match st.value.as_word().map(|w| w.name.as_str()) {
+                    Some("post") => s.defaults.pre = false,
+                    Some("pre") => s.defaults.pre = true,
+                    _ => self.err(bad("post or pre", "`order post`: conv → BN → ReLU (the default); `order pre`: BN → ReLU → conv (pre-activation)"), st.span),
                 },
                 "bias" => match st.value.as_word().map(|w| w.name.as_str()) {
                     Some("true") => s.defaults.bias = Some(true),
@@ -545,7 +557,7 @@ impl<'p> Expander<'p> {
                         .as_word()
                         .and_then(|w| ShortcutOption::parse(&w.name));
                     if shortcut.is_none() {
-                        self.bad_value("shortcut", &n.value, "none, A, B or C");
+                        self.bad_value("shortcut", &n.value, "none, A, B, C, identity or gated");
                     }
                 }
                 _ => {}
@@ -779,9 +791,11 @@ impl<'p> Expander<'p> {
         if shortcut == ShortcutOption::None || self.nodes.len() == start_len {
             return Ok(true);
         }
-        // Move the block's final activation after the addition.
+        // Move the block's final activation after the addition. A Highway block keeps it:
+        // there `F` is the whole transform, nonlinearity included.
+        let gated = shortcut == ShortcutOption::Gated;
         let mut last_act = None;
-        if self.nodes.len() > start_len + 1 {
+        if !gated && self.nodes.len() > start_len + 1 {
             if let Some(n) = self.nodes.last() {
                 if matches!(n.op, Op::Act(_)) {
                     let n = self.nodes.pop().expect("checked non-empty");
@@ -792,7 +806,7 @@ impl<'p> Expander<'p> {
         }
         let body_out = self.cur;
         let sc = self.push(
-            format!("{prefix}.shortcut"),
+            format!("{prefix}.{}", if gated { "gate" } else { "shortcut" }),
             Op::Shortcut {
                 option: shortcut,
                 stride,
@@ -801,6 +815,15 @@ impl<'p> Expander<'p> {
             vec![start],
             call.span,
         )?;
+        if gated {
+            self.push(
+                format!("{prefix}.highway"),
+                Op::Highway,
+                vec![body_out, start, sc],
+                call.span,
+            )?;
+            return Ok(true);
+        }
         let add = self.push(
             format!("{prefix}.add"),
             Op::Add,

@@ -56,6 +56,12 @@ pub enum ShortcutOption {
     B,
     /// A 1x1 projection (conv + BN) on every block.
     C,
+    /// Identity where the shapes match, no shortcut where they differ (torchvision's
+    /// `InvertedResidual.use_res_connect`).
+    Identity,
+    /// Highway networks (Srivastava et al. 2015): `y = F(x)·T(x) + x·(1 − T(x))` with a learned
+    /// gate `T(x) = sigmoid(conv1x1(x) + b)`; the block must keep its input's shape.
+    Gated,
 }
 
 impl ShortcutOption {
@@ -65,6 +71,8 @@ impl ShortcutOption {
             "A" => ShortcutOption::A,
             "B" => ShortcutOption::B,
             "C" => ShortcutOption::C,
+            "identity" => ShortcutOption::Identity,
+            "gated" => ShortcutOption::Gated,
             _ => return None,
         })
     }
@@ -75,6 +83,8 @@ impl ShortcutOption {
             ShortcutOption::A => "A",
             ShortcutOption::B => "B",
             ShortcutOption::C => "C",
+            ShortcutOption::Identity => "identity",
+            ShortcutOption::Gated => "gated",
         }
     }
 }
@@ -107,6 +117,25 @@ impl Naming {
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     Relu,
+    /// `min(max(x, 0), 6)` (MobileNetV2).
+    Relu6,
+}
+
+impl Activation {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "relu" => Activation::Relu,
+            "relu6" => Activation::Relu6,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Relu6 => "relu6",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,6 +193,10 @@ pub enum Op {
     },
     /// Elementwise sum of two tensors of one shape.
     Add,
+    /// The Highway combination of a gated block: inputs `[F(x), x, g]`, all of one shape,
+    /// give `F(x)·sigmoid(g) + x·(1 − sigmoid(g))`; `g` is the gate's pre-activation (the
+    /// `Shortcut` node of option `gated`).
+    Highway,
 }
 
 impl Op {
@@ -174,6 +207,7 @@ impl Op {
             Op::Conv2d(_) => "conv",
             Op::BatchNorm { .. } => "bn",
             Op::Act(Activation::Relu) => "relu",
+            Op::Act(Activation::Relu6) => "relu6",
             Op::MaxPool2d(_) => "maxpool",
             Op::AvgPool2d(_) => "avgpool",
             Op::AdaptiveAvgPool2d { .. } => "adaptive_avgpool",
@@ -183,6 +217,7 @@ impl Op {
             Op::Softmax => "softmax",
             Op::Shortcut { .. } => "shortcut",
             Op::Add => "add",
+            Op::Highway => "highway",
         }
     }
 }

@@ -22,7 +22,9 @@ pub struct TypedNode {
     pub input: Shape,
     pub output: Shape,
     pub cost: Cost,
-    /// For shortcut nodes: what the shortcut turned out to be.
+    /// For shortcut nodes: what the shortcut turned out to be. The add of an absent shortcut
+    /// (option `identity` where the shape changes) is marked `Absent` too: it passes its first
+    /// input through.
     pub plan: Option<ShortcutPlan>,
 }
 
@@ -71,6 +73,14 @@ pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
                 target,
             } => shortcut::infer(&ctx, *option, *stride, in_shape, typed[target.0].output)
                 .map(|(s, c, p)| (s, c, Some(p))),
+            Op::Add
+                if node
+                    .inputs
+                    .get(1)
+                    .is_some_and(|i| typed[i.0].plan == Some(ShortcutPlan::Absent)) =>
+            {
+                Ok((in_shape, Cost::default(), Some(ShortcutPlan::Absent)))
+            }
             op => layers::infer(&ctx, op, in_shape).map(|(s, c)| (s, c, None)),
         };
         // A tensor beyond 2^48 elements per sample is no network anyone can run; refusing it

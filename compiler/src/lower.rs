@@ -4,7 +4,9 @@
 //! here depends on Burn.
 //!
 //! Contract: shortcuts are resolved (an identity disappears, option A becomes
-//! `ZeroPadSubsample`, a projection becomes `Conv2d` + `BatchNorm` named `...downsample.0/1`),
+//! `ZeroPadSubsample`, a projection becomes `Conv2d` + `BatchNorm` named `...downsample.0/1`,
+//! an absent shortcut and its add disappear, a Highway gate becomes a biased 1x1 `Conv2d` (a
+//! `Linear` on vectors) named `...gate` feeding a `Highway` node),
 //! a `Linear` on a feature map gets an explicit `Flatten`, and the parameter count of the
 //! lowered graph equals the compiler's.
 
@@ -12,9 +14,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Naming, Node, Op, Shape};
+use crate::graph::{Activation, Naming, Node, Op, Shape};
 use crate::infer::TypedGraph;
-use crate::layers::shortcut::ShortcutPlan;
+use crate::layers::shortcut::{ShortcutPlan, GATE_BIAS_INIT};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoweredGraph {
@@ -65,6 +67,8 @@ pub enum LoweredOp {
         momentum: f64,
     },
     Relu,
+    /// `min(max(x, 0), 6)`, PyTorch's `nn.ReLU6`.
+    Relu6,
     /// `MaxPool2dConfig`.
     MaxPool2d {
         kernel_size: [usize; 2],
@@ -103,6 +107,13 @@ pub enum LoweredOp {
         pad_before: usize,
         pad_after: usize,
     },
+    /// A Highway block's output from its three inputs `[F(x), x, g]` (one shape):
+    /// `F(x)·sigmoid(g) + x·(1 − sigmoid(g))`. `g` is the output of the block's gate, a biased
+    /// `Conv2d` 1x1 (or `Linear`) node named `...gate`, whose bias is initialised to
+    /// `gate_bias` (negative, so that a fresh block mostly carries `x`); no parameters here.
+    Highway {
+        gate_bias: f64,
+    },
 }
 
 impl LoweredOp {
@@ -112,6 +123,7 @@ impl LoweredOp {
             LoweredOp::Conv2d { .. } => "Conv2d",
             LoweredOp::BatchNorm { .. } => "BatchNorm",
             LoweredOp::Relu => "Relu",
+            LoweredOp::Relu6 => "Relu6",
             LoweredOp::MaxPool2d { .. } => "MaxPool2d",
             LoweredOp::AvgPool2d { .. } => "AvgPool2d",
             LoweredOp::AdaptiveAvgPool2d { .. } => "AdaptiveAvgPool2d",
@@ -121,6 +133,7 @@ impl LoweredOp {
             LoweredOp::Softmax => "Softmax",
             LoweredOp::Add => "Add",
             LoweredOp::ZeroPadSubsample { .. } => "ZeroPadSubsample",
+            LoweredOp::Highway { .. } => "Highway",
         }
     }
 
@@ -313,7 +326,8 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                 epsilon: *epsilon,
                 momentum: *momentum,
             }),
-            Op::Act(_) => Some(LoweredOp::Relu),
+            Op::Act(Activation::Relu) => Some(LoweredOp::Relu),
+            Op::Act(Activation::Relu6) => Some(LoweredOp::Relu6),
             Op::MaxPool2d(p) => Some(LoweredOp::MaxPool2d {
                 kernel_size: p.kernel.map(u),
                 strides: p.stride.map(u),
@@ -351,12 +365,37 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
             Op::Dropout { p } => Some(LoweredOp::Dropout { prob: *p }),
             Op::Flatten => Some(LoweredOp::Flatten),
             Op::Softmax => Some(LoweredOp::Softmax),
+            Op::Add if tn.plan == Some(ShortcutPlan::Absent) => {
+                // No shortcut here: the block's output goes on as it is.
+                map.push(inputs[0]);
+                continue;
+            }
             Op::Add => Some(LoweredOp::Add),
+            Op::Highway => Some(LoweredOp::Highway {
+                gate_bias: GATE_BIAS_INIT,
+            }),
             Op::Shortcut { .. } => match tn.plan.expect("inference plans every shortcut") {
-                ShortcutPlan::Identity => {
+                // An absent shortcut is read only by its add, which lowers to nothing.
+                ShortcutPlan::Identity | ShortcutPlan::Absent => {
                     map.push(inputs[0]);
                     continue;
                 }
+                ShortcutPlan::Gate { channels } => Some(match tn.input {
+                    Shape::Map { .. } => LoweredOp::Conv2d {
+                        channels: [cin, u(channels)],
+                        kernel_size: [1, 1],
+                        stride: [1, 1],
+                        padding: [0, 0],
+                        dilation: [1, 1],
+                        groups: 1,
+                        bias: true,
+                    },
+                    Shape::Flat { n } => LoweredOp::Linear {
+                        d_input: u(n),
+                        d_output: u(channels),
+                        bias: true,
+                    },
+                }),
                 ShortcutPlan::PadSubsample {
                     stride,
                     pad_before,
@@ -495,6 +534,7 @@ pub fn to_text(l: &LoweredGraph) -> String {
                 pad_before,
                 pad_after,
             } => format!("stride={stride} pad_before={pad_before} pad_after={pad_after}"),
+            LoweredOp::Highway { gate_bias } => format!("gate_bias={gate_bias}"),
             _ => String::new(),
         };
         let ins = n

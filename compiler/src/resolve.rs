@@ -65,8 +65,11 @@ pub fn load(sources: &mut SourceSet, root: FileId) -> (Vec<(FileId, File)>, Diag
     (out, diags)
 }
 
-/// Words that named arguments take as values (`norm: none`, `bias: true`, `shortcut: A`).
-const WORDS: &[&str] = &["none", "true", "false", "auto", "A", "B", "C"];
+/// Words that named arguments take as values (`norm: none`, `bias: true`, `shortcut: A`,
+/// `order: pre`).
+const WORDS: &[&str] = &[
+    "none", "true", "false", "auto", "A", "B", "C", "identity", "gated", "pre", "post",
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {

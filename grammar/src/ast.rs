@@ -157,6 +157,7 @@ pub enum LayerKind {
     Flatten,
     Softmax,
     Relu,
+    Relu6,
     Bn,
 }
 
@@ -171,6 +172,7 @@ impl LayerKind {
             LayerKind::Flatten => "flatten",
             LayerKind::Softmax => "softmax",
             LayerKind::Relu => "relu",
+            LayerKind::Relu6 => "relu6",
             LayerKind::Bn => "bn",
         }
     }
@@ -185,6 +187,7 @@ impl LayerKind {
             "flatten" => LayerKind::Flatten,
             "softmax" => LayerKind::Softmax,
             "relu" => LayerKind::Relu,
+            "relu6" => LayerKind::Relu6,
             "bn" => LayerKind::Bn,
             _ => return None,
         })

@@ -87,12 +87,12 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::call_args => "arguments in parentheses",
         Rule::body | Rule::block_body => "`{`",
         Rule::setting | Rule::setting_key => {
-            "a setting (input, classes, shortcut, norm, act, bias, names)"
+            "a setting (input, classes, shortcut, norm, act, bias, names, order)"
         }
         Rule::stage => "a stage line (a name followed by layers)",
         Rule::segment_list | Rule::layer | Rule::call => "a layer or a block call",
         Rule::layer_kind => {
-            "a layer (conv, maxpool, avgpool, fc, dropout, flatten, softmax, relu, bn)"
+            "a layer (conv, maxpool, avgpool, fc, dropout, flatten, softmax, relu, relu6, bn)"
         }
         Rule::positional | Rule::named_arg => "an argument",
         Rule::dims => "dimensions such as 3x3",
@@ -106,7 +106,7 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
 }
 
 const LAYERS: &[&str] = &[
-    "conv", "maxpool", "avgpool", "fc", "dropout", "flatten", "softmax", "relu", "bn",
+    "conv", "maxpool", "avgpool", "fc", "dropout", "flatten", "softmax", "relu", "relu6", "bn",
 ];
 
 /// The message, label and help of a grammar error, from what the parser tried at `pos`.
@@ -292,6 +292,7 @@ pub(crate) fn is_keyword(w: &str) -> bool {
             | "flatten"
             | "softmax"
             | "relu"
+            | "relu6"
             | "bn"
             | "input"
             | "shortcut"

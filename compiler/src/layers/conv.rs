@@ -1,7 +1,10 @@
-//! `conv KxK, C [, stride: S, padding: P, groups: G, dilation: D, bias: B, norm: N, act: A]`
+//! `conv KxK, C [, stride: S, padding: P, groups: G, dilation: D, bias: B, norm: N, act: A,
+//! order: O]`
 //!
-//! A 2-D convolution, followed (by default) by batch norm and ReLU. Default padding keeps the
-//! size for odd kernels, `dilation*(k-1)/2` as torchvision writes it; even kernels must say.
+//! A 2-D convolution, followed (by default) by batch norm and ReLU. Under `order: pre` the norm
+//! and activation come first (BN → ReLU → conv, the pre-activation ResNet's order). Default
+//! padding keeps the size for odd kernels, `dilation*(k-1)/2` as torchvision writes it; even
+//! kernels must say.
 
 use super::args::{Args, MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
 use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature};
@@ -12,7 +15,7 @@ pub static SIGNATURE: Signature = Signature {
     positional: &["kernel", "channels"],
     required: 2,
     named: &[
-        "stride", "padding", "groups", "dilation", "bias", "norm", "act",
+        "stride", "padding", "groups", "dilation", "bias", "norm", "act", "order",
     ],
     example: "conv 3x3, 64, stride: 2",
 };
@@ -42,9 +45,15 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
     };
     let act = match a.named("act") {
         Some(_) => a
-            .word("act", "act", &["relu", "none"])
-            .map(|w| (w == "relu").then_some(Activation::Relu)),
+            .word("act", "act", &["relu", "relu6", "none"])
+            .map(|w| Activation::parse(&w)),
         None => Some(d.act),
+    };
+    let pre = match a.named("order") {
+        Some(_) => a
+            .word("order", "order", &["post", "pre"])
+            .map(|w| w == "pre"),
+        None => Some(d.pre),
     };
     let (kernel, dilation) = (kernel?, dilation?);
     let padding = match a.named("padding") {
@@ -78,7 +87,7 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
         groups: groups?,
         bias,
     };
-    let mut ops = vec![Op::Conv2d(conv)];
+    let mut ops = Vec::with_capacity(3);
     if norm {
         ops.push(Op::BatchNorm {
             epsilon: 1e-5,
@@ -87,6 +96,11 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
     }
     if let Some(act) = act? {
         ops.push(Op::Act(act));
+    }
+    if pre? {
+        ops.push(Op::Conv2d(conv));
+    } else {
+        ops.insert(0, Op::Conv2d(conv));
     }
     Some(ops)
 }
@@ -211,6 +225,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, CompileError::Groups { .. }));
+    }
+
+    fn build_with(named: &[(&str, &str)], d: &LayerDefaults) -> Vec<Op> {
+        use crate::layers::args::ArgVal;
+        let mut a = Args {
+            layer: "conv".into(),
+            positional: vec![
+                (ArgVal::Dims(vec![3, 3]), Default::default()),
+                (ArgVal::Int(8), Default::default()),
+            ],
+            named: named
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        ArgVal::Word(v.to_string()),
+                        Default::default(),
+                    )
+                })
+                .collect(),
+            ..Args::default()
+        };
+        let ops = build(&mut a, d).unwrap();
+        assert!(a.errors.is_empty());
+        ops
+    }
+
+    fn kinds(ops: &[Op]) -> Vec<&'static str> {
+        ops.iter().map(Op::kind).collect()
+    }
+
+    #[test]
+    fn order_pre_puts_norm_and_activation_first() {
+        let d = LayerDefaults::default();
+        assert_eq!(kinds(&build_with(&[], &d)), ["conv", "bn", "relu"]);
+        assert_eq!(
+            kinds(&build_with(&[("order", "pre")], &d)),
+            ["bn", "relu", "conv"]
+        );
+        let pre = LayerDefaults { pre: true, ..d };
+        let ops = build_with(&[("act", "relu6")], &pre);
+        assert_eq!(kinds(&ops), ["bn", "relu6", "conv"]);
+        // `bias auto` looks at the norm only: BN is on, so the conv has no bias.
+        assert!(matches!(ops[2], Op::Conv2d(Conv2d { bias: false, .. })));
+        assert_eq!(
+            kinds(&build_with(&[("order", "post")], &pre)),
+            ["conv", "bn", "relu"]
+        );
     }
 
     #[test]

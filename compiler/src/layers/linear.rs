@@ -1,5 +1,6 @@
 //! `fc N [, bias: B, act: A]`: a fully connected layer to N features. A feature-map input is
-//! flattened first. No activation by default (the classifier's logits); `act: relu` adds one.
+//! flattened first. No activation by default (the classifier's logits); `act: relu` (or
+//! `relu6`) adds one.
 
 use super::args::{Args, MAX_CHANNELS};
 use super::{Cost, Signature};
@@ -19,15 +20,17 @@ pub fn build(a: &mut Args) -> Option<Vec<Op>> {
         None => Some(true),
     };
     let act = match a.named("act") {
-        Some(_) => a.word("act", "act", &["relu", "none"]).map(|w| w == "relu"),
-        None => Some(false),
+        Some(_) => a
+            .word("act", "act", &["relu", "relu6", "none"])
+            .map(|w| Activation::parse(&w)),
+        None => Some(None),
     };
     let mut ops = vec![Op::Linear {
         out_features: out?,
         bias: bias?,
     }];
-    if act? {
-        ops.push(Op::Act(Activation::Relu));
+    if let Some(act) = act? {
+        ops.push(Op::Act(act));
     }
     Some(ops)
 }

@@ -8,6 +8,7 @@ pub mod args;
 pub mod conv;
 pub mod dropout;
 pub mod flatten;
+pub mod highway;
 pub mod linear;
 pub mod norm;
 pub mod pool;
@@ -29,6 +30,8 @@ pub struct LayerDefaults {
     pub act: Option<Activation>,
     /// Conv bias; `None` means "only where no norm follows".
     pub bias: Option<bool>,
+    /// `order pre`: norm and activation before each conv (pre-activation ResNets).
+    pub pre: bool,
 }
 
 impl Default for LayerDefaults {
@@ -37,6 +40,7 @@ impl Default for LayerDefaults {
             norm: true,
             act: Some(Activation::Relu),
             bias: None,
+            pre: false,
         }
     }
 }
@@ -52,6 +56,7 @@ pub fn build(kind: LayerKind, a: &mut args::Args, d: &LayerDefaults) -> Option<V
         LayerKind::Flatten => Some(vec![Op::Flatten]),
         LayerKind::Softmax => Some(vec![Op::Softmax]),
         LayerKind::Relu => Some(vec![Op::Act(Activation::Relu)]),
+        LayerKind::Relu6 => Some(vec![Op::Act(Activation::Relu6)]),
         LayerKind::Bn => Some(vec![Op::BatchNorm {
             epsilon: 1e-5,
             momentum: 0.1,
@@ -78,6 +83,7 @@ pub fn signature(kind: LayerKind) -> &'static Signature {
         LayerKind::Flatten => &flatten::SIGNATURE,
         LayerKind::Softmax => &softmax::SIGNATURE,
         LayerKind::Relu => &activation::SIGNATURE,
+        LayerKind::Relu6 => &activation::SIGNATURE6,
         LayerKind::Bn => &norm::SIGNATURE,
     }
 }
@@ -278,7 +284,7 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, input: Shape) -> Result<(Shape, Cost), Com
         Op::Input => Ok((input, Cost::default())),
         Op::Conv2d(c) => conv::infer(ctx, c, input),
         Op::BatchNorm { .. } => Ok(norm::infer(input)),
-        Op::Act(_) => Ok(activation::infer(input)),
+        Op::Act(a) => Ok(activation::infer(*a, input)),
         Op::MaxPool2d(p) => pool::infer_max(ctx, p, input),
         Op::AvgPool2d(p) => pool::infer_avg(ctx, p, input),
         Op::AdaptiveAvgPool2d { output } => pool::infer_adaptive(ctx, *output, input),
@@ -287,6 +293,7 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, input: Shape) -> Result<(Shape, Cost), Com
         Op::Flatten => Ok(flatten::infer(input)),
         Op::Softmax => Ok(softmax::infer(input)),
         Op::Add => Ok(add::infer(input)),
+        Op::Highway => Ok(highway::infer(input)),
         Op::Shortcut { .. } => unreachable!("shortcuts are inferred by shortcut::infer"),
     }
 }

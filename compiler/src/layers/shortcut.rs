@@ -3,6 +3,11 @@
 //!   (no parameters).
 //! - B: identity where shapes match, else a projection (1x1 conv, stride s, + BN).
 //! - C: a projection on every block.
+//! - identity: identity where shapes match, no shortcut at all where they differ (the add then
+//!   passes the block's output through), as torchvision's MobileNetV2 `use_res_connect`.
+//! - gated: a Highway gate `T(x) = sigmoid(W x + b)`, W a 1x1 conv with bias (a biased fc on
+//!   vectors) from the block's input to its channels; the block must keep its input's shape.
+//!   The gate's pre-activation is this node's output; `highway.rs` mixes it in.
 //!
 //! The projection's output size is ceil(H/s) (a 1x1 window with no padding), the same as
 //! subsampling every s-th row; the block's output must have exactly that size.
@@ -29,6 +34,30 @@ pub enum ShortcutPlan {
         out_channels: u64,
         stride: u64,
     },
+    /// Option `identity` where the shape changes: no shortcut; the block is plain there.
+    Absent,
+    /// Option `gated`: the gate's pre-activation, a 1x1 conv (an fc on vectors) with bias from
+    /// the block's input to its `channels`.
+    Gate {
+        channels: u64,
+    },
+}
+
+/// The initial bias of a Highway gate (Srivastava et al. 2015 suggest −1 to −3, more negative
+/// for deeper networks, so that a fresh block mostly carries its input: sigmoid(−2) ≈ 0.12).
+pub const GATE_BIAS_INIT: f64 = -2.0;
+
+/// The gate of a block whose output has `out` elements and `c` channels (features): a 1x1
+/// conv or an fc, `c → c`, with bias.
+fn gate_cost(c: u64, out: Shape) -> Cost {
+    let out_elems = out.numel();
+    let macs = out_elems * c as u128;
+    Cost {
+        params: c as u128 * c as u128 + c as u128,
+        buffers: 0,
+        macs,
+        flops: 2 * macs + out_elems,
+    }
 }
 
 pub fn infer(
@@ -46,6 +75,23 @@ pub fn infer(
         reason,
         help: help.to_string(),
     };
+    match option {
+        ShortcutOption::Identity if x == target => {
+            return Ok((target, Cost::default(), ShortcutPlan::Identity))
+        }
+        ShortcutOption::Identity => return Ok((target, Cost::default(), ShortcutPlan::Absent)),
+        ShortcutOption::Gated if x == target => {
+            let c = target.channels();
+            return Ok((target, gate_cost(c, target), ShortcutPlan::Gate { channels: c }));
+        }
+        ShortcutOption::Gated => {
+            return Err(mismatch(
+                "a gated (Highway) block must keep its input's shape".into(),
+                "change channels or size in a layer outside the block (a stage layer), or use shortcut B there",
+            ))
+        }
+        _ => {}
+    }
     let (cin, h, w, cout, oh, ow) = match (x, target) {
         (
             Shape::Map { c, h, w },
@@ -88,7 +134,9 @@ pub fn infer(
         )
     };
     match option {
-        ShortcutOption::None => unreachable!("no shortcut node is made for option none"),
+        ShortcutOption::None | ShortcutOption::Identity | ShortcutOption::Gated => {
+            unreachable!("no shortcut node is made for option none; the others returned above")
+        }
         ShortcutOption::A | ShortcutOption::B if !changes => {
             Ok((target, Cost::default(), ShortcutPlan::Identity))
         }
@@ -204,6 +252,39 @@ mod tests {
             },
         )
         .unwrap_err();
+        assert!(matches!(e, CompileError::ResidualMismatch { .. }));
+    }
+
+    #[test]
+    fn option_identity_is_absent_where_shapes_change() {
+        let (_, c, p) = infer(&ctx(), ShortcutOption::Identity, 1, X, X).unwrap();
+        assert_eq!((p, c), (ShortcutPlan::Identity, Cost::default()));
+        let (_, c, p) = infer(&ctx(), ShortcutOption::Identity, 2, X, Y).unwrap();
+        assert_eq!((p, c), (ShortcutPlan::Absent, Cost::default()));
+        let v = |n| Shape::Flat { n };
+        let (_, _, p) = infer(&ctx(), ShortcutOption::Identity, 1, v(8), v(4)).unwrap();
+        assert_eq!(p, ShortcutPlan::Absent);
+    }
+
+    #[test]
+    fn option_gated_counts_a_biased_1x1_gate() {
+        let (s, c, p) = infer(&ctx(), ShortcutOption::Gated, 1, X, X).unwrap();
+        assert_eq!(s, X);
+        assert_eq!(p, ShortcutPlan::Gate { channels: 16 });
+        assert_eq!(c.params, 16 * 16 + 16);
+        assert_eq!(c.buffers, 0);
+        assert_eq!(c.macs, 16 * 32 * 32 * 16);
+        assert_eq!(c.flops, 2 * c.macs + 16 * 32 * 32);
+        // On vectors the gate is an fc of the same size.
+        let v = Shape::Flat { n: 256 };
+        let (_, c, _) = infer(&ctx(), ShortcutOption::Gated, 1, v, v).unwrap();
+        assert_eq!((c.params, c.macs), (256 * 256 + 256, 256 * 256));
+    }
+
+    #[test]
+    fn option_gated_needs_an_unchanged_shape() {
+        let e = infer(&ctx(), ShortcutOption::Gated, 2, X, Y).unwrap_err();
+        assert!(e.to_string().contains("cannot be added"), "{e}");
         assert!(matches!(e, CompileError::ResidualMismatch { .. }));
     }
 

@@ -1,0 +1,34 @@
+//! Any text through the whole compiler: parse → resolve → expand → infer → analyse → report →
+//! lower → format. Nothing may panic, overflow, hang or exhaust memory; errors must render.
+#![no_main]
+
+use archc_compiler::analysis::analyse;
+use archc_compiler::lower::{lower, to_text};
+use archc_compiler::{compile_str, fmt, report, Overrides};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (sources, result) = compile_str("fuzz.arch", text, &Overrides::default());
+    match result {
+        Ok(nets) => {
+            for t in &nets {
+                let r = analyse(t, 8);
+                let _ = report::json(std::slice::from_ref(&r));
+                let _ = report::table::render(&r, true);
+                let _ = report::markdown::render(&r, false);
+                let l = lower(t);
+                assert_eq!(l.params as u128, r.params, "lowered parameters differ");
+                let _ = to_text(&l);
+            }
+            // Formatting a valid file keeps it valid and is idempotent.
+            let once = fmt::format(text);
+            assert_eq!(fmt::format(&once), once, "fmt is not idempotent");
+        }
+        Err(d) => {
+            let _ = d.render_plain(&sources);
+        }
+    }
+});

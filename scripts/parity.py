@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Reference outputs for archc's parity test (runtime/tests/parity.rs).
+
+Writes, for each network, seeded random weights with BN running statistics that are not the
+defaults, an input batch, and PyTorch's eval-mode output:
+
+    OUT/NAME.safetensors      the state dict (torchvision names; BN buffers included)
+    OUT/NAME.io.safetensors   `input` [N, C, H, W] and `output` [N, classes], float32
+    OUT/resnet18.pth          the same state dict as a PyTorch pickle (torch.save)
+    OUT/manifest.json         which archc file/network and input size each one is
+
+Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv) and vgg11_bn, and a CIFAR
+ResNet-20 with option A shortcuts written here in PyTorch (names as torchvision's ResNet).
+The ImageNet networks run on 3x128x128 inputs (the same layers as at 224, a quarter of the
+time on CPU); the CIFAR network on 3x32x32.
+
+Needs torch 2.9.0 and torchvision 0.24.0:  python3 scripts/parity.py OUT_DIR
+"""
+
+import json
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from safetensors.torch import save_file
+
+
+class BasicA(nn.Module):
+    """The CIFAR basic block with option A: subsample and zero-pad channels where shapes change."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.stride = stride
+        self.pad = cout - cin
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        sc = x
+        if self.stride != 1 or self.pad != 0:
+            sc = x[:, :, :: self.stride, :: self.stride]
+            sc = F.pad(sc, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return F.relu(out + sc)
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, n, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        cin = 16
+        for k, (c, s) in enumerate([(16, 1), (32, 2), (64, 2)], start=1):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicA(cin, c, s if i == 0 else 1))
+                cin = c
+            setattr(self, f"layer{k}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+def randomise_bn(model, g):
+    """BN statistics and affine parameters away from their defaults, so loading them matters."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "parity"
+    os.makedirs(out, exist_ok=True)
+    torch.use_deterministic_algorithms(True)
+    nets = [
+        ("resnet18", "architectures/resnet.arch", "resnet18", [3, 128, 128], lambda: torchvision.models.resnet18()),
+        ("resnet50_tv", "architectures/resnet.arch", "resnet50_tv", [3, 128, 128], lambda: torchvision.models.resnet50()),
+        ("vgg11_bn", "architectures/vgg.arch", "vgg11_bn", [3, 128, 128], lambda: torchvision.models.vgg11_bn()),
+        ("cifar_resnet20", "architectures/cifar.arch", "cifar_resnet20", [3, 32, 32], lambda: CifarResNet(3)),
+    ]
+    manifest = []
+    for seed, (name, file, network, shape, make) in enumerate(nets):
+        torch.manual_seed(1000 + seed)
+        g = torch.Generator().manual_seed(2000 + seed)
+        model = make()
+        randomise_bn(model, g)
+        model.eval()
+        x = torch.randn([2] + shape, generator=g)
+        with torch.no_grad():
+            y = model(x)
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, os.path.join(out, f"{name}.safetensors"))
+        save_file({"input": x.contiguous(), "output": y.contiguous()}, os.path.join(out, f"{name}.io.safetensors"))
+        if name == "resnet18":
+            torch.save(state, os.path.join(out, f"{name}.pth"))
+        params = sum(p.numel() for p in model.parameters())
+        manifest.append({"name": name, "file": file, "network": network, "input": shape, "params": params})
+        print(f"{name}: {params} parameters, output {list(y.shape)}")
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
