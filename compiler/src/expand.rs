@@ -20,7 +20,7 @@ use crate::resolve::Program;
 /// The most repetitions one stage may ask for.
 pub const MAX_REPEAT: i64 = 10_000;
 /// The most nodes one network may expand to.
-pub const MAX_NODES: usize = 500_000;
+pub const MAX_NODES: usize = 200_000;
 /// How deep block calls may nest (through block-valued parameters).
 pub const MAX_DEPTH: usize = 32;
 
@@ -592,6 +592,7 @@ impl<'p> Expander<'p> {
             let mut counters = Counters::default();
             let mut texts = Vec::new();
             let record = if i == 0 { Some(&mut texts) } else { None };
+            let before = self.nodes.len();
             let ok = self.block(
                 block,
                 &args,
@@ -606,11 +607,33 @@ impl<'p> Expander<'p> {
             if !ok {
                 return Ok(()); // errors in a block are reported once, not per repetition
             }
+            if i == 0 {
+                self.project(self.nodes.len() - before, repeat, c.span)?;
+            }
             if let (Some(si), Some(gi), true) = (self.stage, seg_index, i == 0) {
                 if let SegmentInfo::Blocks { layers, .. } = &mut self.stages[si].segments[gi] {
                     *layers = texts;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// After the first of `repeat` repetitions added `per` nodes: refuse at once if all of
+    /// them would pass the node limit, instead of expanding until it is hit.
+    fn project(&mut self, per: usize, repeat: u64, span: Span) -> Result<(), Abort> {
+        let total = self.nodes.len() as u128 + per as u128 * (repeat as u128 - 1);
+        if total > MAX_NODES as u128 {
+            self.err(
+                too_large(
+                    "the expanded network's layer count",
+                    total,
+                    MAX_NODES as u128,
+                    span,
+                ),
+                span,
+            );
+            return Err(Abort);
         }
         Ok(())
     }
@@ -757,6 +780,7 @@ impl<'p> Expander<'p> {
                         None => 1,
                     };
                     for r in 0..reps {
+                        let before = self.nodes.len();
                         // Inlined: no shortcut of its own, names continue the outer counters.
                         // As on a stage, the stride applies to the first repetition only.
                         self.block(
@@ -770,6 +794,9 @@ impl<'p> Expander<'p> {
                             depth + 1,
                             record.as_deref_mut(),
                         )?;
+                        if r == 0 {
+                            self.project(self.nodes.len() - before, reps, inner.span)?;
+                        }
                     }
                 }
             }
