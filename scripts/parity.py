@@ -72,12 +72,19 @@ class CifarResNet(nn.Module):
 
 
 def randomise_bn(model, g):
-    """BN statistics and affine parameters away from their defaults, so loading them matters."""
-    for m in model.modules():
+    """BN statistics and affine parameters away from their defaults, so loading them matters.
+
+    The last BN of each bottleneck gets a small scale (as trained ResNets have), so the 50-layer
+    network's logits stay near 1 and an absolute tolerance of 1e-4 means what it says.
+    """
+    for name, m in model.named_modules():
         if isinstance(m, nn.BatchNorm2d):
             c = m.num_features
             with torch.no_grad():
-                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                if name.endswith("bn3"):
+                    m.weight.copy_(torch.rand(c, generator=g) * 0.2 + 0.05)
+                else:
+                    m.weight.copy_(torch.rand(c, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(c, generator=g) * 0.1)
                 m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
                 m.running_var.copy_(torch.rand(c, generator=g) + 0.5)

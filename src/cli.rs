@@ -90,6 +90,60 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Train a network with the paper's recipe (needs the `runtime` feature).
+    Train(Box<TrainArgs>),
+    /// Evaluate weights on a data set: top-1 (and top-5) error (needs the `runtime` feature).
+    Eval {
+        file: PathBuf,
+        /// The network to build
+        #[arg(long, short = 'n')]
+        network: String,
+        /// Weights: .safetensors or .pth, or a checkpoint folder (RUN/checkpoints/best)
+        #[arg(long)]
+        weights: PathBuf,
+        /// cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N]
+        #[arg(long)]
+        data: String,
+        /// cpu, or cuda:N with the `tch` feature
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Plot training (dashed) and test (bold) error of one or more run folders.
+    Plot {
+        /// Run folders (each with metrics.jsonl)
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The plot: FILE.svg, FILE.png, or FILE without extension for both
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// One eval-mode forward pass: safetensors `input` [N,C,H,W] in, `output` (logits) out.
+    Forward {
+        file: PathBuf,
+        #[arg(long, short = 'n')]
+        network: String,
+        /// Weights: .safetensors or .pth (torchvision names)
+        #[arg(long)]
+        weights: PathBuf,
+        /// A .safetensors file holding the f32 tensor `input`
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the .safetensors file holding `output`
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Override the class count (networks that declare `classes`)
+        #[arg(long)]
+        classes: Option<u64>,
+        /// Override the network's input shape, as CxHxW
+        #[arg(long = "input-shape", value_parser = parse_dims)]
+        input_shape: Option<Dims>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -130,4 +184,87 @@ fn parse_dims(s: &str) -> Result<Dims, String> {
             "`{s}` is not a shape: write CxHxW with positive sizes, such as 3x32x32"
         )),
     }
+}
+
+/// `archc train`'s arguments. Unset hyper-parameters come from the recipe.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    pub file: PathBuf,
+    /// The network to train
+    #[arg(long, short = 'n')]
+    pub network: String,
+    /// cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N]
+    #[arg(long)]
+    pub data: String,
+    /// The run folder (config, metrics, checkpoints, plots)
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = RecipeArg::PaperCifar)]
+    pub recipe: RecipeArg,
+    /// Iterations (SGD steps) to run
+    #[arg(long, conflicts_with = "epochs")]
+    pub iterations: Option<u64>,
+    /// Epochs to run (converted to iterations)
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Base learning rate
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Iterations at which the learning rate is divided by 10 (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Option<Vec<u64>>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// A constant learning rate for the first iterations, as ITERS:LR (ResNet-110: 400:0.01)
+    #[arg(long)]
+    pub warmup: Option<String>,
+    /// Fraction of the training split held out for validation (paper-cifar: 0.1, the 45k/5k split)
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+    /// Turn the data augmentation off
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Iterations between metric rows
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Iterations between evaluations and checkpoints
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// cpu, or cuda:N with the `tch` feature
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Several devices, data-parallel (not supported yet; see docs/training.md)
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Option<Vec<String>>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue the run in --out from its last checkpoint
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the resolved configuration and exit
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Progress output: a bar on a terminal, plain lines otherwise (auto)
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecipeArg {
+    PaperCifar,
+    PaperImagenet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Lines,
+    Quiet,
 }

@@ -2,8 +2,12 @@
 
 mod check;
 mod diff;
+mod eval;
 mod fmt;
+mod forward;
+mod plot;
 mod report;
+mod train;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -17,6 +21,9 @@ use crate::cli::{Cli, Command, OverrideArgs};
 pub enum Failure {
     Input,
     Usage,
+    /// A run stopped by Ctrl-C or SIGTERM (after saving).
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+    Interrupted,
 }
 
 impl Failure {
@@ -24,6 +31,7 @@ impl Failure {
         match self {
             Failure::Input => 1,
             Failure::Usage => 2,
+            Failure::Interrupted => 130,
         }
     }
 }
@@ -78,7 +86,86 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             networks,
             overrides,
         } => report::table(&file, &networks, &overrides.into()),
+        Command::Train(args) => train::run(*args),
+        Command::Eval {
+            file,
+            network,
+            weights,
+            data,
+            device,
+            batch_size,
+            overrides,
+        } => eval::run(
+            &file,
+            &network,
+            &weights,
+            &data,
+            &device,
+            batch_size,
+            &overrides.into(),
+        ),
+        Command::Plot { runs, out } => plot::run(&runs, &out),
+        Command::Forward {
+            file,
+            network,
+            weights,
+            input,
+            output,
+            device,
+            classes,
+            input_shape,
+        } => forward::run(
+            &file,
+            &network,
+            &weights,
+            &input,
+            &output,
+            &device,
+            &Overrides {
+                input: input_shape.map(|d| d.0),
+                classes,
+            },
+        ),
     }
+}
+
+/// The message of a command that needs the runtime crate in a build without it.
+#[cfg(not(feature = "runtime"))]
+pub fn needs_runtime(command: &str) -> Result<(), Failure> {
+    eprintln!(
+        "archc: `{command}` needs the runtime; this archc was built without it \
+         (rebuild with the default features, or `--features runtime`)"
+    );
+    Err(Failure::Usage)
+}
+
+/// Compile `network` of `path` and lower it; diagnostics are printed.
+#[cfg(feature = "runtime")]
+pub fn lowered(
+    path: &Path,
+    network: &str,
+    ov: &Overrides,
+) -> Result<archc_compiler::lower::LoweredGraph, Failure> {
+    let (sources, prog) = load(path)?;
+    let names = select(&prog, &[network.to_string()], path)?;
+    let (nets, diags) = archc_compiler::build_networks(&prog, &names, ov);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, &sources);
+        return Err(Failure::Input);
+    }
+    match nets.first() {
+        Some(t) => Ok(archc_compiler::lower::lower(t)),
+        None => Err(Failure::Usage),
+    }
+}
+
+/// Parse a `--device` name, or say why not.
+#[cfg(feature = "runtime")]
+pub fn device(name: &str) -> Result<archc_runtime::Device, Failure> {
+    archc_runtime::parse_device(name).map_err(|e| {
+        eprintln!("archc: {e}");
+        Failure::Usage
+    })
 }
 
 impl From<OverrideArgs> for Overrides {

@@ -1,0 +1,362 @@
+//! From raw images to f32 batches: mean subtraction and the paper's augmentation.
+//!
+//! - CIFAR-style (images already the network's size, section 4.2): subtract the per-pixel mean
+//!   of the training split, then (training only) pad 4 zero pixels on each side, take a random
+//!   32x32 crop and flip horizontally with probability 1/2.
+//! - ImageNet-style (image folders, section 3.4): resize the shorter side to a random length in
+//!   [256, 480] (scaled by input/224 for other input sizes), take a random crop of the input
+//!   size, flip with probability 1/2, subtract the per-channel mean; for evaluation resize the
+//!   shorter side to 256 (scaled likewise) and take the centre crop. Resizing is bilinear.
+//!
+//! Pixel values are scaled to [0, 1] before the mean is subtracted. Randomness comes from a
+//! stream keyed by `(seed, epoch, position in the epoch)`, so a batch is the same whichever
+//! thread builds it and whether or not the run was resumed.
+
+use rayon::prelude::*;
+
+use super::rng::Rng;
+use super::{DataError, Dataset, RawImage};
+
+/// Training-time augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Augment {
+    /// None: the evaluation transform.
+    None,
+    /// Zero-pad `pad` pixels, random crop, horizontal flip (CIFAR).
+    PadCropFlip { pad: usize },
+    /// Shorter side to a random length in `[min, max]`, random crop, flip (ImageNet).
+    ScaleCropFlip { min: usize, max: usize },
+}
+
+impl Augment {
+    /// The paper's augmentation for `data` feeding a network of input `[C, H, W]`.
+    pub fn paper(data: &Dataset, input: [usize; 3]) -> Augment {
+        if data.is_folder() {
+            let (min, max) = scale_range(input);
+            Augment::ScaleCropFlip { min, max }
+        } else {
+            Augment::PadCropFlip { pad: 4 }
+        }
+    }
+}
+
+fn scale_range(input: [usize; 3]) -> (usize, usize) {
+    let side = input[1].min(input[2]) as f64;
+    (
+        (side * 256.0 / 224.0).round() as usize,
+        (side * 480.0 / 224.0).round() as usize,
+    )
+}
+
+/// The mean subtracted from every input: per pixel (`[C, H, W]`) or per channel (`[C]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mean {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+impl Mean {
+    /// The mean of the training split: per pixel for fixed-size images (all of them), per
+    /// channel for image folders (over up to 256 images, evenly spaced, evaluation transform).
+    pub fn of(data: &Dataset, input: [usize; 3]) -> Result<Mean, DataError> {
+        let [c, h, w] = input;
+        if data.fixed_shape().is_some() {
+            let n = data.len();
+            let chunk = 512;
+            let sums: Vec<Vec<f64>> = (0..n.div_ceil(chunk))
+                .into_par_iter()
+                .map(|k| {
+                    let mut s = vec![0f64; c * h * w];
+                    for i in k * chunk..((k + 1) * chunk).min(n) {
+                        if let Ok(img) = data.image(i) {
+                            for (a, &p) in s.iter_mut().zip(&img.pixels) {
+                                *a += p as f64;
+                            }
+                        }
+                    }
+                    s
+                })
+                .collect();
+            let mut total = vec![0f64; c * h * w];
+            for s in sums {
+                for (t, v) in total.iter_mut().zip(s) {
+                    *t += v;
+                }
+            }
+            let values = total
+                .iter()
+                .map(|&t| (t / (n.max(1) as f64 * 255.0)) as f32)
+                .collect();
+            Ok(Mean {
+                shape: vec![c, h, w],
+                values,
+            })
+        } else {
+            let n = data.len().min(256);
+            let step = data.len() as f64 / n.max(1) as f64;
+            let picks: Vec<usize> = (0..n).map(|k| (k as f64 * step) as usize).collect();
+            let sums: Result<Vec<Vec<f64>>, DataError> = picks
+                .par_iter()
+                .map(|&i| {
+                    let img = data.image(i)?;
+                    let mut out = vec![0f32; c * h * w];
+                    transform(&img, input, Augment::None, &mut Rng::new(0), &mut out, None);
+                    let per = h * w;
+                    Ok((0..c)
+                        .map(|ch| {
+                            out[ch * per..(ch + 1) * per]
+                                .iter()
+                                .map(|&v| v as f64)
+                                .sum()
+                        })
+                        .collect())
+                })
+                .collect();
+            let mut total = vec![0f64; c];
+            for s in sums? {
+                for (t, v) in total.iter_mut().zip(s) {
+                    *t += v;
+                }
+            }
+            let values = total
+                .iter()
+                .map(|&t| (t / (n.max(1) * h * w) as f64) as f32)
+                .collect();
+            Ok(Mean {
+                shape: vec![c],
+                values,
+            })
+        }
+    }
+}
+
+/// A batch ready for the network: `images` is `[N, C, H, W]` row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub images: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub shape: [usize; 4],
+}
+
+/// Turns images of a data set into batches.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub input: [usize; 3],
+    pub mean: Mean,
+    pub augment: Augment,
+    pub seed: u64,
+}
+
+impl Pipeline {
+    /// The batch of the data set's images `items` (indices into `data`). With `train`, the
+    /// augmentation is applied with randomness keyed by `(seed, epoch, first + k)` for the
+    /// `k`-th item; otherwise the evaluation transform. Built in parallel.
+    pub fn batch(
+        &self,
+        data: &Dataset,
+        items: &[u32],
+        train: bool,
+        epoch: u64,
+        first: u64,
+    ) -> Result<Batch, DataError> {
+        let [c, h, w] = self.input;
+        let per = c * h * w;
+        let mut images = vec![0f32; items.len() * per];
+        let augment = if train { self.augment } else { Augment::None };
+        images
+            .par_chunks_mut(per.max(1))
+            .zip(items.par_iter().enumerate())
+            .try_for_each(|(out, (k, &i))| {
+                let img = data.image(i as usize)?;
+                let mut rng = Rng::keyed(self.seed, &[epoch, first + k as u64]);
+                transform(&img, self.input, augment, &mut rng, out, Some(&self.mean));
+                Ok::<(), DataError>(())
+            })?;
+        let labels = items
+            .iter()
+            .map(|&i| data.label(i as usize) as i64)
+            .collect();
+        Ok(Batch {
+            images,
+            labels,
+            shape: [items.len(), c, h, w],
+        })
+    }
+}
+
+/// Write one transformed image of shape `input` into `out`.
+fn transform(
+    img: &RawImage,
+    input: [usize; 3],
+    augment: Augment,
+    rng: &mut Rng,
+    out: &mut [f32],
+    mean: Option<&Mean>,
+) {
+    let [c, h, w] = input;
+    let same_size = img.height == h && img.width == w && img.channels == c;
+    let per_pixel = mean.filter(|m| m.shape.len() == 3 && m.values.len() == c * h * w);
+    let per_channel = mean.filter(|m| m.shape.len() == 1 && m.values.len() == c);
+    let sub = |ch: usize, y: usize, x: usize| -> f32 {
+        if let Some(m) = per_pixel {
+            m.values[(ch * h + y) * w + x]
+        } else if let Some(m) = per_channel {
+            m.values[ch]
+        } else {
+            0.0
+        }
+    };
+    if same_size && !matches!(augment, Augment::ScaleCropFlip { .. }) {
+        let (pad, flip) = match augment {
+            Augment::PadCropFlip { pad } => (pad, rng.coin()),
+            _ => (0, false),
+        };
+        let (oy, ox) = if pad > 0 {
+            (rng.below(2 * pad + 1), rng.below(2 * pad + 1))
+        } else {
+            (pad, pad)
+        };
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let xx = if flip { w - 1 - x } else { x };
+                    let sy = (y + oy) as isize - pad as isize;
+                    let sx = (xx + ox) as isize - pad as isize;
+                    let v = if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w {
+                        let (sy, sx) = (sy as usize, sx as usize);
+                        img.pixels[(ch * h + sy) * w + sx] as f32 / 255.0 - sub(ch, sy, sx)
+                    } else {
+                        0.0
+                    };
+                    out[(ch * h + y) * w + x] = v;
+                }
+            }
+        }
+        return;
+    }
+    // Resize (shorter side to `side`) and crop, sampling bilinearly.
+    let (eval_side, _) = scale_range(input);
+    let (side, random, flip) = match augment {
+        Augment::ScaleCropFlip { min, max } => {
+            let s = min + rng.below(max.saturating_sub(min) + 1);
+            (s, true, rng.coin())
+        }
+        _ => (eval_side.max(h.max(w)), false, false),
+    };
+    let scale = side as f32 / img.height.min(img.width) as f32;
+    let rh = ((img.height as f32 * scale).round() as usize).max(h);
+    let rw = ((img.width as f32 * scale).round() as usize).max(w);
+    let (oy, ox) = if random {
+        (rng.below(rh - h + 1), rng.below(rw - w + 1))
+    } else {
+        ((rh - h) / 2, (rw - w) / 2)
+    };
+    let sy_scale = img.height as f32 / rh as f32;
+    let sx_scale = img.width as f32 / rw as f32;
+    let (ih, iw) = (img.height, img.width);
+    for y in 0..h {
+        let fy = ((y + oy) as f32 + 0.5) * sy_scale - 0.5;
+        let y0 = fy.floor().clamp(0.0, (ih - 1) as f32) as usize;
+        let y1 = (y0 + 1).min(ih - 1);
+        let ty = (fy - y0 as f32).clamp(0.0, 1.0);
+        for x in 0..w {
+            let xx = if flip { w - 1 - x } else { x };
+            let fx = ((xx + ox) as f32 + 0.5) * sx_scale - 0.5;
+            let x0 = fx.floor().clamp(0.0, (iw - 1) as f32) as usize;
+            let x1 = (x0 + 1).min(iw - 1);
+            let tx = (fx - x0 as f32).clamp(0.0, 1.0);
+            let sample = |ch: usize| {
+                let p = |yy: usize, xx: usize| img.pixels[(ch * ih + yy) * iw + xx] as f32;
+                let top = p(y0, x0) * (1.0 - tx) + p(y0, x1) * tx;
+                let bottom = p(y1, x0) * (1.0 - tx) + p(y1, x1) * tx;
+                (top * (1.0 - ty) + bottom * ty) / 255.0
+            };
+            if c == 1 && img.channels >= 3 {
+                let v = 0.299 * sample(0) + 0.587 * sample(1) + 0.114 * sample(2);
+                out[y * w + x] = v - sub(0, y, x);
+            } else {
+                for ch in 0..c {
+                    let v = sample(ch.min(img.channels - 1));
+                    out[(ch * h + y) * w + x] = v - sub(ch, y, x);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(h: usize, w: usize) -> RawImage {
+        RawImage {
+            channels: 3,
+            height: h,
+            width: w,
+            pixels: (0..3 * h * w).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn evaluation_transform_of_a_same_size_image_is_scaling() {
+        let i = img(4, 4);
+        let mut out = vec![0f32; 48];
+        transform(
+            &i,
+            [3, 4, 4],
+            Augment::None,
+            &mut Rng::new(1),
+            &mut out,
+            None,
+        );
+        let want: Vec<f32> = i.pixels.iter().map(|&p| p as f32 / 255.0).collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn pad_crop_flip_keeps_pixels_or_zeros() {
+        let i = img(8, 8);
+        let mut out = vec![0f32; 3 * 64];
+        let mut differs = false;
+        for s in 0..20 {
+            transform(
+                &i,
+                [3, 8, 8],
+                Augment::PadCropFlip { pad: 4 },
+                &mut Rng::new(s),
+                &mut out,
+                None,
+            );
+            let allowed: Vec<f32> = i.pixels.iter().map(|&p| p as f32 / 255.0).collect();
+            assert!(out.iter().all(|v| *v == 0.0 || allowed.contains(v)));
+            differs |= out != allowed;
+        }
+        assert!(differs, "augmentation changes the image");
+    }
+
+    #[test]
+    fn resize_and_centre_crop_give_the_input_size() {
+        let i = img(30, 50);
+        let mut out = vec![-1f32; 3 * 16 * 16];
+        transform(
+            &i,
+            [3, 16, 16],
+            Augment::None,
+            &mut Rng::new(0),
+            &mut out,
+            None,
+        );
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+        let mut out2 = out.clone();
+        transform(
+            &i,
+            [3, 16, 16],
+            Augment::ScaleCropFlip { min: 18, max: 34 },
+            &mut Rng::new(3),
+            &mut out2,
+            None,
+        );
+        assert!(out2.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+}

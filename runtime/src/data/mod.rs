@@ -1,0 +1,292 @@
+//! Image classification data for training and evaluation.
+//!
+//! Contract:
+//! - a [`DataSpec`] names a data set: `cifar10:DIR`, `cifar100:DIR` (the published binary
+//!   format), `folder:DIR` (one sub-folder per class) or `synthetic[:N]` (seeded, no download);
+//! - [`open`] reads and validates it into [`Splits`] (a training split and, where the data has
+//!   one, a test split); every error is a [`DataError`] naming the file and what is wrong,
+//!   never a panic;
+//! - a [`Dataset`] yields raw 8-bit images by index (CIFAR and synthetic from memory or
+//!   generated, folders decoded on demand); [`Pipeline`] turns them into f32 batches with the
+//!   paper's augmentation, in parallel, deterministically from `(seed, epoch, position)`.
+
+mod augment;
+mod cifar;
+mod folder;
+pub mod rng;
+mod synthetic;
+pub mod tensors;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use augment::{Augment, Batch, Mean, Pipeline};
+pub use synthetic::SYNTHETIC_DEFAULT_LEN;
+
+/// A data set named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSpec {
+    Cifar10(PathBuf),
+    Cifar100(PathBuf),
+    Folder(PathBuf),
+    /// `len` training images (the test split has a fifth as many).
+    Synthetic {
+        len: usize,
+    },
+}
+
+impl FromStr for DataSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, arg) = match s.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (s, None),
+        };
+        let dir = |a: Option<&str>| match a {
+            Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
+            _ => Err(format!("`{s}`: write {kind}:DIR")),
+        };
+        match kind {
+            "cifar10" => Ok(DataSpec::Cifar10(dir(arg)?)),
+            "cifar100" => Ok(DataSpec::Cifar100(dir(arg)?)),
+            "folder" => Ok(DataSpec::Folder(dir(arg)?)),
+            "synthetic" => {
+                let len = match arg {
+                    None => SYNTHETIC_DEFAULT_LEN,
+                    Some(n) => match n.parse::<usize>() {
+                        Ok(n) if (1..=10_000_000).contains(&n) => n,
+                        _ => {
+                            return Err(format!(
+                                "`{s}`: the synthetic set's size must be a number from 1 to 10000000"
+                            ))
+                        }
+                    },
+                };
+                Ok(DataSpec::Synthetic { len })
+            }
+            _ => Err(format!(
+                "unknown data `{s}`: expected cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N]"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSpec::Cifar10(d) => write!(f, "cifar10:{}", d.display()),
+            DataSpec::Cifar100(d) => write!(f, "cifar100:{}", d.display()),
+            DataSpec::Folder(d) => write!(f, "folder:{}", d.display()),
+            DataSpec::Synthetic { len } => write!(f, "synthetic:{len}"),
+        }
+    }
+}
+
+/// Why data could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{}`: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+impl DataError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        DataError::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An 8-bit image, channels first (`[C, H, W]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawImage {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// Where a data set's images come from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// Decoded images of one size, `[len, C, H, W]` bytes (CIFAR).
+    Memory {
+        pixels: Arc<Vec<u8>>,
+        shape: [usize; 3],
+    },
+    /// Image files, decoded on demand.
+    Files { paths: Arc<Vec<PathBuf>> },
+    /// Generated from the index.
+    Synthetic(synthetic::Synthetic),
+}
+
+/// A set of labelled images: a source and the indices of it that belong to this set.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub(crate) name: String,
+    pub(crate) source: Source,
+    pub(crate) labels: Arc<Vec<u16>>,
+    pub(crate) indices: Arc<Vec<u32>>,
+    pub(crate) classes: usize,
+}
+
+impl Dataset {
+    pub(crate) fn new(name: String, source: Source, labels: Vec<u16>, classes: usize) -> Self {
+        let indices = (0..labels.len() as u32).collect();
+        Dataset {
+            name,
+            source,
+            labels: Arc::new(labels),
+            indices: Arc::new(indices),
+            classes,
+        }
+    }
+
+    /// A human-readable name, such as `cifar10 train (45000 images)`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The label of the `i`-th image.
+    pub fn label(&self, i: usize) -> usize {
+        self.labels[self.indices[i] as usize] as usize
+    }
+
+    /// The shape `[C, H, W]` of every image, when all have one (not for image folders).
+    pub fn fixed_shape(&self) -> Option<[usize; 3]> {
+        match &self.source {
+            Source::Memory { shape, .. } => Some(*shape),
+            Source::Synthetic(s) => Some(s.shape),
+            Source::Files { .. } => None,
+        }
+    }
+
+    /// Whether images are decoded from files of any size (ImageNet-style preprocessing).
+    pub fn is_folder(&self) -> bool {
+        matches!(self.source, Source::Files { .. })
+    }
+
+    /// The `i`-th image.
+    pub fn image(&self, i: usize) -> Result<RawImage, DataError> {
+        let j = self.indices[i] as usize;
+        match &self.source {
+            Source::Memory { pixels, shape } => {
+                let n = shape[0] * shape[1] * shape[2];
+                Ok(RawImage {
+                    channels: shape[0],
+                    height: shape[1],
+                    width: shape[2],
+                    pixels: pixels[j * n..(j + 1) * n].to_vec(),
+                })
+            }
+            Source::Files { paths } => folder::decode(&paths[j]),
+            Source::Synthetic(s) => Ok(s.image(j, self.labels[j] as usize)),
+        }
+    }
+
+    /// Split off the last `fraction` of the images (the paper's 45k/5k split is 0.1 of
+    /// CIFAR-10's 50k training images): returns (kept, held out).
+    pub fn hold_out(&self, fraction: f64) -> (Dataset, Dataset) {
+        let n = self.len();
+        let held = ((n as f64) * fraction).round() as usize;
+        let held = held.min(n);
+        let mut a = self.clone();
+        let mut b = self.clone();
+        a.indices = Arc::new(self.indices[..n - held].to_vec());
+        b.indices = Arc::new(self.indices[n - held..].to_vec());
+        a.name = format!("{} (first {})", self.name, n - held);
+        b.name = format!("{} (last {held}, validation)", self.name);
+        (a, b)
+    }
+
+    /// The first `n` images only.
+    pub fn take(&self, n: usize) -> Dataset {
+        let mut a = self.clone();
+        let n = n.min(self.len());
+        a.indices = Arc::new(self.indices[..n].to_vec());
+        a
+    }
+}
+
+/// A data set's splits.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub train: Dataset,
+    /// The test split, where the data has one.
+    pub test: Option<Dataset>,
+}
+
+/// What the network expects, to shape generated data and check loaded data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// `[C, H, W]`
+    pub input: [usize; 3],
+    pub classes: usize,
+}
+
+/// Read (and validate) the data set `spec`.
+pub fn open(spec: &DataSpec, expect: Expect) -> Result<Splits, DataError> {
+    let splits = match spec {
+        DataSpec::Cifar10(dir) => cifar::open(dir, cifar::Kind::Ten)?,
+        DataSpec::Cifar100(dir) => cifar::open(dir, cifar::Kind::Hundred)?,
+        DataSpec::Folder(dir) => folder::open(dir)?,
+        DataSpec::Synthetic { len } => synthetic::open(*len, expect),
+    };
+    check(&splits, expect, spec)?;
+    Ok(splits)
+}
+
+fn check(s: &Splits, expect: Expect, spec: &DataSpec) -> Result<(), DataError> {
+    if s.train.classes() > expect.classes {
+        return Err(DataError::Mismatch(format!(
+            "`{spec}` has {} classes but the network has {} outputs; use --classes {}",
+            s.train.classes(),
+            expect.classes,
+            s.train.classes()
+        )));
+    }
+    if let Some([c, h, w]) = s.train.fixed_shape() {
+        if [c, h, w] != expect.input {
+            let [ec, eh, ew] = expect.input;
+            return Err(DataError::Mismatch(format!(
+                "`{spec}` holds {c}x{h}x{w} images but the network takes {ec}x{eh}x{ew}; use --input {c}x{h}x{w}"
+            )));
+        }
+    } else if !(expect.input[0] == 3 || expect.input[0] == 1) {
+        return Err(DataError::Mismatch(format!(
+            "image folders give 1 or 3 channels, but the network takes {}",
+            expect.input[0]
+        )));
+    }
+    Ok(())
+}

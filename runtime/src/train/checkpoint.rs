@@ -1,0 +1,125 @@
+//! Checkpoints: a folder `checkpoints/{last,best}/` in the run folder holding
+//! `model.safetensors` (torchvision names: `archc eval --weights` and
+//! `Network::load_weights` read it as it is), `optimizer.safetensors` (momentum buffers),
+//! `mean.safetensors` (the input mean) and `state.json` (iteration, data order position,
+//! metric accumulators, best so far).
+//!
+//! Written atomically: into `.NAME.tmp/`, then the old folder is renamed to `.NAME.old/`, the
+//! new one to `NAME/`, and the old one removed. If a crash leaves only `.NAME.old/`, it is
+//! the checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Mean;
+use crate::Network;
+
+use super::sgd::Sgd;
+
+/// Where a run stands: enough to continue it exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct State {
+    /// SGD steps done.
+    pub iteration: u64,
+    /// The epoch being read and the position in its permutation (data order).
+    pub epoch: u64,
+    pub position: u64,
+    /// Training loss and error sums and image count since the last metric row.
+    pub loss_sum: f64,
+    pub error_sum: f64,
+    pub seen: u64,
+    /// The best validation (or test) error so far and its iteration.
+    pub best: Option<(f64, u64)>,
+    /// Seconds of training before this checkpoint.
+    pub elapsed_s: f64,
+}
+
+/// A checkpoint's folder `NAME` under `dir`, or the leftover of an interrupted swap.
+pub fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    let p = dir.join(name);
+    if p.join("state.json").is_file() {
+        return Some(p);
+    }
+    let old = dir.join(format!(".{name}.old"));
+    old.join("state.json").is_file().then_some(old)
+}
+
+/// Write checkpoint `name` under `dir` atomically.
+pub fn save(
+    dir: &Path,
+    name: &str,
+    model: &Network,
+    sgd: &Sgd,
+    mean: &Mean,
+    state: &State,
+) -> Result<PathBuf, String> {
+    let io = |p: &Path, e: std::io::Error| format!("`{}`: {e}", p.display());
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    model
+        .save_weights(tmp.join("model.safetensors"))
+        .map_err(|e| e.to_string())?;
+    sgd.save(&tmp.join("optimizer.safetensors"))
+        .map_err(|e| format!("`{}`: {e}", tmp.join("optimizer.safetensors").display()))?;
+    save_mean(&tmp.join("mean.safetensors"), mean)?;
+    let json = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
+    super::write_atomic(&tmp.join("state.json"), json.as_bytes())
+        .map_err(|e| io(&tmp.join("state.json"), e))?;
+    let dest = dir.join(name);
+    let old = dir.join(format!(".{name}.old"));
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+    }
+    if dest.exists() {
+        std::fs::rename(&dest, &old).map_err(|e| io(&dest, e))?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+    }
+    Ok(dest)
+}
+
+/// Read a checkpoint's state.
+pub fn load_state(ckpt: &Path) -> Result<State, String> {
+    let p = ckpt.join("state.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| format!("`{}`: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", p.display()))
+}
+
+/// Write the input mean as safetensors (`mean`, f32).
+pub fn save_mean(path: &Path, mean: &Mean) -> Result<(), String> {
+    let bytes: Vec<u8> = mean.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, mean.shape.clone(), &bytes)
+            .map_err(|e| e.to_string())?;
+    safetensors::serialize_to_file([("mean", view)], None, path)
+        .map_err(|e| format!("`{}`: {e}", path.display()))
+}
+
+/// Read a mean written by [`save_mean`].
+pub fn load_mean(path: &Path) -> Result<Mean, String> {
+    let buf = std::fs::read(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&buf)
+        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let t = st
+        .tensor("mean")
+        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+    if t.dtype() != safetensors::Dtype::F32 {
+        return Err(format!("`{}`: `mean` is not f32", path.display()));
+    }
+    let values = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok(Mean {
+        shape: t.shape().to_vec(),
+        values,
+    })
+}

@@ -1,0 +1,221 @@
+//! Recipes and the resolved configuration of a run (what `config.json` holds).
+
+use serde::{Deserialize, Serialize};
+
+/// A preset of the paper's hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// Section 4.2: batch 128, lr 0.1 ÷10 at 32k and 48k iterations, stop at 64k, momentum 0.9,
+    /// weight decay 1e-4, 45k/5k train/validation split.
+    PaperCifar,
+    /// Section 3.4: batch 256, lr 0.1 ÷10 at 150k, 300k and 450k iterations, stop at 600k,
+    /// momentum 0.9, weight decay 1e-4. The paper divides "when the error plateaus"; these
+    /// fixed steps are torchvision's 30/60/90 epochs at batch 256 on ImageNet's 1.28M images.
+    PaperImagenet,
+}
+
+impl Recipe {
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::PaperCifar => "paper-cifar",
+            Recipe::PaperImagenet => "paper-imagenet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Recipe> {
+        match s {
+            "paper-cifar" => Some(Recipe::PaperCifar),
+            "paper-imagenet" => Some(Recipe::PaperImagenet),
+            _ => None,
+        }
+    }
+
+    /// The recipe's configuration (the run's seed 0).
+    pub fn config(self) -> TrainConfig {
+        match self {
+            Recipe::PaperCifar => TrainConfig {
+                recipe: self,
+                iterations: 64_000,
+                epochs: None,
+                batch_size: 128,
+                lr: 0.1,
+                milestones: vec![32_000, 48_000],
+                lr_factor: 0.1,
+                momentum: 0.9,
+                dampening: 0.0,
+                nesterov: false,
+                weight_decay: 1e-4,
+                warmup: None,
+                seed: 0,
+                val_fraction: 0.1,
+                augment: true,
+                log_every: 100,
+                eval_every: 1000,
+            },
+            Recipe::PaperImagenet => TrainConfig {
+                recipe: self,
+                iterations: 600_000,
+                epochs: None,
+                batch_size: 256,
+                lr: 0.1,
+                milestones: vec![150_000, 300_000, 450_000],
+                lr_factor: 0.1,
+                momentum: 0.9,
+                dampening: 0.0,
+                nesterov: false,
+                weight_decay: 1e-4,
+                warmup: None,
+                seed: 0,
+                val_fraction: 0.0,
+                augment: true,
+                log_every: 100,
+                eval_every: 5000,
+            },
+        }
+    }
+}
+
+/// A constant learning rate for the first iterations (ResNet-110: 0.01 for ~400 iterations).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    pub iterations: u64,
+    pub lr: f64,
+}
+
+impl Warmup {
+    /// `ITERS:LR`, such as `400:0.01`.
+    pub fn parse(s: &str) -> Result<Warmup, String> {
+        let bad = || format!("`{s}` is not a warm-up: write ITERS:LR, such as 400:0.01");
+        let (a, b) = s.split_once(':').ok_or_else(bad)?;
+        let iterations = a.trim().parse::<u64>().map_err(|_| bad())?;
+        let lr = b.trim().parse::<f64>().map_err(|_| bad())?;
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(bad());
+        }
+        Ok(Warmup { iterations, lr })
+    }
+}
+
+/// Every hyper-parameter of a run, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub recipe: Recipe,
+    /// Iterations (SGD steps) to run.
+    pub iterations: u64,
+    /// When the length was given in epochs (then `iterations` = epochs × batches per epoch).
+    pub epochs: Option<u64>,
+    pub batch_size: usize,
+    /// The base learning rate.
+    pub lr: f64,
+    /// Iterations at which the learning rate is multiplied by `lr_factor`.
+    pub milestones: Vec<u64>,
+    pub lr_factor: f64,
+    pub momentum: f64,
+    /// 0 as in PyTorch's SGD (Burn's `MomentumConfig` defaults to 0.1).
+    pub dampening: f64,
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient (PyTorch's coupled weight decay), on every parameter.
+    pub weight_decay: f64,
+    pub warmup: Option<Warmup>,
+    pub seed: u64,
+    /// The fraction of the training split held out for validation (its last images).
+    pub val_fraction: f64,
+    pub augment: bool,
+    /// Iterations between metric rows (training loss and error averaged over the interval).
+    pub log_every: u64,
+    /// Iterations between evaluations (validation/test error) and checkpoints.
+    pub eval_every: u64,
+}
+
+impl TrainConfig {
+    /// The learning rate of iteration `it` (0-based).
+    pub fn lr_at(&self, it: u64) -> f64 {
+        if let Some(w) = self.warmup {
+            if it < w.iterations {
+                return w.lr;
+            }
+        }
+        let steps = self.milestones.iter().filter(|&&m| m <= it).count();
+        self.lr * self.lr_factor.powi(steps as i32)
+    }
+
+    /// Check values a user may have got wrong; the message says which.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a finite number >= 0, got {v}"))
+            }
+        };
+        if self.batch_size == 0 {
+            return Err("the batch size must be at least 1".into());
+        }
+        if self.iterations == 0 {
+            return Err("a run needs at least 1 iteration".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("the learning rate must be > 0, got {}", self.lr));
+        }
+        pos("--weight-decay", self.weight_decay)?;
+        pos("--momentum", self.momentum)?;
+        pos("the lr factor", self.lr_factor)?;
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(format!(
+                "the validation fraction must be in [0, 1), got {}",
+                self.val_fraction
+            ));
+        }
+        if self.milestones.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("milestones must increase: {:?}", self.milestones));
+        }
+        if self.log_every == 0 || self.eval_every == 0 {
+            return Err("--log-every and --eval-every must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What `config.json` holds: the run's inputs and its resolved hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub archc_version: String,
+    /// The `.arch` file and network.
+    pub file: String,
+    pub network: String,
+    /// `--input` and `--classes` as given (to rebuild the same network on resume).
+    pub input_override: Option<Vec<u64>>,
+    pub classes_override: Option<u64>,
+    /// The network's input `[C, H, W]`, classes and trainable parameters.
+    pub input: Vec<usize>,
+    pub classes: usize,
+    pub params: u64,
+    /// The data spec (`synthetic:5000`, `cifar10:DIR`, ...).
+    pub data: String,
+    pub device: String,
+    pub train: TrainConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_schedule() {
+        let c = Recipe::PaperCifar.config();
+        assert_eq!(c.lr_at(0), 0.1);
+        assert_eq!(c.lr_at(31_999), 0.1);
+        assert!((c.lr_at(32_000) - 0.01).abs() < 1e-12);
+        assert!((c.lr_at(48_000) - 0.001).abs() < 1e-12);
+        let w = TrainConfig {
+            warmup: Some(Warmup::parse("400:0.01").expect("parses")),
+            ..c
+        };
+        assert_eq!(w.lr_at(399), 0.01);
+        assert_eq!(w.lr_at(400), 0.1);
+        assert!(Warmup::parse("400").is_err());
+        assert!(Warmup::parse("x:0.1").is_err());
+        assert!(Warmup::parse("10:-1").is_err());
+    }
+}

@@ -1,0 +1,571 @@
+//! Training and evaluation: the paper's recipe, a run folder, checkpoints, resume, plots.
+//!
+//! Contract:
+//! - [`prepare`] opens and splits the data and resolves the configuration (epochs to
+//!   iterations); [`train`] runs it into a run folder: `config.json`, `metrics.csv` /
+//!   `metrics.jsonl` ([`metrics`]), `checkpoints/{last,best}/` ([`checkpoint`]) and
+//!   `error.svg` / `error.png` ([`plot`]);
+//! - the loop is archc's own: softmax cross-entropy on the logits, [`Sgd`] with PyTorch's
+//!   semantics, the learning rate of [`TrainConfig::lr_at`];
+//! - everything random (data order, augmentation, dropout) is keyed by the seed and the
+//!   iteration or `(epoch, position)`, and the checkpoint holds the data position and the
+//!   metric accumulators, so on CPU a resumed run's metrics equal an uninterrupted run's
+//!   (timing columns aside);
+//! - the output folder is checked writable before anything is trained; a non-finite loss
+//!   stops the run with [`TrainError::NonFinite`], leaving the last good checkpoint; an
+//!   interrupt (Ctrl-C / SIGTERM through [`interrupt_flag`]) saves `last` and returns
+//!   [`Outcome::Interrupted`].
+
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod plot;
+mod progress;
+pub mod sgd;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use archc_compiler::lower::LoweredGraph;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::data::rng::{permutation, stream, Rng};
+use crate::data::{self, Augment, DataError, DataSpec, Dataset, Expect, Mean, Pipeline};
+use crate::{BuildError, Network, WeightError};
+
+pub use config::{Recipe, RunConfig, TrainConfig, Warmup};
+pub use metrics::Row;
+pub use progress::ProgressMode;
+pub use sgd::Sgd;
+
+/// Why a run or an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("cannot write to the output folder `{}`: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Weights(Box<WeightError>),
+    #[error("{0}")]
+    Config(String),
+    #[error("the training loss became {loss} at iteration {iteration}; stopped (the last good checkpoint is kept). Try a lower --lr or a --warmup")]
+    NonFinite { iteration: u64, loss: f32 },
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+impl From<WeightError> for TrainError {
+    fn from(e: WeightError) -> Self {
+        TrainError::Weights(Box::new(e))
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    /// Stopped by an interrupt (or `pause_after`); `last` holds where it stopped.
+    Interrupted,
+}
+
+/// What [`train`] returns.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub outcome: Outcome,
+    pub iteration: u64,
+    pub last: Option<Row>,
+    /// Best validation (or test) error and its iteration.
+    pub best: Option<(f64, u64)>,
+}
+
+/// Data opened and split for a run, with the configuration resolved.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub config: RunConfig,
+    pub train: Dataset,
+    pub val: Option<Dataset>,
+    pub test: Option<Dataset>,
+}
+
+/// A run to make.
+pub struct Run<'a> {
+    pub graph: &'a LoweredGraph,
+    pub prepared: Prepared,
+    /// The run folder.
+    pub out: PathBuf,
+    /// A plain device (`cpu`, `cuda:0`); training uses its autodiff form.
+    pub device: Device,
+    /// Continue from `out/checkpoints/last`.
+    pub resume: bool,
+    pub progress: ProgressMode,
+    /// Checked between steps: when set, save `last` and stop.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Save and stop (as if interrupted) after this many steps of this invocation.
+    pub pause_after: Option<u64>,
+}
+
+/// The network's input `[C, H, W]` and class count as the data expects them.
+pub fn expect_of(graph: &LoweredGraph) -> Result<Expect, TrainError> {
+    let input: [usize; 3] = graph.input.as_slice().try_into().map_err(|_| {
+        TrainError::Config(format!(
+            "`{}` takes a flat input {:?}; training needs an image input CxHxW",
+            graph.network, graph.input
+        ))
+    })?;
+    let classes = graph.output.iter().product::<usize>();
+    Ok(Expect { input, classes })
+}
+
+/// Open and split the data of `config` and resolve epochs to iterations.
+pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, TrainError> {
+    config.train.validate().map_err(TrainError::Config)?;
+    let expect = expect_of(graph)?;
+    let spec: DataSpec = config.data.parse().map_err(TrainError::Config)?;
+    let splits = data::open(&spec, expect)?;
+    let (train, val) = if config.train.val_fraction > 0.0 {
+        let (a, b) = splits.train.hold_out(config.train.val_fraction);
+        (a, (!b.is_empty()).then_some(b))
+    } else {
+        (splits.train, None)
+    };
+    let b = config.train.batch_size;
+    if train.len() < b {
+        return Err(TrainError::Config(format!(
+            "the batch size {b} is larger than the training split ({} images)",
+            train.len()
+        )));
+    }
+    if let Some(e) = config.train.epochs {
+        config.train.iterations = e * (train.len() / b) as u64;
+    }
+    config.input = expect.input.to_vec();
+    config.classes = expect.classes;
+    config.params = graph.params;
+    config.data = spec.to_string();
+    Ok(Prepared {
+        config,
+        train,
+        val,
+        test: splits.test,
+    })
+}
+
+/// Read a run folder's `config.json`.
+pub fn read_config(out: &Path) -> Result<RunConfig, TrainError> {
+    let p = out.join("config.json");
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| TrainError::Config(format!("cannot read `{}`: {e}", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Config(format!("`{}`: {e}", p.display())))
+}
+
+/// A flag set by Ctrl-C and SIGTERM (installed once per process). A second signal exits at
+/// once with status 130.
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+    static FLAG: OnceLock<Result<Arc<AtomicBool>, String>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        })
+        .map(|()| flag)
+        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
+    })
+    .clone()
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Fail early when `out` cannot be created or written.
+pub fn check_writable(out: &Path) -> Result<(), TrainError> {
+    let err = |source| TrainError::Output {
+        path: out.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(out).map_err(err)?;
+    let probe = out.join(format!(".archc-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)
+}
+
+const PERMUTATION: u64 = 0x5045_524D;
+const STEP: u64 = 0x5354_4550;
+
+/// Top-1 (and top-5) mistakes and summed loss of a batch of logits `[n, classes]`.
+fn score(logits: &[f32], labels: &[i64], classes: usize) -> (f64, usize, usize) {
+    let mut loss = 0.0f64;
+    let (mut top1, mut top5) = (0, 0);
+    for (row, &y) in logits.chunks_exact(classes.max(1)).zip(labels) {
+        let y = y as usize;
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let lse = max
+            + row
+                .iter()
+                .map(|&v| (v as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        let target = row.get(y).copied().unwrap_or(f32::NAN);
+        loss += lse - target as f64;
+        let above = row.iter().filter(|&&v| v > target).count();
+        top1 += usize::from(above >= 1 || target.is_nan());
+        top5 += usize::from(above >= 5 || target.is_nan());
+    }
+    (loss, top1, top5)
+}
+
+fn to_vec_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Input(format!("cannot read a tensor back: {e:?}")))
+}
+
+/// What [`evaluate`] measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalResult {
+    pub images: usize,
+    pub loss: f64,
+    pub top1_error: f64,
+    /// Reported when there are more than 10 classes.
+    pub top5_error: Option<f64>,
+}
+
+/// Evaluate `model` (in eval mode: running batch norm statistics) on all of `data`.
+pub fn evaluate(
+    model: &Network,
+    data: &Dataset,
+    pipeline: &Pipeline,
+    batch_size: usize,
+    device: &Device,
+) -> Result<EvalResult, TrainError> {
+    let model = model.valid();
+    let classes = model.graph().output.iter().product::<usize>();
+    let device = device.clone().without_autodiff();
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    let (mut loss, mut top1, mut top5) = (0.0, 0, 0);
+    for chunk in order.chunks(batch_size.max(1)) {
+        let b = pipeline.batch(data, chunk, false, 0, 0)?;
+        let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &device);
+        let logits = model
+            .try_forward(x)
+            .map_err(|e| TrainError::Input(e.to_string()))?;
+        let (l, t1, t5) = score(&to_vec_f32(logits)?, &b.labels, classes);
+        loss += l;
+        top1 += t1;
+        top5 += t5;
+    }
+    let n = data.len().max(1) as f64;
+    Ok(EvalResult {
+        images: data.len(),
+        loss: loss / n,
+        top1_error: top1 as f64 / n,
+        top5_error: (classes > 10).then_some(top5 as f64 / n),
+    })
+}
+
+/// Train: see the module docs.
+pub fn train(run: Run) -> Result<Summary, TrainError> {
+    let out = run.out.clone();
+    check_writable(&out)?;
+    let ckpt_dir = out.join("checkpoints");
+    let Prepared {
+        config,
+        train: train_set,
+        val,
+        test,
+    } = run.prepared;
+    let tc = config.train.clone();
+    let last_ckpt = checkpoint::find(&ckpt_dir, "last");
+    if !run.resume && (last_ckpt.is_some() || out.join("config.json").exists()) {
+        return Err(TrainError::Config(format!(
+            "`{}` already holds a run: continue it with --resume, or choose another --out",
+            out.display()
+        )));
+    }
+    if run.resume && last_ckpt.is_none() {
+        return Err(TrainError::Config(format!(
+            "`{}` has no checkpoint to resume from (checkpoints/last)",
+            out.display()
+        )));
+    }
+    let json =
+        serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
+    write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(|source| {
+        TrainError::Output {
+            path: out.clone(),
+            source,
+        }
+    })?;
+
+    let expect = expect_of(run.graph)?;
+    let mean = Mean::of(&train_set, expect.input)?;
+    let augment = if tc.augment {
+        Augment::paper(&train_set, expect.input)
+    } else {
+        Augment::None
+    };
+    let pipeline = Pipeline {
+        input: expect.input,
+        mean: mean.clone(),
+        augment,
+        seed: tc.seed,
+    };
+    let device = run.device.clone().autodiff();
+    let mut model = Network::new(run.graph, &device, tc.seed)?;
+    let mut sgd = Sgd::new(tc.momentum, tc.dampening, tc.nesterov, tc.weight_decay);
+    let mut state = checkpoint::State::default();
+    let mut rows: Vec<Row> = Vec::new();
+    if run.resume {
+        if let Some(ck) = &last_ckpt {
+            state = checkpoint::load_state(ck).map_err(TrainError::Checkpoint)?;
+            model.load_weights(ck.join("model.safetensors"))?;
+            sgd.load(
+                &ck.join("optimizer.safetensors"),
+                &device.clone().without_autodiff(),
+            )
+            .map_err(|e| TrainError::Checkpoint(format!("`{}`: {e}", ck.display())))?;
+            rows = metrics::read(&out)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.iteration <= state.iteration)
+                .collect();
+        }
+    } else {
+        Network::materialize(&model);
+    }
+
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let progress = Progress::new(run.progress, state.iteration, tc.iterations);
+    progress.message(&format!(
+        "training `{}` ({} parameters) on {} ({}), {} iterations of batch {}{}",
+        config.network,
+        config.params,
+        train_set.name(),
+        config.device,
+        tc.iterations,
+        tc.batch_size,
+        if run.resume {
+            format!(", resuming at iteration {}", state.iteration)
+        } else {
+            String::new()
+        }
+    ));
+    let n = train_set.len() as u64;
+    let b = tc.batch_size as u64;
+    let mut perm: Option<(u64, Vec<u32>)> = None;
+    let started = Instant::now();
+    let elapsed0 = state.elapsed_s;
+    let mut interval_start = Instant::now();
+    let mut interval_images = 0u64;
+    let mut steps_here = 0u64;
+    let classes = expect.classes;
+    let eval_batch = tc.batch_size.max(100);
+    let mut outcome = Outcome::Finished;
+
+    while state.iteration < tc.iterations {
+        let stop = run
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+            || run.pause_after.is_some_and(|p| steps_here >= p);
+        if stop {
+            state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
+            checkpoint::save(&ckpt_dir, "last", &model, &sgd, &mean, &state)
+                .map_err(TrainError::Checkpoint)?;
+            outcome = Outcome::Interrupted;
+            progress.message(&format!(
+                "interrupted at iteration {}: saved {}; continue with --resume",
+                state.iteration,
+                ckpt_dir.join("last").display()
+            ));
+            break;
+        }
+        if state.position + b > n {
+            state.epoch += 1;
+            state.position = 0;
+        }
+        if perm.as_ref().map(|p| p.0) != Some(state.epoch) {
+            let mut rng = Rng::keyed(tc.seed, &[PERMUTATION, state.epoch]);
+            perm = Some((state.epoch, permutation(n as usize, &mut rng)));
+        }
+        let order = perm.as_ref().map(|p| &p.1[..]).unwrap_or(&[]);
+        let items = &order[state.position as usize..(state.position + b) as usize];
+        let batch = pipeline.batch(&train_set, items, true, state.epoch, state.position)?;
+        device.seed(stream(tc.seed, &[STEP, state.iteration]));
+        let x = Tensor::<4>::from_data(TensorData::new(batch.images, batch.shape), &device);
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(batch.labels.clone(), [batch.labels.len()]),
+            &device,
+        );
+        let logits = model
+            .try_forward(x)
+            .map_err(|e| TrainError::Input(e.to_string()))?;
+        let loss = loss_fn.forward(logits.clone(), y);
+        let loss_value = loss.clone().inner().into_scalar::<f32>();
+        if !loss_value.is_finite() {
+            progress.finish();
+            return Err(TrainError::NonFinite {
+                iteration: state.iteration,
+                loss: loss_value,
+            });
+        }
+        let (_, wrong, _) = score(&to_vec_f32(logits.inner())?, &batch.labels, classes);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = tc.lr_at(state.iteration);
+        model = sgd.step(model, grads, lr);
+        state.iteration += 1;
+        state.position += b;
+        state.loss_sum += loss_value as f64 * b as f64;
+        state.error_sum += wrong as f64;
+        state.seen += b;
+        interval_images += b;
+        steps_here += 1;
+        progress.step(state.iteration);
+
+        let it = state.iteration;
+        let end = it == tc.iterations;
+        let log = it % tc.log_every == 0 || end;
+        let eval = it % tc.eval_every == 0 || end;
+        if !(log || eval) {
+            continue;
+        }
+        let secs = interval_start.elapsed().as_secs_f64();
+        let mut row = Row {
+            iteration: it,
+            lr,
+            epoch: state.epoch,
+            elapsed_s: elapsed0 + started.elapsed().as_secs_f64(),
+            ..Row::default()
+        };
+        if log && state.seen > 0 {
+            row.train_loss = Some(state.loss_sum / state.seen as f64);
+            row.train_error = Some(state.error_sum / state.seen as f64);
+            row.images_per_s = (secs > 0.0).then(|| interval_images as f64 / secs);
+            state.loss_sum = 0.0;
+            state.error_sum = 0.0;
+            state.seen = 0;
+        }
+        if eval {
+            if let Some(v) = &val {
+                row.val_error =
+                    Some(evaluate(&model, v, &pipeline, eval_batch, &device)?.top1_error);
+            }
+            if let Some(t) = &test {
+                let r = evaluate(&model, t, &pipeline, eval_batch, &device)?;
+                row.test_error = Some(r.top1_error);
+                row.test_top5_error = r.top5_error;
+            }
+        }
+        rows.push(row.clone());
+        metrics::write(&out, &rows).map_err(|source| TrainError::Output {
+            path: out.clone(),
+            source,
+        })?;
+        if eval {
+            state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
+            if let Some(e) = row.val_error.or(row.test_error) {
+                if state.best.is_none_or(|(b, _)| e < b) {
+                    state.best = Some((e, it));
+                    checkpoint::save(&ckpt_dir, "best", &model, &sgd, &mean, &state)
+                        .map_err(TrainError::Checkpoint)?;
+                }
+            }
+            checkpoint::save(&ckpt_dir, "last", &model, &sgd, &mean, &state)
+                .map_err(TrainError::Checkpoint)?;
+            let label = config.network.as_str();
+            plot::plot(&[plot::Series { label, rows: &rows }], &out.join("error"))
+                .map_err(TrainError::Checkpoint)?;
+        }
+        let rate = secs / (interval_images.max(1) as f64 / b as f64);
+        let eta = (tc.iterations - it) as f64 * rate;
+        progress.row(&row, Some(eta));
+        interval_start = Instant::now();
+        interval_images = 0;
+    }
+    progress.finish();
+    Ok(Summary {
+        outcome,
+        iteration: state.iteration,
+        last: rows.last().cloned(),
+        best: state.best,
+    })
+}
+
+use progress::Progress;
+
+/// Evaluate weights (a `.safetensors`/`.pth` file, or a checkpoint folder) on a data set's
+/// test split (the training split when there is none). The input mean is the checkpoint's
+/// `mean.safetensors` when it sits beside the weights, else computed from the training split.
+pub fn evaluate_weights(
+    graph: &LoweredGraph,
+    weights: &Path,
+    spec: &DataSpec,
+    device: &Device,
+    batch_size: usize,
+) -> Result<(EvalResult, String), TrainError> {
+    let model_path = if weights.is_dir() {
+        weights.join("model.safetensors")
+    } else {
+        weights.to_path_buf()
+    };
+    let expect = expect_of(graph)?;
+    let splits = data::open(spec, expect)?;
+    let mean_path = model_path.with_file_name("mean.safetensors");
+    let mean = if mean_path.is_file() {
+        checkpoint::load_mean(&mean_path).map_err(TrainError::Checkpoint)?
+    } else {
+        Mean::of(&splits.train, expect.input)?
+    };
+    let mut model = Network::new(graph, device, 0)?;
+    model.load_weights(&model_path)?;
+    let data = splits.test.unwrap_or(splits.train);
+    let pipeline = Pipeline {
+        input: expect.input,
+        mean,
+        augment: Augment::None,
+        seed: 0,
+    };
+    let r = evaluate(&model, &data, &pipeline, batch_size, device)?;
+    Ok((r, data.name().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_count_top1_and_top5() {
+        // 6 classes; label 0 is the largest in row 1, sixth largest in row 2.
+        let logits = [
+            5.0, 1.0, 2.0, 3.0, 0.0, 0.0, //
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0,
+        ];
+        let (loss, top1, top5) = score(&logits, &[0, 0], 6);
+        assert_eq!((top1, top5), (1, 1));
+        assert!(loss > 0.0);
+    }
+}

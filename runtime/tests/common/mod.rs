@@ -1,0 +1,63 @@
+//! Shared helpers: compile zoo networks to lowered graphs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use archc_compiler::lower::{lower, LoweredGraph};
+use archc_compiler::{build_network, load_path, LoadError, Overrides};
+
+pub fn architectures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../architectures")
+}
+
+/// Every `*.arch` file of the zoo, sorted.
+pub fn zoo_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(architectures())
+        .expect("architectures/ is readable")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "arch"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The root networks of one zoo file, lowered with `input` overridden (if given).
+pub fn lowered_file(path: &Path, input: Option<&[u64]>) -> Vec<LoweredGraph> {
+    let (sources, prog) = load_path(path);
+    let prog = match prog {
+        Ok(p) => p,
+        Err(LoadError::Diagnostics(d)) => panic!("{}", d.render_plain(&sources)),
+        Err(e) => panic!("{}: {e:?}", path.display()),
+    };
+    let ov = Overrides {
+        input: input.map(<[u64]>::to_vec),
+        classes: None,
+    };
+    prog.root_networks
+        .iter()
+        .map(|n| {
+            let t = build_network(&prog, n, &ov)
+                .unwrap_or_else(|d| panic!("{n}: {}", d.render_plain(&sources)));
+            lower(&t)
+        })
+        .collect()
+}
+
+/// One zoo network, lowered with `input` overridden (if given).
+pub fn lowered(file: &str, network: &str, input: Option<&[u64]>) -> LoweredGraph {
+    let path = architectures().join(file);
+    lowered_file(&path, input)
+        .into_iter()
+        .find(|g| g.network == network)
+        .unwrap_or_else(|| panic!("{network} not in {file}"))
+}
+
+/// The device the runtime tests run on: burn-flex by default; `ARCHC_TEST_DEVICE=libtorch-cpu`
+/// (with the `tch` feature) runs the same tests on LibTorch, as CI does.
+pub fn device() -> archc_runtime::Device {
+    match std::env::var("ARCHC_TEST_DEVICE") {
+        Ok(name) => archc_runtime::parse_device(&name)
+            .unwrap_or_else(|e| panic!("ARCHC_TEST_DEVICE={name}: {e}")),
+        Err(_) => archc_runtime::Device::flex(),
+    }
+}

@@ -1,0 +1,251 @@
+//! Data sets: the CIFAR binary readers on files written here (good, truncated, bad labels),
+//! image folders, the synthetic set, and the batch pipeline's determinism.
+
+use std::path::Path;
+
+use archc_runtime::data::{self, Augment, DataError, DataSpec, Expect, Mean, Pipeline};
+
+const CIFAR: Expect = Expect {
+    input: [3, 32, 32],
+    classes: 10,
+};
+
+/// A CIFAR-10 record: label, then 3072 pixel bytes (channel `c` filled with `label * 10 + c`).
+fn record10(label: u8) -> Vec<u8> {
+    let mut r = vec![label];
+    for c in 0..3u8 {
+        r.extend(std::iter::repeat_n(label * 10 + c, 1024));
+    }
+    r
+}
+
+fn write_cifar10(dir: &Path, per_file: usize) {
+    for f in 1..=5 {
+        let bytes: Vec<u8> = (0..per_file)
+            .flat_map(|i| record10((i % 10) as u8))
+            .collect();
+        std::fs::write(dir.join(format!("data_batch_{f}.bin")), bytes).expect("write");
+    }
+    let bytes: Vec<u8> = (0..per_file)
+        .flat_map(|i| record10((9 - i % 10) as u8))
+        .collect();
+    std::fs::write(dir.join("test_batch.bin"), bytes).expect("write");
+}
+
+fn err(spec: &str) -> String {
+    let spec: DataSpec = spec.parse().expect("spec");
+    match data::open(&spec, CIFAR) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn cifar10_reads_every_batch_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nested = dir.path().join("cifar-10-batches-bin");
+    std::fs::create_dir(&nested).expect("mkdir");
+    write_cifar10(&nested, 12);
+    // DIR may be the folder itself or its parent.
+    for d in [dir.path(), nested.as_path()] {
+        let spec = DataSpec::Cifar10(d.to_path_buf());
+        let s = data::open(&spec, CIFAR).expect("opens");
+        assert_eq!(s.train.len(), 60);
+        let test = s.test.expect("test split");
+        assert_eq!(test.len(), 12);
+        assert_eq!(s.train.label(15), 3);
+        assert_eq!(test.label(0), 9);
+        let img = s.train.image(15).expect("image");
+        assert_eq!((img.channels, img.height, img.width), (3, 32, 32));
+        assert_eq!(
+            (img.pixels[0], img.pixels[1024], img.pixels[3071]),
+            (30, 31, 32)
+        );
+    }
+}
+
+#[test]
+fn cifar_errors_name_the_file_and_the_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_cifar10(d, 4);
+    let spec = format!("cifar10:{}", d.display());
+    // Truncated: one byte short.
+    let p = d.join("data_batch_3.bin");
+    let mut bytes = std::fs::read(&p).expect("read");
+    bytes.pop();
+    std::fs::write(&p, &bytes).expect("write");
+    let e = err(&spec);
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("3073-byte records"),
+        "{e}"
+    );
+    // A label out of range.
+    write_cifar10(d, 4);
+    let p = d.join("test_batch.bin");
+    let mut bytes = std::fs::read(&p).expect("read");
+    bytes[2 * 3073] = 12;
+    std::fs::write(&p, &bytes).expect("write");
+    let e = err(&spec);
+    assert!(
+        e.contains("test_batch.bin") && e.contains("record 2: label 12"),
+        "{e}"
+    );
+    // Empty and missing files.
+    write_cifar10(d, 4);
+    std::fs::write(d.join("data_batch_1.bin"), b"").expect("write");
+    let e = err(&spec);
+    assert!(e.contains("data_batch_1.bin") && e.contains("empty"), "{e}");
+    std::fs::remove_file(d.join("data_batch_1.bin")).expect("rm");
+    let e = err(&spec);
+    assert!(
+        e.contains("data_batch_1.bin") && e.contains("missing"),
+        "{e}"
+    );
+    let e = err(&format!("cifar10:{}", d.join("nope").display()));
+    assert!(e.contains("nope") && e.contains("not a folder"), "{e}");
+}
+
+#[test]
+fn cifar100_uses_fine_labels_and_checks_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let rec = |coarse: u8, fine: u8| {
+        let mut r = vec![coarse, fine];
+        r.extend(std::iter::repeat_n(7u8, 3072));
+        r
+    };
+    let train: Vec<u8> = (0..5).flat_map(|i| rec(i, 90 + i)).collect();
+    std::fs::write(d.join("train.bin"), &train).expect("write");
+    std::fs::write(d.join("test.bin"), rec(1, 2)).expect("write");
+    let spec = DataSpec::Cifar100(d.to_path_buf());
+    let exp = Expect {
+        input: [3, 32, 32],
+        classes: 100,
+    };
+    let s = data::open(&spec, exp).expect("opens");
+    assert_eq!(
+        (s.train.len(), s.train.label(4), s.train.classes()),
+        (5, 94, 100)
+    );
+    // 100 classes do not fit a 10-way network.
+    let e = data::open(&spec, CIFAR)
+        .expect_err("too many classes")
+        .to_string();
+    assert!(e.contains("--classes 100"), "{e}");
+    std::fs::write(d.join("test.bin"), rec(1, 100)).expect("write");
+    let e = data::open(&spec, exp)
+        .expect_err("bad fine label")
+        .to_string();
+    assert!(
+        e.contains("test.bin") && e.contains("fine label 100"),
+        "{e}"
+    );
+    std::fs::write(d.join("test.bin"), rec(20, 1)).expect("write");
+    let e = data::open(&spec, exp)
+        .expect_err("bad coarse label")
+        .to_string();
+    assert!(e.contains("coarse label 20"), "{e}");
+}
+
+#[test]
+fn image_folders_decode_resize_and_name_bad_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    for (k, class) in ["cat", "dog"].iter().enumerate() {
+        for split in ["train", "val"] {
+            let cd = d.join(split).join(class);
+            std::fs::create_dir_all(&cd).expect("mkdir");
+            for i in 0..3 {
+                let img = image::RgbImage::from_fn(40 + i * 7, 30, |x, _| {
+                    image::Rgb([(k * 200) as u8, x as u8, 50])
+                });
+                img.save(cd.join(format!("{i}.png"))).expect("save");
+            }
+            std::fs::write(cd.join("notes.txt"), "skipped").expect("write");
+        }
+    }
+    let exp = Expect {
+        input: [3, 24, 24],
+        classes: 2,
+    };
+    let spec: DataSpec = format!("folder:{}", d.display()).parse().expect("spec");
+    let s = data::open(&spec, exp).expect("opens");
+    assert_eq!((s.train.len(), s.train.classes()), (6, 2));
+    assert_eq!(s.test.as_ref().map(|t| t.len()), Some(6));
+    let mean = Mean::of(&s.train, exp.input).expect("mean");
+    assert_eq!(mean.shape, vec![3]);
+    let p = Pipeline {
+        input: exp.input,
+        mean,
+        augment: Augment::paper(&s.train, exp.input),
+        seed: 1,
+    };
+    let b = p
+        .batch(&s.train, &[0, 1, 2, 3, 4, 5], true, 0, 0)
+        .expect("batch");
+    assert_eq!(b.shape, [6, 3, 24, 24]);
+    assert_eq!(b.labels, vec![0, 0, 0, 1, 1, 1]);
+    // A file that does not decode is named.
+    std::fs::write(d.join("train/dog/1.png"), b"not a png").expect("write");
+    let e = p
+        .batch(&s.train, &[4], false, 0, 0)
+        .expect_err("bad image")
+        .to_string();
+    assert!(e.contains("1.png") && e.contains("decode"), "{e}");
+    let e: DataError = data::open(
+        &format!("folder:{}", d.join("train/cat").display())
+            .parse()
+            .expect("spec"),
+        exp,
+    )
+    .expect_err("no class folders");
+    assert!(e.to_string().contains("class folders"), "{e}");
+}
+
+#[test]
+fn specs_parse_or_say_what_is_wrong() {
+    assert_eq!("synthetic".parse(), Ok(DataSpec::Synthetic { len: 5000 }));
+    assert_eq!("synthetic:64".parse(), Ok(DataSpec::Synthetic { len: 64 }));
+    for bad in [
+        "synthetic:0",
+        "synthetic:x",
+        "cifar10",
+        "cifar10:",
+        "imagenet:/x",
+    ] {
+        assert!(bad.parse::<DataSpec>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn synthetic_data_is_deterministic_and_batches_reproduce() {
+    let spec = DataSpec::Synthetic { len: 100 };
+    let a = data::open(&spec, CIFAR).expect("opens");
+    let b = data::open(&spec, CIFAR).expect("opens");
+    assert_eq!(
+        a.train.image(7).expect("img"),
+        b.train.image(7).expect("img")
+    );
+    assert_eq!(a.test.as_ref().map(|t| t.len()), Some(20));
+    assert_ne!(
+        a.train.image(7).expect("img"),
+        a.test.as_ref().expect("test").image(7).expect("img"),
+        "test images differ from training images"
+    );
+    let mean = Mean::of(&a.train, CIFAR.input).expect("mean");
+    assert_eq!(mean.values.len(), 3 * 32 * 32);
+    let p = Pipeline {
+        input: CIFAR.input,
+        mean,
+        augment: Augment::PadCropFlip { pad: 4 },
+        seed: 5,
+    };
+    let x = p.batch(&a.train, &[1, 2, 3], true, 2, 30).expect("batch");
+    let y = p.batch(&a.train, &[1, 2, 3], true, 2, 30).expect("batch");
+    let z = p.batch(&a.train, &[1, 2, 3], true, 3, 30).expect("batch");
+    assert_eq!(x, y);
+    assert_ne!(x.images, z.images, "another epoch, other crops");
+    let (kept, held) = a.train.hold_out(0.1);
+    assert_eq!((kept.len(), held.len()), (90, 10));
+}

@@ -1,0 +1,329 @@
+//! Training on CPU (burn-flex): the loss falls on synthetic data, resume is exact, checkpoints
+//! round-trip, faults stop cleanly, plots are written. Small networks and few steps: these run
+//! in debug builds on a 2-core CI machine.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use archc_compiler::lower::{lower, LoweredGraph};
+use archc_compiler::{compile_str, Overrides};
+use archc_runtime::train::{
+    self, checkpoint, metrics, plot, Outcome, Prepared, ProgressMode, Recipe, Row, Run, RunConfig,
+    Sgd, TrainConfig, TrainError,
+};
+use archc_runtime::Network;
+
+const TINY: &str = r#"
+block basic(c) {
+    conv 3x3, c, stride: stride
+    conv 3x3, c
+}
+
+network tiny {
+    input    3x16x16
+    classes  10
+    shortcut B
+    stem     conv 3x3, 8
+    stage1   basic(8) x 1
+    stage2   basic(16) x 1, stride: 2
+    head     avgpool, fc classes
+}
+"#;
+
+fn tiny() -> LoweredGraph {
+    let (_, r) = compile_str("tiny.arch", TINY, &Overrides::default());
+    let nets = r.unwrap_or_else(|_| panic!("tiny.arch compiles"));
+    lower(&nets[0])
+}
+
+fn config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
+    let train = TrainConfig {
+        iterations,
+        batch_size: 16,
+        lr: 0.05,
+        milestones: vec![iterations * 3 / 4],
+        log_every: 2,
+        eval_every: 4,
+        val_fraction: 0.1,
+        seed: 3,
+        ..Recipe::PaperCifar.config()
+    };
+    RunConfig {
+        archc_version: "test".into(),
+        file: "tiny.arch".into(),
+        network: g.network.clone(),
+        input_override: None,
+        classes_override: None,
+        input: vec![],
+        classes: 0,
+        params: 0,
+        data: data.into(),
+        device: "cpu".into(),
+        train,
+    }
+}
+
+fn run(
+    g: &LoweredGraph,
+    prepared: Prepared,
+    out: &Path,
+    resume: bool,
+    pause: Option<u64>,
+) -> Result<train::Summary, TrainError> {
+    train::train(Run {
+        graph: g,
+        prepared,
+        out: out.to_path_buf(),
+        device: common::device(),
+        resume,
+        progress: ProgressMode::Quiet,
+        interrupt: None,
+        pause_after: pause,
+    })
+}
+
+/// The rows without their timing columns.
+fn untimed(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .map(|r| Row {
+            images_per_s: None,
+            elapsed_s: 0.0,
+            ..r.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_few_steps_on_synthetic_data_lower_the_loss() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = config(&g, "synthetic:400", 40);
+    c.train.log_every = 10;
+    c.train.eval_every = 40;
+    c.train.lr = 0.1;
+    let p = train::prepare(&g, c).expect("prepares");
+    let s = run(&g, p, dir.path(), false, None).expect("trains");
+    assert_eq!(s.outcome, Outcome::Finished);
+    let rows = metrics::read(dir.path()).expect("metrics");
+    assert_eq!(rows.len(), 4);
+    let first = rows[0].train_loss.expect("loss");
+    let last = rows[3].train_loss.expect("loss");
+    assert!(first > 2.0, "starts near ln(10): {first}");
+    assert!(last < first - 0.3, "loss falls: {first} -> {last}");
+    let test = rows[3].test_error.expect("test error measured at the end");
+    assert!(test < 0.8, "better than chance on the test split: {test}");
+    // The run folder.
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "metrics.jsonl",
+        "error.svg",
+        "error.png",
+    ] {
+        let len = std::fs::metadata(dir.path().join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 0, "{f} written");
+    }
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "mean.safetensors",
+        "state.json",
+    ] {
+        assert!(
+            dir.path().join("checkpoints/last").join(f).is_file(),
+            "last/{f}"
+        );
+        assert!(
+            dir.path().join("checkpoints/best").join(f).is_file(),
+            "best/{f}"
+        );
+    }
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).expect("csv");
+    assert!(
+        csv.starts_with("iteration,train_loss,train_error,test_error,"),
+        "{csv}"
+    );
+    // A row with no evaluation leaves the test columns empty.
+    let row10: Vec<&str> = csv.lines().nth(1).expect("row").split(',').collect();
+    assert_eq!((row10[0], row10[3]), ("10", ""), "{csv}");
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    let g = tiny();
+    let whole = tempfile::tempdir().expect("tempdir");
+    let parts = tempfile::tempdir().expect("tempdir");
+    let c = config(&g, "synthetic:200", 12);
+    let p = train::prepare(&g, c.clone()).expect("prepares");
+    run(&g, p.clone(), whole.path(), false, None).expect("trains");
+    // Stopped after 5 steps (between log and eval points), then resumed.
+    let s = run(&g, p.clone(), parts.path(), false, Some(5)).expect("trains");
+    assert_eq!((s.outcome, s.iteration), (Outcome::Interrupted, 5));
+    assert!(matches!(
+        run(&g, p.clone(), parts.path(), false, None),
+        Err(TrainError::Config(m)) if m.contains("--resume")
+    ));
+    let s = run(&g, p, parts.path(), true, None).expect("resumes");
+    assert_eq!((s.outcome, s.iteration), (Outcome::Finished, 12));
+    let a = metrics::read(whole.path()).expect("metrics");
+    let b = metrics::read(parts.path()).expect("metrics");
+    assert_eq!(a.len(), 6);
+    assert_eq!(untimed(&a), untimed(&b));
+    let wa = std::fs::read(whole.path().join("checkpoints/last/model.safetensors")).expect("a");
+    let wb = std::fs::read(parts.path().join("checkpoints/last/model.safetensors")).expect("b");
+    assert!(wa == wb, "final weights are identical");
+}
+
+#[test]
+fn a_checkpoint_round_trips() {
+    let g = tiny();
+    let device = common::device();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Train two steps so weights, running statistics and momentum are not initial.
+    let out = dir.path().join("run");
+    let mut c = config(&g, "synthetic:100", 2);
+    c.train.val_fraction = 0.0;
+    let p = train::prepare(&g, c).expect("prepares");
+    run(&g, p, &out, false, None).expect("trains");
+    let ck = checkpoint::find(&out.join("checkpoints"), "last").expect("checkpoint");
+    let state = checkpoint::load_state(&ck).expect("state");
+    assert_eq!((state.iteration, state.position), (2, 32));
+    let mut net = Network::new(&g, &device, 99).expect("builds");
+    net.load_weights(ck.join("model.safetensors"))
+        .expect("loads");
+    let mut sgd = Sgd::new(0.9, 0.0, false, 1e-4);
+    sgd.load(&ck.join("optimizer.safetensors"), &device)
+        .expect("loads");
+    assert!(sgd.num_buffers() > 0);
+    let mean = checkpoint::load_mean(&ck.join("mean.safetensors")).expect("mean");
+    assert_eq!(mean.shape, vec![3, 16, 16]);
+    // Saved again, the files are the same bytes.
+    let again = dir.path().join("again");
+    checkpoint::save(&again, "last", &net, &sgd, &mean, &state).expect("saves");
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "mean.safetensors",
+        "state.json",
+    ] {
+        let a = std::fs::read(ck.join(f)).expect("a");
+        let b = std::fs::read(again.join("last").join(f)).expect("b");
+        assert!(a == b, "{f} round-trips");
+    }
+}
+
+#[test]
+fn a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = config(&g, "synthetic:100", 30);
+    c.train.lr = 1e12;
+    c.train.eval_every = 1;
+    c.train.log_every = 1;
+    c.train.val_fraction = 0.0;
+    let p = train::prepare(&g, c).expect("prepares");
+    let e = run(&g, p, dir.path(), false, None).expect_err("diverges");
+    let TrainError::NonFinite { iteration, .. } = e else {
+        panic!("expected a non-finite loss, got {e}")
+    };
+    assert!(e.to_string().contains("last good checkpoint"), "{e}");
+    let ck = checkpoint::find(&dir.path().join("checkpoints"), "last");
+    if iteration > 0 {
+        let s = checkpoint::load_state(&ck.expect("a checkpoint")).expect("state");
+        assert_eq!(
+            s.iteration, iteration,
+            "the checkpoint of the last finite step"
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_output_folder_fails_before_training() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let p = train::prepare(&g, config(&g, "synthetic:50", 1000)).expect("prepares");
+    let t = std::time::Instant::now();
+    let e = run(&g, p, &file.join("run"), false, None).expect_err("cannot write");
+    assert!(matches!(e, TrainError::Output { .. }), "{e}");
+    assert!(e.to_string().contains("a-file"), "{e}");
+    assert!(t.elapsed().as_secs() < 5, "failed before training");
+}
+
+#[test]
+fn an_interrupt_saves_and_stops() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = train::prepare(&g, config(&g, "synthetic:50", 1000)).expect("prepares");
+    let flag = Arc::new(AtomicBool::new(true));
+    let s = train::train(Run {
+        graph: &g,
+        prepared: p,
+        out: dir.path().to_path_buf(),
+        device: common::device(),
+        resume: false,
+        progress: ProgressMode::Quiet,
+        interrupt: Some(flag),
+        pause_after: None,
+    })
+    .expect("stops cleanly");
+    assert_eq!((s.outcome, s.iteration), (Outcome::Interrupted, 0));
+    assert!(checkpoint::find(&dir.path().join("checkpoints"), "last").is_some());
+}
+
+#[test]
+fn plots_overlay_runs_as_svg_and_png() {
+    let rows = |k: f64| -> Vec<Row> {
+        (1..=20)
+            .map(|i| Row {
+                iteration: i * 1000,
+                train_error: Some(0.5 / (i as f64).sqrt() * k),
+                test_error: (i % 5 == 0).then_some(0.6 / (i as f64).sqrt() * k),
+                lr: 0.1,
+                ..Row::default()
+            })
+            .collect()
+    };
+    let (a, b) = (rows(1.0), rows(1.3));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = plot::plot(
+        &[
+            plot::Series {
+                label: "resnet20",
+                rows: &a,
+            },
+            plot::Series {
+                label: "plain20",
+                rows: &b,
+            },
+        ],
+        &dir.path().join("fig6"),
+    )
+    .expect("plots");
+    assert_eq!(files.len(), 2);
+    let svg = std::fs::read_to_string(dir.path().join("fig6.svg")).expect("svg");
+    assert!(
+        svg.contains("<svg") && svg.contains("plain20 test"),
+        "labels in the svg"
+    );
+    assert!(
+        svg.contains("stroke-dasharray")
+            || svg.matches("<line").count() > 10
+            || svg.matches("<polyline").count() >= 2
+    );
+    let png = image::open(dir.path().join("fig6.png"))
+        .expect("png decodes")
+        .to_rgb8();
+    assert_eq!(png.dimensions(), (800, 500));
+    assert!(
+        png.pixels().any(|p| p.0 != [255, 255, 255]),
+        "something is drawn"
+    );
+    assert!(plot::plot(&[], &dir.path().join("x.pdf")).is_err());
+}

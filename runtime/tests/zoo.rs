@@ -1,0 +1,169 @@
+//! Agreement with the compiler for every zoo network: Burn's own count of trainable
+//! parameters equals the compiler's, and a forward pass gives the inferred logits shape.
+
+mod common;
+
+use archc_runtime::Network;
+use burn::tensor::{Distribution, Tensor};
+
+/// Every root network of every file in architectures/, at its declared input (224x224 for
+/// ImageNet nets; parameters do not depend on the input size). Parameters are lazy, so this
+/// builds even cifar_resnet1202 and vgg19 without drawing a single weight.
+#[test]
+fn trainable_parameters_equal_the_compilers_for_every_zoo_network() {
+    let device = common::device();
+    let mut checked = 0;
+    for file in common::zoo_files() {
+        for g in common::lowered_file(&file, None) {
+            let net = Network::new(&g, &device, 0).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(net.num_trainable_params(), g.params, "{}", g.network);
+            // Burn's num_params() also counts batch norm running statistics (2 per channel).
+            let bn: u64 = g
+                .nodes
+                .iter()
+                .map(|n| match n.op {
+                    archc_compiler::lower::LoweredOp::BatchNorm { num_features, .. } => {
+                        2 * num_features as u64
+                    }
+                    _ => 0,
+                })
+                .sum();
+            assert_eq!(net.num_buffers(), bn, "{}", g.network);
+            assert_eq!(burn::module::Module::num_params(&net) as u64, g.params + bn);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} zoo networks found");
+}
+
+/// Forward one batch of `batch` random inputs through `g` and check the logits' shape and
+/// that they are finite. Training mode (autodiff device: batch norm uses batch statistics):
+/// in eval mode a fresh network's batch norms (running mean 0, var 1) normalise nothing, and
+/// a deep residual net's activations then double at every block (cifar_resnet1202 overflows
+/// f32, as it would in PyTorch). Eval mode is exercised by the weights and behaviour tests.
+fn forward_shape(g: &archc_compiler::lower::LoweredGraph, batch: usize) {
+    let device = common::device().autodiff();
+    let net = Network::new(g, &device, 1).unwrap_or_else(|e| panic!("{e}"));
+    let y = match g.input[..] {
+        [c, h, w] => {
+            let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+            net.try_forward(x)
+        }
+        [f] => {
+            let x = Tensor::<2>::random([batch, f], Distribution::Normal(0.0, 1.0), &device);
+            net.try_forward_flat(x)
+        }
+        _ => panic!("{}: input {:?}", g.network, g.input),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut expected = vec![batch];
+    expected.extend(&g.output);
+    assert_eq!(y.dims().to_vec(), expected, "{}", g.network);
+    let v = y
+        .inner()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 logits");
+    assert!(
+        v.iter().all(|x| x.is_finite()),
+        "{}: non-finite logits",
+        g.network
+    );
+}
+
+/// Every CIFAR network (3x32x32, batch 2; cifar_resnet1202 with batch 1).
+#[test]
+fn forward_shape_cifar() {
+    let file = common::architectures().join("cifar.arch");
+    for g in common::lowered_file(&file, None) {
+        let batch = if g.network == "cifar_resnet1202" {
+            1
+        } else {
+            2
+        };
+        forward_shape(&g, batch);
+    }
+}
+
+/// ImageNet ResNets at `--input 3x64x64` (conv1 and the pool bring it to 16x16, stage 5 runs
+/// at 2x2), batch 1. A representative subset, to keep debug-build test time low: every block
+/// type (basic, bottleneck v1, bottleneck_tv) and shortcut option (none, A, B, C). The deeper
+/// ones (resnet101/152 and their _tv forms) only repeat these blocks; their parameter count is
+/// checked above.
+#[test]
+fn forward_shape_resnet_subset() {
+    let file = common::architectures().join("resnet.arch");
+    let subset = [
+        "resnet18",
+        "resnet50",
+        "resnet50_tv",
+        "plain18",
+        "resnet34_a",
+        "resnet34_c",
+    ];
+    let mut seen = 0;
+    for g in common::lowered_file(&file, Some(&[3, 64, 64])) {
+        if subset.contains(&g.network.as_str()) {
+            forward_shape(&g, 1);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, subset.len());
+}
+
+/// VGG at `--input 3x32x32`: the five pools bring it to 1x1 and the adaptive average pool
+/// replicates that to 7x7 (as PyTorch does), so the classifier keeps its 25088 inputs.
+/// vgg11 and vgg11_bn only: the classifier's 120M weights dominate and are the same for all
+/// depths; the others' parameter counts are checked above.
+#[test]
+fn forward_shape_vgg_subset() {
+    let file = common::architectures().join("vgg.arch");
+    let subset = ["vgg11", "vgg11_bn"];
+    let mut seen = 0;
+    for g in common::lowered_file(&file, Some(&[3, 32, 32])) {
+        if subset.contains(&g.network.as_str()) {
+            forward_shape(&g, 1);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, subset.len());
+}
+
+/// The networks of the other zoo files (MLPs, Highway, MobileNet, pre-activation, ResNeXt,
+/// wide ResNets, CIFAR-100, ...), batch 2, at the declared input, except that 3x224x224 nets
+/// run at `--input 3x64x64`. Skipped for debug-build time (each over ~3 s), as deeper copies of
+/// a block type run here: vgg19_bn_c100, preact_resnet101/152, cifar_preact_resnet1001,
+/// resnext101_32x8d/64x4d, wide_resnet101_2. Their parameter counts are checked above.
+#[test]
+fn forward_shape_rest_of_the_zoo() {
+    let covered = ["cifar.arch", "resnet.arch", "vgg.arch"];
+    let slow = [
+        "vgg19_bn_c100",
+        "preact_resnet101",
+        "preact_resnet152",
+        "cifar_preact_resnet1001",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "wide_resnet101_2",
+    ];
+    for file in common::zoo_files() {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if covered.contains(&name) {
+            continue;
+        }
+        for g in common::lowered_file(&file, None) {
+            if slow.contains(&g.network.as_str()) {
+                continue;
+            }
+            let g = if g.input == [3, 224, 224] {
+                common::lowered(name, &g.network, Some(&[3, 64, 64]))
+            } else {
+                g
+            };
+            forward_shape(&g, 2);
+        }
+    }
+}
