@@ -62,6 +62,18 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write a standalone Rust source file defining the network as a Burn module.
+    Codegen {
+        file: PathBuf,
+        /// The network to generate
+        #[arg(long, short = 'n')]
+        network: String,
+        /// Where to write the source (stdout if absent)
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
     /// Compare two networks per stage and in total, marking what differs.
     Diff {
         /// The first network, as FILE:NETWORK (or NETWORK with --file)

@@ -323,3 +323,17 @@ fn completions_and_man_page() {
     assert!(man.contains(".TH archc 1"), "{man}");
     assert!(man.contains("report"));
 }
+
+#[test]
+fn codegen_writes_a_burn_module() {
+    let out = stdout(archc().args(["codegen", "architectures/cifar.arch", "-n", "cifar_resnet20"]));
+    assert!(out.contains("#[derive(Module, Debug)]\npub struct CifarResnet20 {"), "{out}");
+    assert!(out.contains("pub fn forward(&self, x0: Tensor<4>) -> Tensor<2>"));
+    // The committed copy that runtime/tests/codegen.rs compiles is today's output.
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("runtime/tests/generated/cifar_resnet20.rs"),
+    )
+    .unwrap();
+    assert_eq!(out, committed);
+}

@@ -28,7 +28,7 @@ use burn::nn::pool::{
 };
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid, softmax};
-use burn::tensor::{s, Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::check::{check, BuildError};
 use crate::init::{param, Fill};
@@ -420,9 +420,17 @@ fn unreachable_value(g: &LoweredGraph, id: usize) -> Value {
 }
 
 /// Option A's shortcut: `x[:, :, ::s, ::s]`, then `pad_before` and `pad_after` zero channels.
+///
+/// The subsampling is an index selection rather than a stepped slice: burn-tch 0.22.1's
+/// backward of a stepped slice (`slice_assign`) calls `view` on a non-contiguous gradient and
+/// LibTorch refuses (found by running the training test on LibTorch CPU).
 pub fn zero_pad_subsample(x: Tensor<4>, stride: usize, before: usize, after: usize) -> Tensor<4> {
     let x = if stride > 1 {
-        x.slice(s![.., .., ..;stride, ..;stride])
+        let [_, _, h, w] = x.dims();
+        let device = x.device();
+        let rows = Tensor::<1, Int>::arange_step(0..h as i64, stride, &device);
+        let cols = Tensor::<1, Int>::arange_step(0..w as i64, stride, &device);
+        x.select(2, rows).select(3, cols)
     } else {
         x
     };

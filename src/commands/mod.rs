@@ -61,6 +61,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             overrides,
         } => report::lower(&file, &network, format, &overrides.into()),
         Command::Fmt { check, files } => fmt::run(&files, check),
+        Command::Codegen {
+            file,
+            network,
+            out,
+            overrides,
+        } => report::codegen(&file, &network, out.as_deref(), &overrides.into()),
         Command::Diff {
             a,
             b,

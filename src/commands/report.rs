@@ -81,3 +81,34 @@ pub fn lower(
     }
     Ok(())
 }
+
+pub fn codegen(
+    path: &Path,
+    network: &str,
+    out: Option<&Path>,
+    ov: &Overrides,
+) -> Result<(), Failure> {
+    let (sources, prog) = load(path)?;
+    let names = select(&prog, &[network.to_string()], path)?;
+    let (nets, diags) = build_networks(&prog, &names, ov);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, &sources);
+        return Err(Failure::Input);
+    }
+    let lowered = archc_compiler::lower::lower(&nets[0]);
+    let origin = format!("`{}`", path.display());
+    let code = archc_compiler::codegen::generate(&lowered, &origin);
+    match out {
+        None => print!("{code}"),
+        Some(o) => {
+            let tmp = o.with_extension("rs.archc-tmp");
+            let written = std::fs::write(&tmp, &code).and_then(|_| std::fs::rename(&tmp, o));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("archc: cannot write `{}`: {e}", o.display());
+                return Err(Failure::Usage);
+            }
+        }
+    }
+    Ok(())
+}
