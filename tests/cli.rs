@@ -326,8 +326,16 @@ fn completions_and_man_page() {
 
 #[test]
 fn codegen_writes_a_burn_module() {
-    let out = stdout(archc().args(["codegen", "architectures/cifar.arch", "-n", "cifar_resnet20"]));
-    assert!(out.contains("#[derive(Module, Debug)]\npub struct CifarResnet20 {"), "{out}");
+    let out = stdout(archc().args([
+        "codegen",
+        "architectures/cifar.arch",
+        "-n",
+        "cifar_resnet20",
+    ]));
+    assert!(
+        out.contains("#[derive(Module, Debug)]\npub struct CifarResnet20 {"),
+        "{out}"
+    );
     assert!(out.contains("pub fn forward(&self, x0: Tensor<4>) -> Tensor<2>"));
     // The committed copy that runtime/tests/codegen.rs compiles is today's output.
     let committed = std::fs::read_to_string(
