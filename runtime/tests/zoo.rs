@@ -167,3 +167,57 @@ fn forward_shape_rest_of_the_zoo() {
         }
     }
 }
+
+/// The networks the tests above leave out (the rest of resnet.arch and vgg.arch, and the deep
+/// ones of the other files), so that every zoo network has its forward shape checked: batch 1,
+/// and the ImageNet networks at `--input 3x32x32` (the smallest input their strides allow;
+/// VGG's adaptive pool brings 1x1 back to 7x7).
+#[test]
+fn forward_shape_of_the_remaining_networks_at_32x32() {
+    let done_elsewhere = [
+        "resnet18",
+        "resnet50",
+        "resnet50_tv",
+        "plain18",
+        "resnet34_a",
+        "resnet34_c",
+        "vgg11",
+        "vgg11_bn",
+    ];
+    let deep_elsewhere_skipped = [
+        "vgg19_bn_c100",
+        "preact_resnet101",
+        "preact_resnet152",
+        "cifar_preact_resnet1001",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "wide_resnet101_2",
+    ];
+    let mut checked = 0;
+    for file in ["resnet.arch", "vgg.arch"] {
+        for g in common::lowered_file(&common::architectures().join(file), Some(&[3, 32, 32])) {
+            if !done_elsewhere.contains(&g.network.as_str()) {
+                forward_shape(&g, 1);
+                checked += 1;
+            }
+        }
+    }
+    for file in common::zoo_files() {
+        for g in common::lowered_file(&file, None) {
+            if deep_elsewhere_skipped.contains(&g.network.as_str()) {
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let g = if g.input == [3, 224, 224] {
+                    common::lowered(name, &g.network, Some(&[3, 32, 32]))
+                } else {
+                    g
+                };
+                forward_shape(&g, 1);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 13 - 6 + 8 - 2 + deep_elsewhere_skipped.len());
+}
