@@ -589,28 +589,13 @@ pub(crate) fn suggest<'a>(
     fallback: &str,
 ) -> String {
     let best = candidates
-        .map(|c| (edit_distance(name, c), c))
+        .map(|c| (archc_grammar::edit_distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min_by_key(|(d, _)| *d);
     match best {
         Some((_, c)) => format!("did you mean `{c}`?"),
         None => fallback.to_string(),
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Blocks that call each other (by their global names) in a loop.

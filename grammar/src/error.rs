@@ -138,8 +138,8 @@ pub(crate) fn explain(
         if !word.is_empty() {
             let close = LAYERS
                 .iter()
-                .filter(|l| distance(l, &word) <= 2)
-                .min_by_key(|l| distance(l, &word));
+                .filter(|l| edit_distance(l, &word) <= 2)
+                .min_by_key(|l| edit_distance(l, &word));
             let help = match close {
                 Some(l) => format!(
                     "did you mean the layer `{l}`? (a block call needs parentheses: `{word}(64)`)"
@@ -213,7 +213,8 @@ pub(crate) fn explain(
     )
 }
 
-fn distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, for "did you mean" suggestions (the compiler uses it too).
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

@@ -7,7 +7,7 @@
 pub mod ast;
 mod error;
 
-pub use error::SyntaxError;
+pub use error::{edit_distance, SyntaxError};
 
 use ast::*;
 use pest::iterators::Pair;
