@@ -12,6 +12,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${ARCHC_TORCH_VENV:-$root/.venv}"
 version="${ARCHC_TORCH_VERSION:-2.9.0}"
 vision="${ARCHC_TORCHVISION_VERSION:-0.24.0}"
+if [ -L "$venv" ] && [ ! -e "$venv" ]; then rm "$venv"; fi
 if ! "$venv/bin/python" -c "import torch, torchvision, safetensors" 2>/dev/null; then
     echo "scripts/libtorch.sh: installing torch==$version torchvision==$vision into $venv" >&2
     python3 -m venv "$venv"
