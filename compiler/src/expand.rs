@@ -13,7 +13,9 @@ use archc_grammar::ast::*;
 
 use crate::diag::{at, CompileError, Diagnostics};
 use crate::graph::*;
-use crate::layers::args::{too_large, ArgVal, Args, MAX_CHANNELS, MAX_SPATIAL, MAX_STRIDE};
+use crate::layers::args::{
+    in_range, too_large, ArgVal, Args, MAX_CHANNELS, MAX_SPATIAL, MAX_STRIDE,
+};
 use crate::layers::{self, LayerDefaults};
 use crate::resolve::Program;
 
@@ -394,12 +396,9 @@ impl<'p> Expander<'p> {
     }
 
     fn positive(&mut self, what: &str, v: i64, span: Span, limit: i64) -> Option<u64> {
-        let mut a = Args::default();
-        let r = a.check_positive(what, v, span, limit);
-        for e in a.errors {
-            self.err(e, span);
-        }
-        r
+        in_range(what, v, span, 1, limit)
+            .map_err(|e| self.err(e, span))
+            .ok()
     }
 
     fn push(

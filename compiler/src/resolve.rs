@@ -192,6 +192,24 @@ impl Checker<'_, '_> {
         self.diags.push(span.file, e);
     }
 
+    /// Record `name` in `seen`; a second one of the same list is a duplicate.
+    fn once<'n>(&mut self, seen: &mut HashMap<&'n str, Span>, what: &'static str, name: &'n Ident) {
+        match seen.get(name.name.as_str()) {
+            Some(first) => self.err(
+                name.span,
+                CompileError::Duplicate {
+                    what,
+                    name: name.name.clone(),
+                    at: at(name.span),
+                    first: Some(at(*first)),
+                },
+            ),
+            None => {
+                seen.insert(&name.name, name.span);
+            }
+        }
+    }
+
     fn params(&mut self, params: &[Ident]) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for p in params {
@@ -210,19 +228,7 @@ impl Checker<'_, '_> {
                     },
                 );
             }
-            if let Some(first) = seen.get(p.name.as_str()) {
-                self.err(
-                    p.span,
-                    CompileError::Duplicate {
-                        what: "parameter",
-                        name: p.name.clone(),
-                        at: at(p.span),
-                        first: Some(at(*first)),
-                    },
-                );
-            } else {
-                seen.insert(&p.name, p.span);
-            }
+            self.once(&mut seen, "parameter", p);
         }
     }
 
@@ -348,19 +354,7 @@ impl Checker<'_, '_> {
         self.settings(&body.settings);
         let mut names: HashMap<&str, Span> = HashMap::new();
         for st in &body.stages {
-            if let Some(first) = names.get(st.name.name.as_str()) {
-                self.err(
-                    st.name.span,
-                    CompileError::Duplicate {
-                        what: "stage",
-                        name: st.name.name.clone(),
-                        at: at(st.name.span),
-                        first: Some(at(*first)),
-                    },
-                );
-            } else {
-                names.insert(&st.name.name, st.name.span);
-            }
+            self.once(&mut names, "stage", &st.name);
             for s in &st.segments {
                 self.segment(s, scope, &["stride", "shortcut"]);
             }
@@ -370,19 +364,7 @@ impl Checker<'_, '_> {
     fn settings(&mut self, settings: &[Setting]) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for s in settings {
-            if let Some(first) = seen.get(s.key.name.as_str()) {
-                self.err(
-                    s.key.span,
-                    CompileError::Duplicate {
-                        what: "setting",
-                        name: s.key.name.clone(),
-                        at: at(s.key.span),
-                        first: Some(at(*first)),
-                    },
-                );
-            } else {
-                seen.insert(&s.key.name, s.key.span);
-            }
+            self.once(&mut seen, "setting", &s.key);
             // The value's form is checked by the expander, which reads it.
         }
     }
@@ -401,19 +383,7 @@ impl Checker<'_, '_> {
                     if !word {
                         self.value_names(&n.value, scope);
                     }
-                    if let Some(first) = seen.get(n.name.name.as_str()) {
-                        self.err(
-                            n.name.span,
-                            CompileError::Duplicate {
-                                what: "argument",
-                                name: n.name.name.clone(),
-                                at: at(n.name.span),
-                                first: Some(at(*first)),
-                            },
-                        );
-                    } else {
-                        seen.insert(&n.name.name, n.name.span);
-                    }
+                    self.once(&mut seen, "argument", &n.name);
                 }
             }
             Segment::Call(c) => {
@@ -444,19 +414,7 @@ impl Checker<'_, '_> {
                             },
                         );
                     }
-                    if let Some(first) = seen.get(n.name.name.as_str()) {
-                        self.err(
-                            n.name.span,
-                            CompileError::Duplicate {
-                                what: "argument",
-                                name: n.name.name.clone(),
-                                at: at(n.name.span),
-                                first: Some(at(*first)),
-                            },
-                        );
-                    } else {
-                        seen.insert(&n.name.name, n.name.span);
-                    }
+                    self.once(&mut seen, "argument", &n.name);
                     if n.name.name == "stride" {
                         self.value_names(&n.value, scope);
                     }

@@ -74,22 +74,11 @@ impl Args {
 
     /// A positive integer no larger than `limit`.
     pub fn check_positive(&mut self, what: &str, v: i64, span: Span, limit: i64) -> Option<u64> {
-        if v <= 0 {
-            self.errors.push(CompileError::NonPositive {
-                what: what.to_string(),
-                value: v,
-                at: at(span),
-                help: format!("{what} is a count of at least 1"),
-                bound: "positive",
-            });
-            None
-        } else if v > limit {
-            self.errors
-                .push(too_large(what, v as u128, limit as u128, span));
-            None
-        } else {
-            Some(v as u64)
-        }
+        self.keep(in_range(what, v, span, 1, limit))
+    }
+
+    fn keep(&mut self, r: Result<u64, CompileError>) -> Option<u64> {
+        r.map_err(|e| self.errors.push(e)).ok()
     }
 
     /// A positive integer (positional `pos` or named `name`).
@@ -112,22 +101,7 @@ impl Args {
 
     /// A non-negative integer (padding).
     pub fn non_negative(&mut self, v: i64, what: &str, span: Span, limit: i64) -> Option<u64> {
-        if v < 0 {
-            self.errors.push(CompileError::NonPositive {
-                what: what.to_string(),
-                value: v,
-                at: at(span),
-                help: format!("{what} cannot be negative"),
-                bound: "zero or more",
-            });
-            None
-        } else if v > limit {
-            self.errors
-                .push(too_large(what, v as u128, limit as u128, span));
-            None
-        } else {
-            Some(v as u64)
-        }
+        self.keep(in_range(what, v, span, 0, limit))
     }
 
     /// A pair such as a kernel `3x3` or `3` (square), or padding `1x0`. `zero_ok` admits 0.
@@ -211,6 +185,28 @@ impl Args {
                 None
             }
         }
+    }
+}
+
+/// `v` within `min..=limit` (`min` is 0 or 1), or the diagnostic that says why not.
+pub fn in_range(what: &str, v: i64, span: Span, min: i64, limit: i64) -> Result<u64, CompileError> {
+    if v < min {
+        let (bound, help) = if min > 0 {
+            ("positive", format!("{what} is a count of at least 1"))
+        } else {
+            ("zero or more", format!("{what} cannot be negative"))
+        };
+        Err(CompileError::NonPositive {
+            what: what.to_string(),
+            bound,
+            value: v,
+            at: at(span),
+            help,
+        })
+    } else if v > limit {
+        Err(too_large(what, v as u128, limit as u128, span))
+    } else {
+        Ok(v as u64)
     }
 }
 
