@@ -54,6 +54,23 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Draw a network as the paper's Figure 3 does: layers in order, shortcuts beside them.
+    Graph {
+        file: PathBuf,
+        /// The network to draw
+        #[arg(long, short = 'n')]
+        network: String,
+        #[arg(long, short = 'f', value_enum, default_value_t = GraphFormat::Svg)]
+        format: GraphFormat,
+        /// Draw every repetition of a repeated block (identical ones are collapsed by default)
+        #[arg(long)]
+        expand: bool,
+        /// Where to write the picture (stdout if absent)
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
     /// Rewrite files in the canonical layout (comments kept).
     Fmt {
         /// Only check: list the files that are not formatted and exit 1 if any
@@ -172,6 +189,14 @@ pub struct OverrideArgs {
 pub enum LowerFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz's DOT language
+    Dot,
+    /// A self-contained SVG picture
+    Svg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -60,6 +60,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
             overrides,
         } => report::lower(&file, &network, format, &overrides.into()),
+        Command::Graph {
+            file,
+            network,
+            format,
+            expand,
+            out,
+            overrides,
+        } => report::graph(
+            &file,
+            &network,
+            format,
+            expand,
+            out.as_deref(),
+            &overrides.into(),
+        ),
         Command::Fmt { check, files } => fmt::run(&files, check),
         Command::Codegen {
             file,

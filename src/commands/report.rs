@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use archc_compiler::analysis::analyse;
+use archc_compiler::report::figure;
 use archc_compiler::{build_networks, report, Overrides};
 
 use super::{load, print_diagnostics, select, Failure};
-use crate::cli::{Format, LowerFormat};
+use crate::cli::{Format, GraphFormat, LowerFormat};
 
 pub fn report(
     path: &Path,
@@ -98,17 +99,48 @@ pub fn codegen(
     let lowered = archc_compiler::lower::lower(&nets[0]);
     let origin = format!("`{}`", path.display());
     let code = archc_compiler::codegen::generate(&lowered, &origin);
-    match out {
-        None => print!("{code}"),
-        Some(o) => {
-            let tmp = o.with_extension("rs.archc-tmp");
-            let written = std::fs::write(&tmp, &code).and_then(|_| std::fs::rename(&tmp, o));
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                eprintln!("archc: cannot write `{}`: {e}", o.display());
-                return Err(Failure::Usage);
-            }
-        }
+    emit(out, &code)
+}
+
+/// `archc graph`: the network drawn as the paper's Figure 3.
+pub fn graph(
+    path: &Path,
+    network: &str,
+    format: GraphFormat,
+    expand: bool,
+    out: Option<&Path>,
+    ov: &Overrides,
+) -> Result<(), Failure> {
+    let (sources, prog) = load(path)?;
+    let names = select(&prog, &[network.to_string()], path)?;
+    let (nets, diags) = build_networks(&prog, &names, ov);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, &sources);
+        return Err(Failure::Input);
+    }
+    let fig = figure::figure(&nets[0], expand);
+    let text = match format {
+        GraphFormat::Dot => figure::dot(&fig),
+        GraphFormat::Svg => figure::svg(&fig),
+    };
+    emit(out, &text)
+}
+
+/// Print `text`, or write it to `out` through a temporary file renamed over it, so an existing
+/// file is never left half-written.
+fn emit(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+    let Some(o) = out else {
+        print!("{text}");
+        return Ok(());
+    };
+    let mut tmp = o.as_os_str().to_owned();
+    tmp.push(".archc-tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, o));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("archc: cannot write `{}`: {e}", o.display());
+        return Err(Failure::Usage);
     }
     Ok(())
 }

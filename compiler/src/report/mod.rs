@@ -1,5 +1,6 @@
 //! Reports over analysed networks: terminal tables, JSON, Markdown, and the paper's Table 1.
 
+pub mod figure;
 pub mod markdown;
 pub mod paper;
 pub mod table;
