@@ -35,6 +35,11 @@ pub enum DataSpec {
     Synthetic {
         len: usize,
     },
+    /// `textures[:N]`: the harder synthetic set (each class a pair of textures in random
+    /// regions, with a distractor patch); `len` training images, a fifth as many test images.
+    Textures {
+        len: usize,
+    },
 }
 
 impl FromStr for DataSpec {
@@ -53,22 +58,26 @@ impl FromStr for DataSpec {
             "cifar10" => Ok(DataSpec::Cifar10(dir(arg)?)),
             "cifar100" => Ok(DataSpec::Cifar100(dir(arg)?)),
             "folder" => Ok(DataSpec::Folder(dir(arg)?)),
-            "synthetic" => {
+            "synthetic" | "textures" => {
                 let len = match arg {
                     None => SYNTHETIC_DEFAULT_LEN,
                     Some(n) => match n.parse::<usize>() {
                         Ok(n) if (1..=10_000_000).contains(&n) => n,
                         _ => {
                             return Err(format!(
-                                "`{s}`: the synthetic set's size must be a number from 1 to 10000000"
+                                "`{s}`: the {kind} set's size must be a number from 1 to 10000000"
                             ))
                         }
                     },
                 };
-                Ok(DataSpec::Synthetic { len })
+                Ok(if kind == "synthetic" {
+                    DataSpec::Synthetic { len }
+                } else {
+                    DataSpec::Textures { len }
+                })
             }
             _ => Err(format!(
-                "unknown data `{s}`: expected cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N]"
+                "unknown data `{s}`: expected cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N] or textures[:N]"
             )),
         }
     }
@@ -81,6 +90,7 @@ impl fmt::Display for DataSpec {
             DataSpec::Cifar100(d) => write!(f, "cifar100:{}", d.display()),
             DataSpec::Folder(d) => write!(f, "folder:{}", d.display()),
             DataSpec::Synthetic { len } => write!(f, "synthetic:{len}"),
+            DataSpec::Textures { len } => write!(f, "textures:{len}"),
         }
     }
 }
@@ -260,7 +270,8 @@ pub fn open(spec: &DataSpec, expect: Expect) -> Result<Splits, DataError> {
         DataSpec::Cifar10(dir) => cifar::open(dir, cifar::Kind::Ten)?,
         DataSpec::Cifar100(dir) => cifar::open(dir, cifar::Kind::Hundred)?,
         DataSpec::Folder(dir) => folder::open(dir)?,
-        DataSpec::Synthetic { len } => synthetic::open(*len, expect),
+        DataSpec::Synthetic { len } => synthetic::open(*len, expect, synthetic::Kind::Gratings),
+        DataSpec::Textures { len } => synthetic::open(*len, expect, synthetic::Kind::Textures),
     };
     check(&splits, expect, spec)?;
     Ok(splits)
