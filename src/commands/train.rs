@@ -151,12 +151,28 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         classes: config.classes_override,
     };
     let graph = super::lowered(&a.file, &a.network, &ov)?;
-    let prepared = train::prepare(&graph, config).map_err(|e| match e {
-        train::TrainError::Config(m) => usage(m),
-        e => {
-            eprintln!("archc: {e}");
+    let for_dry_run = a.dry_run.then(|| config.clone());
+    let prepared = train::prepare(&graph, config).map_err(|e| match (e, for_dry_run) {
+        // A dry run shows the configuration even where the data are not there (yet).
+        (train::TrainError::Data(e), Some(mut c)) => {
+            if let Ok(x) = train::expect_of(&graph) {
+                c.input = x.input.to_vec();
+                c.classes = x.classes;
+            }
+            c.params = graph.params;
+            if let Ok(json) = serde_json::to_string_pretty(&c) {
+                println!("{json}");
+            }
+            eprintln!("archc: the data were not opened: {e}");
             Failure::Input
         }
+        (e, _) => match e {
+            train::TrainError::Config(m) => usage(m),
+            e => {
+                eprintln!("archc: {e}");
+                Failure::Input
+            }
+        },
     })?;
     if a.dry_run {
         let json =
