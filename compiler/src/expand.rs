@@ -218,8 +218,8 @@ impl<'p> Expander<'p> {
                     Some(n) => s.naming = n,
                     None => self.err(
                         bad(
-                            "archc, resnet or sequential",
-                            "resnet: torchvision's ResNet weight names; sequential: torchvision's VGG names (features.N, classifier.N); archc: archc's own",
+                            "archc, resnet, sequential or mobilenet",
+                            "resnet: torchvision's ResNet weight names; sequential: torchvision's VGG names (features.N, classifier.N); mobilenet: torchvision's MobileNetV2 names (features.N.conv.J); archc: archc's own",
                         ),
                         st.span,
                     ),

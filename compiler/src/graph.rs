@@ -100,6 +100,9 @@ pub enum Naming {
     Resnet,
     /// torchvision's VGG names: `features.N`, `avgpool`, `classifier.N`.
     Sequential,
+    /// torchvision's MobileNetV2 names: `features.N` (a block is `features.N.conv.J`, a conv
+    /// with its BN and activation is `J.0`, `J.1`), `classifier.N`.
+    Mobilenet,
 }
 
 impl Naming {
@@ -108,6 +111,7 @@ impl Naming {
             "archc" => Naming::Archc,
             "resnet" => Naming::Resnet,
             "sequential" => Naming::Sequential,
+            "mobilenet" => Naming::Mobilenet,
             _ => return None,
         })
     }
