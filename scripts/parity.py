@@ -9,10 +9,10 @@ defaults, an input batch, and PyTorch's eval-mode output:
     OUT/resnet18.pth          the same state dict as a PyTorch pickle (torch.save)
     OUT/manifest.json         which archc file/network and input size each one is
 
-Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv) and vgg11_bn, and a CIFAR
-ResNet-20 with option A shortcuts written here in PyTorch (names as torchvision's ResNet).
-The ImageNet networks run on 3x128x128 inputs (the same layers as at 224, a quarter of the
-time on CPU); the CIFAR network on 3x32x32.
+Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn, resnext50_32x4d,
+wide_resnet50_2 and mobilenet_v2, and a CIFAR ResNet-20 with option A shortcuts written here
+in PyTorch (names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
+(the same layers as at 224, a third of the time on CPU); the CIFAR network on 3x32x32.
 
 Needs torch 2.9.0 and torchvision 0.24.0:  python3 scripts/parity.py OUT_DIR
 """
@@ -71,23 +71,71 @@ class CifarResNet(nn.Module):
         return self.fc(x)
 
 
+def last_bns(model):
+    """The BN that ends the residual branch of each bottleneck (ResNet, ResNeXt, Wide ResNet:
+    `bn3`) and of each inverted residual (MobileNetV2: the BN after the linear projection)."""
+    last = set()
+    for m in model.modules():
+        if isinstance(m, torchvision.models.resnet.Bottleneck):
+            last.add(m.bn3)
+        elif isinstance(m, torchvision.models.mobilenetv2.InvertedResidual):
+            last.add(m.conv[-1])
+    return last
+
+
 def randomise_bn(model, g):
     """BN statistics and affine parameters away from their defaults, so loading them matters.
 
     The last BN of each bottleneck gets a small scale (as trained ResNets have), so the 50-layer
-    network's logits stay near 1 and an absolute tolerance of 1e-4 means what it says.
+    networks' logits stay near 1 and an absolute tolerance of 1e-4 means what it says.
     """
-    for name, m in model.named_modules():
+    last = last_bns(model)
+    for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             c = m.num_features
             with torch.no_grad():
-                if name.endswith("bn3"):
+                if m in last:
                     m.weight.copy_(torch.rand(c, generator=g) * 0.2 + 0.05)
                 else:
                     m.weight.copy_(torch.rand(c, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(c, generator=g) * 0.1)
                 m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
                 m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+
+
+def calibrate_bn(model, g, shape):
+    """BN statistics measured on random inputs, then moved off them (MobileNetV2).
+
+    With statistics drawn at random as `randomise_bn` draws them, MobileNetV2's seven blocks
+    without a shortcut shrink the signal to nothing: the output no longer depends on the input
+    or on an early layer (changes below 1e-7), and no ReLU6 ever clips, so parity would test
+    little. Here the running statistics are those of the activations (four train-mode batches
+    of 8), then each variance is scaled by [0.8, 1.2) and each mean moved by 0.1 standard
+    deviations, so loading them still matters. BN scales in [1, 3) before a ReLU6 make about 1%
+    of its inputs exceed 6; the last BN of each block has a scale in [0.25, 0.75).
+    """
+    last = last_bns(model)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        c = m.num_features
+        with torch.no_grad():
+            if m in last:
+                m.weight.copy_(torch.rand(c, generator=g) * 0.5 + 0.25)
+            else:
+                m.weight.copy_(torch.rand(c, generator=g) * 2 + 1)
+            m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+        m.momentum = None  # a cumulative average over the batches
+        m.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.randn([8] + shape, generator=g))
+    for m in bns:
+        c = m.num_features
+        m.momentum = 0.1
+        with torch.no_grad():
+            m.running_var.mul_(torch.rand(c, generator=g) * 0.4 + 0.8)
+            m.running_mean.add_(torch.randn(c, generator=g) * 0.1 * m.running_var.sqrt())
 
 
 def main():
@@ -99,13 +147,20 @@ def main():
         ("resnet50_tv", "architectures/resnet.arch", "resnet50_tv", [3, 128, 128], lambda: torchvision.models.resnet50()),
         ("vgg11_bn", "architectures/vgg.arch", "vgg11_bn", [3, 128, 128], lambda: torchvision.models.vgg11_bn()),
         ("cifar_resnet20", "architectures/cifar.arch", "cifar_resnet20", [3, 32, 32], lambda: CifarResNet(3)),
+        ("resnext50_32x4d", "architectures/resnext.arch", "resnext50_32x4d", [3, 128, 128], lambda: torchvision.models.resnext50_32x4d()),
+        ("wide_resnet50_2", "architectures/resnext.arch", "wide_resnet50_2", [3, 128, 128], lambda: torchvision.models.wide_resnet50_2()),
+        ("mobilenet_v2", "architectures/mobilenet.arch", "mobilenet_v2", [3, 128, 128], lambda: torchvision.models.mobilenet_v2()),
     ]
+    calibrated = {"mobilenet_v2"}
     manifest = []
     for seed, (name, file, network, shape, make) in enumerate(nets):
         torch.manual_seed(1000 + seed)
         g = torch.Generator().manual_seed(2000 + seed)
         model = make()
-        randomise_bn(model, g)
+        if name in calibrated:
+            calibrate_bn(model, g, shape)
+        else:
+            randomise_bn(model, g)
         model.eval()
         x = torch.randn([2] + shape, generator=g)
         with torch.no_grad():
@@ -117,7 +172,7 @@ def main():
             torch.save(state, os.path.join(out, f"{name}.pth"))
         params = sum(p.numel() for p in model.parameters())
         manifest.append({"name": name, "file": file, "network": network, "input": shape, "params": params})
-        print(f"{name}: {params} parameters, output {list(y.shape)}")
+        print(f"{name}: {params} parameters, output {list(y.shape)}, max |output| {y.abs().max().item():.3g}")
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
 

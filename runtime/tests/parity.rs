@@ -1,7 +1,8 @@
-//! Parity with PyTorch: torchvision's resnet18, resnet50 (archc's resnet50_tv) and vgg11_bn and
-//! a PyTorch CIFAR ResNet-20 with option A, with seeded random weights and non-default batch
-//! norm statistics, loaded into the archc-compiled networks: eval-mode outputs agree within
-//! 1e-4 (absolute).
+//! Parity with PyTorch: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn,
+//! resnext50_32x4d, wide_resnet50_2 and mobilenet_v2 and a PyTorch CIFAR ResNet-20 with option
+//! A, with seeded random weights and non-default batch norm statistics, loaded into the
+//! archc-compiled networks by torchvision's names: eval-mode outputs agree within 1e-4
+//! (absolute; the logits are of order 0.1 to 10).
 //!
 //! The references come from `scripts/parity.py` (torch 2.9.0, torchvision 0.24.0), which CI
 //! runs first; this test is `#[ignore]`d in a plain `cargo test` (there is no PyTorch there)
@@ -49,7 +50,8 @@ fn read(path: &Path, name: &str) -> (Vec<f32>, Vec<usize>) {
     (v, t.shape().to_vec())
 }
 
-fn check(e: &Entry, weights: &Path) -> f32 {
+/// The largest |archc − PyTorch| over the outputs, and the largest |PyTorch| (their scale).
+fn check(e: &Entry, weights: &Path) -> (f32, f32) {
     let g = common::lowered(
         Path::new(&e.file).file_name().unwrap().to_str().unwrap(),
         &e.network,
@@ -75,10 +77,12 @@ fn check(e: &Entry, weights: &Path) -> f32 {
         .try_to_vec::<f32>()
         .expect("f32 logits");
     assert_eq!(ours.len(), y.len(), "{}: output size {ys:?}", e.name);
-    ours.iter()
+    let diff = ours
+        .iter()
         .zip(&y)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max)
+        .fold(0.0f32, f32::max);
+    (diff, y.iter().map(|v| v.abs()).fold(0.0f32, f32::max))
 }
 
 #[test]
@@ -86,14 +90,32 @@ fn check(e: &Entry, weights: &Path) -> f32 {
 fn outputs_agree_with_pytorch() {
     let manifest = std::fs::read_to_string(dir().join("manifest.json")).expect("manifest.json");
     let entries: Vec<Entry> = serde_json::from_str(&manifest).expect("manifest parses");
-    assert_eq!(entries.len(), 4);
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "resnet18",
+            "resnet50_tv",
+            "vgg11_bn",
+            "cifar_resnet20",
+            "resnext50_32x4d",
+            "wide_resnet50_2",
+            "mobilenet_v2"
+        ],
+        "the networks of scripts/parity.py"
+    );
     for e in &entries {
-        let diff = check(e, &dir().join(format!("{}.safetensors", e.name)));
-        println!("{}: max |archc - pytorch| = {diff:e}", e.name);
+        let start = std::time::Instant::now();
+        let (diff, scale) = check(e, &dir().join(format!("{}.safetensors", e.name)));
+        println!(
+            "{}: max |archc - pytorch| = {diff:e} (max |pytorch| = {scale:.3}; {:.1} s)",
+            e.name,
+            start.elapsed().as_secs_f64()
+        );
         assert!(diff < 1e-4, "{}: outputs differ by {diff}", e.name);
         if e.name == "resnet18" {
             // The same weights as a PyTorch pickle (torch.save of the state dict).
-            let diff = check(e, &dir().join("resnet18.pth"));
+            let (diff, _) = check(e, &dir().join("resnet18.pth"));
             println!("resnet18 from .pth: max |archc - pytorch| = {diff:e}");
             assert!(diff < 1e-4, "resnet18.pth: outputs differ by {diff}");
         }
