@@ -260,3 +260,98 @@ fn bad_inputs_are_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("data_batch_1.bin"));
 }
+
+/// A tiny CIFAR-100 in the binary format: `n` 3074-byte records (coarse label, fine label,
+/// 3072 pixel bytes) with fine labels spread over 0..=99.
+fn cifar100_records(n: usize, salt: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n * 3074);
+    for i in 0..n {
+        let fine = ((i * 37 + salt * 11) % 100) as u8;
+        out.push(fine / 5);
+        out.push(fine);
+        out.extend((0..3072).map(|p| ((p * 31 + i * 97 + salt * 13) % 251) as u8));
+    }
+    out
+}
+
+#[test]
+fn trains_a_cifar100_zoo_network_on_the_binary_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar-100-binary");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("train.bin"), cifar100_records(24, 0)).unwrap();
+    let mut test = cifar100_records(9, 1);
+    // One test image of the last class, so a 10-way scoring could not pass.
+    test.extend({
+        let mut r = vec![19u8, 99];
+        r.extend(std::iter::repeat_n(128u8, 3072));
+        r
+    });
+    std::fs::write(data.join("test.bin"), &test).unwrap();
+    let zoo = Path::new(env!("CARGO_MANIFEST_DIR")).join("architectures/cifar100.arch");
+    let run = dir.path().join("run");
+    // DIR may be the folder's parent, as the download unpacks.
+    let spec = format!("cifar100:{}", dir.path().display());
+    let o = archc()
+        .arg("train")
+        .arg(&zoo)
+        .args(["-n", "resnet18_c100", "--data", &spec, "--out"])
+        .arg(&run)
+        .args(["--iterations", "2", "--batch-size", "8"])
+        .args(["--eval-every", "2", "--log-every", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "metrics.jsonl",
+        "error.svg",
+        "error.png",
+        "checkpoints/last/model.safetensors",
+        "checkpoints/best/model.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["classes"], 100, "{config}");
+    assert_eq!(config["data"], spec.as_str(), "{config}");
+    // The evaluation row at iteration 2: test top-1 and top-5 error (top-5 because there are
+    // more than 10 classes), fractions of the 10 test images.
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let row: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("2,"))
+        .find(|l| !l.split(',').nth(col("test_error")).unwrap().is_empty())
+        .unwrap_or_else(|| panic!("no evaluation row at iteration 2:\n{csv}"))
+        .split(',')
+        .collect();
+    for c in ["test_error", "test_top5_error"] {
+        let v: f64 = row[col(c)]
+            .parse()
+            .unwrap_or_else(|e| panic!("{c}: {e}\n{csv}"));
+        assert!((0.0..=1.0).contains(&v), "{c} = {v}");
+        assert!(
+            ((v * 10.0).round() - v * 10.0).abs() < 1e-6,
+            "{c} = {v}: not k/10"
+        );
+    }
+    // The best checkpoint evaluates over 100 classes as well.
+    let o = archc()
+        .arg("eval")
+        .arg(&zoo)
+        .args(["-n", "resnet18_c100", "--data", &spec, "--weights"])
+        .arg(run.join("checkpoints/best"))
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        s.contains("top-1 error") && s.contains("top-5 error") && s.contains("(10 images"),
+        "{s}"
+    );
+}
