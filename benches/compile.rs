@@ -1,5 +1,7 @@
-//! parse → resolve → expand → infer → analyse → JSON, for every zoo file and for the deepest
-//! network (cifar_resnet1202). `cargo bench`; medians go in docs/benchmarks.md.
+//! parse → resolve → expand → infer → analyse → JSON, for every zoo file (every `.arch` in
+//! architectures/, found when the bench starts, so a new file is benchmarked without editing
+//! this list), for resnet152 and for the deepest network (cifar_resnet1202).
+//! `cargo bench --bench compile`; medians go in docs/benchmarks.md.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +38,20 @@ fn report_file(path: &Path, only: Option<&str>) -> usize {
     report::json(&reports).len()
 }
 
-#[divan::bench(args = ["resnet.arch", "vgg.arch", "cifar.arch"])]
+/// Every `.arch` file in architectures/, by name. A library of blocks with no network
+/// (blocks.arch) is parsed and resolved only.
+fn zoo_files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("architectures");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("architectures/ is readable")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".arch"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[divan::bench(args = zoo_files())]
 fn report_zoo_file(file: &str) -> usize {
     report_file(&zoo(file), None)
 }

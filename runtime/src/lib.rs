@@ -32,6 +32,7 @@ mod check;
 pub mod data;
 pub mod device;
 mod init;
+pub mod malloc;
 mod network;
 pub mod train;
 pub mod weights;

@@ -183,6 +183,8 @@ pub fn lowered(
 /// Parse a `--device` name, or say why not.
 #[cfg(feature = "runtime")]
 pub fn device(name: &str) -> Result<archc_runtime::Device, Failure> {
+    // Every command that runs a network comes here first: keep freed buffers between steps.
+    archc_runtime::malloc::keep_freed_memory();
     archc_runtime::parse_device(name).map_err(|e| {
         eprintln!("archc: {e}");
         Failure::Usage
