@@ -1,14 +1,14 @@
 //! glibc `malloc` settings for training and inference on the CPU.
 //!
-//! A training step of a CIFAR ResNet allocates and frees a few hundred buffers of 1–75 MB
-//! (activations, im2col tiles, gradients). glibc serves every allocation above its mmap
-//! threshold with a fresh `mmap` and returns it with `munmap` on free, so each step faults
-//! in and zeroes every page of those buffers again, and a freed heap top is trimmed back to
-//! the kernel. On burn-flex that put about a fifth of the CPU time in the kernel
+//! A training step of a CIFAR ResNet allocates and frees many buffers of megabytes
+//! (activations, gradients, convolution work buffers). glibc serves every allocation above
+//! its mmap threshold with a fresh `mmap` and returns it with `munmap` on free, so each step
+//! faults in and zeroes every page of those buffers again, and a freed heap top is trimmed
+//! back to the kernel. On burn-flex that put about a fifth of the CPU time in the kernel
 //! (`clear_page_erms`, page faults; see docs/benchmarks.md). [`keep_freed_memory`] raises the
 //! mmap threshold to glibc's maximum (32 MiB on 64-bit) and stops trimming, so freed buffers
-//! are reused by the next step. Peak memory does not grow: the step's live set is the same,
-//! it is just not handed back between steps.
+//! are reused by the next step. Peak memory did not grow in the measurements: the step's
+//! live set is the same, it is just not handed back between steps.
 //!
 //! Any `MALLOC_*_` variable or `GLIBC_TUNABLES` in the environment means the user chose
 //! their own settings, and nothing is changed. On other C libraries this does nothing.
