@@ -249,3 +249,194 @@ fn synthetic_data_is_deterministic_and_batches_reproduce() {
     let (kept, held) = a.train.hold_out(0.1);
     assert_eq!((kept.len(), held.len()), (90, 10));
 }
+
+#[test]
+fn cifar_files_too_long_or_unreadable_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let spec = format!("cifar10:{}", d.display());
+    // One byte, then part of a record, past the last whole record.
+    for extra in [1usize, 1000] {
+        write_cifar10(d, 4);
+        let p = d.join("data_batch_2.bin");
+        let mut bytes = std::fs::read(&p).expect("read");
+        bytes.extend(std::iter::repeat_n(3u8, extra));
+        std::fs::write(&p, &bytes).expect("write");
+        let e = err(&spec);
+        assert!(
+            e.contains("data_batch_2.bin")
+                && e.contains(&format!("4 records and {extra} bytes left over")),
+            "{e}"
+        );
+    }
+    // A folder where a file should be: cannot be read, and named.
+    write_cifar10(d, 4);
+    let p = d.join("test_batch.bin");
+    std::fs::remove_file(&p).expect("rm");
+    std::fs::create_dir(&p).expect("mkdir");
+    let e = err(&spec);
+    assert!(
+        e.contains("test_batch.bin") && e.contains("cannot read"),
+        "{e}"
+    );
+    // CIFAR-100: a label byte past the range in the last record of a longer file.
+    let rec = |coarse: u8, fine: u8| {
+        let mut r = vec![coarse, fine];
+        r.extend(std::iter::repeat_n(1u8, 3072));
+        r
+    };
+    let c100 = tempfile::tempdir().expect("tempdir");
+    let mut train: Vec<u8> = (0..7).flat_map(|i| rec(i, i)).collect();
+    train.extend(rec(3, 255));
+    std::fs::write(c100.path().join("train.bin"), &train).expect("write");
+    std::fs::write(c100.path().join("test.bin"), rec(0, 0)).expect("write");
+    let e = data::open(
+        &DataSpec::Cifar100(c100.path().to_path_buf()),
+        Expect {
+            input: [3, 32, 32],
+            classes: 100,
+        },
+    )
+    .expect_err("bad label")
+    .to_string();
+    assert!(
+        e.contains("train.bin") && e.contains("record 7: fine label 255"),
+        "{e}"
+    );
+}
+
+/// A PNG chunk: length, type, data, CRC-32 of type and data.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in kind.iter().chain(data) {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut c = (data.len() as u32).to_be_bytes().to_vec();
+    c.extend_from_slice(kind);
+    c.extend_from_slice(data);
+    c.extend((!crc).to_be_bytes());
+    c
+}
+
+#[test]
+fn image_folders_take_any_size_and_channel_count_and_name_bad_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let a = d.join("a");
+    let b = d.join("b");
+    std::fs::create_dir_all(&a).expect("mkdir");
+    std::fs::create_dir_all(&b).expect("mkdir");
+    // Gray, gray with alpha, RGBA, 16-bit RGB; 1x1 up to 50x9: each is converted to RGB and
+    // resized to the input.
+    image::GrayImage::from_fn(7, 5, |x, _| image::Luma([x as u8 * 30]))
+        .save(a.join("0-gray.png"))
+        .expect("save");
+    image::GrayAlphaImage::from_pixel(1, 1, image::LumaA([200, 128]))
+        .save(a.join("1-gray-alpha.png"))
+        .expect("save");
+    image::RgbaImage::from_pixel(50, 9, image::Rgba([10, 20, 30, 40]))
+        .save(b.join("0-rgba.png"))
+        .expect("save");
+    image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_pixel(12, 12, image::Rgb([65535, 0, 0]))
+        .save(b.join("1-rgb16.png"))
+        .expect("save");
+    let spec: DataSpec = format!("folder:{}", d.display()).parse().expect("spec");
+    for input in [[3, 8, 8], [1, 8, 8]] {
+        let exp = Expect { input, classes: 2 };
+        let s = data::open(&spec, exp).expect("opens");
+        assert_eq!(s.train.len(), 4);
+        let p = Pipeline {
+            input,
+            mean: Mean::of(&s.train, input).expect("mean"),
+            augment: Augment::paper(&s.train, input),
+            seed: 0,
+        };
+        for train in [true, false] {
+            let batch = p
+                .batch(&s.train, &[0, 1, 2, 3], train, 0, 0)
+                .expect("batch");
+            assert_eq!(batch.shape, [4, input[0], 8, 8]);
+            assert!(batch.images.iter().all(|v| v.is_finite()));
+        }
+    }
+    // A red 16-bit image stays red in 8 bits.
+    let s = data::open(
+        &spec,
+        Expect {
+            input: [3, 12, 12],
+            classes: 2,
+        },
+    )
+    .expect("opens");
+    let img = s.train.image(3).expect("image");
+    assert_eq!(
+        (img.pixels[0], img.pixels[144], img.pixels[288]),
+        (255, 0, 0)
+    );
+
+    // Files that cannot be decoded: each an error naming it, from the batch that reads it.
+    let exp = Expect {
+        input: [3, 8, 8],
+        classes: 2,
+    };
+    let mut truncated = std::fs::read(a.join("0-gray.png")).expect("read");
+    truncated.truncate(truncated.len() / 2);
+    let mut huge = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = 60_000u32.to_be_bytes().to_vec();
+    ihdr.extend(60_000u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    huge.extend(png_chunk(b"IHDR", &ihdr));
+    huge.extend(png_chunk(b"IEND", &[]));
+    let bad: [(&str, Vec<u8>); 5] = [
+        ("empty.png", Vec::new()),
+        ("text.png", b"this is not a picture".to_vec()),
+        ("truncated.png", truncated),
+        (
+            "gray-as.jpg",
+            std::fs::read(a.join("0-gray.png")).expect("read")[..40].to_vec(),
+        ),
+        ("huge.png", huge),
+    ];
+    for (name, bytes) in bad {
+        let c = d.join("c");
+        std::fs::create_dir_all(&c).expect("mkdir");
+        std::fs::write(c.join(name), &bytes).expect("write");
+        let s = data::open(
+            &spec,
+            Expect {
+                input: exp.input,
+                classes: 3,
+            },
+        )
+        .expect("opens");
+        let i = (0..s.train.len())
+            .find(|&i| s.train.label(i) == 2)
+            .expect("the bad file is listed") as u32;
+        let e = Pipeline {
+            input: exp.input,
+            mean: Mean {
+                shape: vec![3],
+                values: vec![0.0; 3],
+            },
+            augment: Augment::None,
+            seed: 0,
+        }
+        .batch(&s.train, &[0, i], false, 0, 0)
+        .expect_err(name)
+        .to_string();
+        assert!(e.contains(name), "{name}: {e}");
+        std::fs::remove_dir_all(&c).expect("rm");
+    }
+    // A file removed after the folder was listed: cannot be read, and named.
+    let s = data::open(&spec, exp).expect("opens");
+    std::fs::remove_file(b.join("0-rgba.png")).expect("rm");
+    let e = s.train.image(2).expect_err("gone").to_string();
+    assert!(e.contains("0-rgba.png") && e.contains("cannot read"), "{e}");
+}
