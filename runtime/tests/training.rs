@@ -327,3 +327,255 @@ fn plots_overlay_runs_as_svg_and_png() {
     );
     assert!(plot::plot(&[], &dir.path().join("x.pdf")).is_err());
 }
+
+/// Train `iterations` steps into `out` (no validation split) and return the prepared data.
+fn short_run(g: &LoweredGraph, out: &Path, iterations: u64) -> Prepared {
+    let mut c = config(g, "synthetic:100", iterations);
+    c.train.val_fraction = 0.0;
+    let p = train::prepare(g, c).expect("prepares");
+    run(g, p.clone(), out, false, None).expect("trains");
+    p
+}
+
+/// The bytes of every file of a checkpoint folder, by name.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("checkpoint folder")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Put back exactly `files` as the folder `name` under `ckpts`, with no other checkpoint folder.
+fn reset(ckpts: &Path, name: &str, files: &[(String, Vec<u8>)]) {
+    for d in ["last", ".last.old", ".last.tmp"] {
+        let _ = std::fs::remove_dir_all(ckpts.join(d));
+    }
+    std::fs::create_dir_all(ckpts.join(name)).expect("mkdir");
+    for (n, b) in files {
+        std::fs::write(ckpts.join(name).join(n), b).expect("write");
+    }
+}
+
+/// A network, optimizer and mean to save, from the checkpoint in `ckpts`.
+fn loaded(
+    g: &LoweredGraph,
+    ckpts: &Path,
+) -> (Network, Sgd, archc_runtime::data::Mean, checkpoint::State) {
+    let ck = checkpoint::find(ckpts, "last").expect("checkpoint");
+    let mut net = Network::new(g, &common::device(), 0).expect("builds");
+    net.load_weights(ck.join("model.safetensors"))
+        .expect("loads");
+    let mean = checkpoint::load_mean(&ck.join("mean.safetensors")).expect("mean");
+    let state = checkpoint::load_state(&ck).expect("state");
+    (net, Sgd::new(0.9, 0.0, false, 1e-4), mean, state)
+}
+
+/// Save `state` as `last` in `ckpts` with a fault injected at the `fail_at`-th point of the
+/// save (counting only moves with `moves_only`): after a file is written (half of it kept, as
+/// on a full disk) or before a move. Returns the save's result and the path of the fault, if
+/// the save reached that point.
+fn save_failing(
+    ckpts: &Path,
+    what: (
+        &Network,
+        &Sgd,
+        &archc_runtime::data::Mean,
+        &checkpoint::State,
+    ),
+    fail_at: usize,
+    moves_only: bool,
+) -> (
+    Result<std::path::PathBuf, String>,
+    Option<std::path::PathBuf>,
+) {
+    let (net, sgd, mean, state) = what;
+    let mut k = 0;
+    let mut failed = None;
+    let r = checkpoint::save_with(ckpts, "last", net, sgd, mean, state, &mut |step| {
+        let path = match step {
+            checkpoint::Step::Wrote(_) if moves_only => return Ok(()),
+            checkpoint::Step::Wrote(p) | checkpoint::Step::Move(p) => p,
+        };
+        k += 1;
+        if k - 1 != fail_at {
+            return Ok(());
+        }
+        if let checkpoint::Step::Wrote(p) = step {
+            let len = std::fs::metadata(p)?.len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)?
+                .set_len(len / 2)?;
+        }
+        failed = Some(path.to_path_buf());
+        Err(std::io::Error::other("no space left on device (injected)"))
+    });
+    (r, failed)
+}
+
+#[test]
+fn a_failing_write_while_saving_keeps_the_previous_checkpoint() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let p = short_run(&g, &out, 2);
+    let ckpts = out.join("checkpoints");
+    let before = files(&ckpts.join("last"));
+    let (net, sgd, mean, state) = loaded(&g, &ckpts);
+    let newer = checkpoint::State {
+        iteration: state.iteration + 100,
+        ..state
+    };
+    // A fault at each point of a save in turn, from the same starting folder: either the save
+    // fails, naming the path, and `last` is the previous checkpoint byte for byte; or (a fault
+    // in removing the replaced folder) the new checkpoint is in place.
+    let mut failures = 0;
+    for fail_at in 0.. {
+        reset(&ckpts, "last", &before);
+        let (r, failed) = save_failing(&ckpts, (&net, &sgd, &mean, &newer), fail_at, false);
+        let Some(path) = failed else {
+            r.expect("no fault: saved");
+            break;
+        };
+        let found = checkpoint::find(&ckpts, "last").expect("a checkpoint is there");
+        match r {
+            Err(e) => {
+                assert!(
+                    e.contains(&path.display().to_string()) && e.contains("injected"),
+                    "{e}"
+                );
+                assert_eq!(files(&found), before, "fault at {}", path.display());
+                failures += 1;
+            }
+            Ok(_) => assert_eq!(checkpoint::load_state(&found).expect("state"), newer),
+        }
+    }
+    assert!(failures >= 5, "4 files and the swap: {failures}");
+    // A failed save, then the run goes on from the checkpoint on disk.
+    reset(&ckpts, "last", &before);
+    let (r, _) = save_failing(&ckpts, (&net, &sgd, &mean, &newer), 0, false);
+    assert!(r.is_err());
+    let mut c = p.config.clone();
+    c.train.iterations = 4;
+    let p = train::prepare(&g, c).expect("prepares");
+    let s = run(&g, p, &out, true, None).expect("resumes");
+    assert_eq!(s.iteration, 4);
+}
+
+#[test]
+fn a_save_after_a_crash_mid_swap_keeps_the_surviving_checkpoint_until_the_new_one_is_in_place() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    short_run(&g, &out, 2);
+    let ckpts = out.join("checkpoints");
+    let old = files(&ckpts.join("last"));
+    let (net, sgd, mean, state) = loaded(&g, &ckpts);
+    let newer = checkpoint::State {
+        iteration: 50,
+        ..state
+    };
+    // A crash between `last` → `.last.old` and `.last.tmp` → `last` leaves `.last.old`; the
+    // next save is stopped at each move in turn.
+    for fail_at in 0.. {
+        reset(&ckpts, ".last.old", &old);
+        assert!(checkpoint::find(&ckpts, "last").is_some());
+        let (r, failed) = save_failing(&ckpts, (&net, &sgd, &mean, &newer), fail_at, true);
+        let found = checkpoint::find(&ckpts, "last").expect("a checkpoint is there");
+        let s = checkpoint::load_state(&found).expect("state");
+        if failed.is_none() {
+            r.expect("saved");
+            assert_eq!(s.iteration, 50);
+            break;
+        }
+        if s.iteration != 50 {
+            assert!(r.is_err());
+            assert_eq!(files(&found), old, "fault at move {fail_at}");
+        }
+    }
+}
+
+#[test]
+fn resuming_from_a_corrupt_or_partial_checkpoint_is_an_error_naming_the_file() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let p = short_run(&g, &out, 2);
+    let last = out.join("checkpoints/last");
+    let good = files(&last);
+    let restore = || {
+        for (n, b) in &good {
+            std::fs::write(last.join(n), b).expect("write");
+        }
+    };
+    for (file, damage) in [
+        ("state.json", "truncate"),
+        ("state.json", "garbage"),
+        ("model.safetensors", "truncate"),
+        ("model.safetensors", "garbage"),
+        ("model.safetensors", "remove"),
+        ("optimizer.safetensors", "truncate"),
+        ("optimizer.safetensors", "garbage"),
+        ("optimizer.safetensors", "remove"),
+    ] {
+        restore();
+        let f = last.join(file);
+        match damage {
+            "truncate" => {
+                let b = std::fs::read(&f).expect("read");
+                std::fs::write(&f, &b[..b.len() / 2]).expect("write");
+            }
+            "garbage" => std::fs::write(&f, b"\x07garbage, not a checkpoint file").expect("write"),
+            _ => std::fs::remove_file(&f).expect("rm"),
+        }
+        let mut c = p.config.clone();
+        c.train.iterations = 4;
+        let p = train::prepare(&g, c).expect("prepares");
+        let e = run(&g, p, &out, true, None).expect_err(file).to_string();
+        assert!(e.contains(file), "{file} ({damage}): {e}");
+    }
+    // A damaged metrics.jsonl is named too, not silently replaced.
+    restore();
+    std::fs::write(out.join("metrics.jsonl"), "{\"iteration\": 1,").expect("write");
+    let mut c = p.config.clone();
+    c.train.iterations = 4;
+    let p2 = train::prepare(&g, c.clone()).expect("prepares");
+    let e = run(&g, p2, &out, true, None)
+        .expect_err("metrics")
+        .to_string();
+    assert!(e.contains("metrics.jsonl"), "{e}");
+    // With everything restored it resumes.
+    restore();
+    std::fs::remove_file(out.join("metrics.jsonl")).expect("rm");
+    let p2 = train::prepare(&g, c).expect("prepares");
+    let s = run(&g, p2, &out, true, None).expect("resumes");
+    assert_eq!(s.iteration, 4);
+}
+
+#[test]
+fn a_run_killed_before_its_first_checkpoint_resumes_from_the_start() {
+    let g = tiny();
+    let whole = tempfile::tempdir().expect("tempdir");
+    let parts = tempfile::tempdir().expect("tempdir");
+    let mut c = config(&g, "synthetic:100", 4);
+    c.train.val_fraction = 0.0;
+    let p = train::prepare(&g, c).expect("prepares");
+    run(&g, p.clone(), whole.path(), false, None).expect("trains");
+    // What a kill leaves before the first checkpoint: config.json, maybe a metrics row and
+    // half-written temporaries.
+    run(&g, p.clone(), parts.path(), false, Some(2)).expect("trains");
+    std::fs::remove_dir_all(parts.path().join("checkpoints")).expect("rm");
+    std::fs::write(parts.path().join(".metrics.csv.tmp999"), "iteration,tr").expect("write");
+    let s = run(&g, p, parts.path(), true, None).expect("starts again");
+    assert_eq!((s.outcome, s.iteration), (Outcome::Finished, 4));
+    let a = metrics::read(whole.path()).expect("metrics");
+    let b = metrics::read(parts.path()).expect("metrics");
+    assert_eq!(untimed(&a), untimed(&b));
+    assert!(!parts.path().join(".metrics.csv.tmp999").exists());
+}

@@ -6,7 +6,10 @@
 //!
 //! Written atomically: into `.NAME.tmp/`, then the old folder is renamed to `.NAME.old/`, the
 //! new one to `NAME/`, and the old one removed. If a crash leaves only `.NAME.old/`, it is
-//! the checkpoint.
+//! the checkpoint: a later save keeps it until the new `NAME/` is in place, so at every
+//! instant one complete checkpoint is there for [`find`] (SIGKILL at random points in a
+//! running `archc train`: `scripts/killloop.sh`, docs/reliability.md). A failed write leaves
+//! the previous checkpoint as it was ([`save_with`] takes a fault-injection hook for tests).
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +57,31 @@ pub fn save(
     mean: &Mean,
     state: &State,
 ) -> Result<PathBuf, String> {
+    save_with(dir, name, model, sgd, mean, state, &mut |_| Ok(()))
+}
+
+/// A point of [`save_with`] where a fault can be injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// A file of the new checkpoint has just been written (in `.NAME.tmp/`).
+    Wrote(&'a Path),
+    /// A folder is about to be renamed or removed.
+    Move(&'a Path),
+}
+
+/// [`save`], calling `hook` after each file is written and before each rename or removal. An
+/// error from `hook` is taken as the failure of that write or move (a test may first damage
+/// the file, as a full disk would): the save stops there and returns an error naming the
+/// path. Production code passes a hook that does nothing.
+pub fn save_with(
+    dir: &Path,
+    name: &str,
+    model: &Network,
+    sgd: &Sgd,
+    mean: &Mean,
+    state: &State,
+    hook: &mut dyn FnMut(Step) -> std::io::Result<()>,
+) -> Result<PathBuf, String> {
     let io = |p: &Path, e: std::io::Error| format!("`{}`: {e}", p.display());
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -61,26 +89,44 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    model
-        .save_weights(tmp.join("model.safetensors"))
-        .map_err(|e| e.to_string())?;
-    sgd.save(&tmp.join("optimizer.safetensors"))
-        .map_err(|e| format!("`{}`: {e}", tmp.join("optimizer.safetensors").display()))?;
-    save_mean(&tmp.join("mean.safetensors"), mean)?;
+    let mut wrote = |p: &Path| hook(Step::Wrote(p)).map_err(|e| io(p, e));
+    let p = tmp.join("model.safetensors");
+    model.save_weights(&p).map_err(|e| e.to_string())?;
+    wrote(&p)?;
+    let p = tmp.join("optimizer.safetensors");
+    sgd.save(&p)
+        .map_err(|e| format!("`{}`: {e}", p.display()))?;
+    wrote(&p)?;
+    let p = tmp.join("mean.safetensors");
+    save_mean(&p, mean)?;
+    wrote(&p)?;
+    // state.json last: a folder holding it is complete (`find`).
+    let p = tmp.join("state.json");
     let json = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
-    super::write_atomic(&tmp.join("state.json"), json.as_bytes())
-        .map_err(|e| io(&tmp.join("state.json"), e))?;
+    super::write_atomic(&p, json.as_bytes()).map_err(|e| io(&p, e))?;
+    wrote(&p)?;
     let dest = dir.join(name);
     let old = dir.join(format!(".{name}.old"));
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-    }
-    if dest.exists() {
+    let mut moving = |p: &Path| hook(Step::Move(p)).map_err(|e| io(p, e));
+    // While `NAME/` is complete, `.NAME.old/` is a leftover; without `NAME/`, `.NAME.old/` is
+    // the checkpoint and stays until the new one is in place.
+    if dest.join("state.json").is_file() {
+        if old.exists() {
+            moving(&old)?;
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        }
+        moving(&dest)?;
         std::fs::rename(&dest, &old).map_err(|e| io(&dest, e))?;
+    } else if dest.exists() {
+        moving(&dest)?;
+        std::fs::remove_dir_all(&dest).map_err(|e| io(&dest, e))?;
     }
+    moving(&tmp)?;
     std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+    // The new checkpoint is in place: a leftover that cannot be removed now is removed by the
+    // next save.
+    if old.exists() && moving(&old).is_ok() {
+        let _ = std::fs::remove_dir_all(&old);
     }
     Ok(dest)
 }

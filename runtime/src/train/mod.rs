@@ -200,6 +200,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Remove what [`write_atomic`] and [`check_writable`] leave in `out` when a process is killed
+/// while writing (`.metrics.csv.tmp1234`, `.archc-write-test-1234`).
+fn remove_stale_temporaries(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    let pid =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = pid(name.strip_prefix(".archc-write-test-"))
+            || ["config.json", "metrics.csv", "metrics.jsonl"]
+                .iter()
+                .any(|f| pid(name.strip_prefix(&format!(".{f}.tmp"))));
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Fail early when `out` cannot be created or written.
 pub fn check_writable(out: &Path) -> Result<(), TrainError> {
     let err = |source| TrainError::Output {
@@ -306,12 +326,15 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
             out.display()
         )));
     }
-    if run.resume && last_ckpt.is_none() {
+    // A run killed before its first checkpoint has a config.json and nothing to lose: resuming
+    // it starts again from iteration 0.
+    if run.resume && last_ckpt.is_none() && !out.join("config.json").is_file() {
         return Err(TrainError::Config(format!(
             "`{}` has no checkpoint to resume from (checkpoints/last)",
             out.display()
         )));
     }
+    remove_stale_temporaries(&out);
     let json =
         serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
     write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(|source| {
@@ -339,21 +362,21 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
     let mut sgd = Sgd::new(tc.momentum, tc.dampening, tc.nesterov, tc.weight_decay);
     let mut state = checkpoint::State::default();
     let mut rows: Vec<Row> = Vec::new();
-    if run.resume {
-        if let Some(ck) = &last_ckpt {
-            state = checkpoint::load_state(ck).map_err(TrainError::Checkpoint)?;
-            model.load_weights(ck.join("model.safetensors"))?;
-            sgd.load(
-                &ck.join("optimizer.safetensors"),
-                &device.clone().without_autodiff(),
-            )
-            .map_err(|e| TrainError::Checkpoint(format!("`{}`: {e}", ck.display())))?;
-            rows = metrics::read(&out)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.iteration <= state.iteration)
-                .collect();
-        }
+    let resume_from = last_ckpt.as_ref().filter(|_| run.resume);
+    if let Some(ck) = resume_from {
+        state = checkpoint::load_state(ck).map_err(TrainError::Checkpoint)?;
+        model.load_weights(ck.join("model.safetensors"))?;
+        let opt = ck.join("optimizer.safetensors");
+        sgd.load(&opt, &device.clone().without_autodiff())
+            .map_err(|e| TrainError::Checkpoint(format!("`{}`: {e}", opt.display())))?;
+        // Rows written after the checkpoint are dropped: the steps they measured are
+        // trained again and their rows written again, once.
+        rows = if out.join("metrics.jsonl").exists() {
+            metrics::read(&out).map_err(TrainError::Checkpoint)?
+        } else {
+            Vec::new()
+        };
+        rows.retain(|r| r.iteration <= state.iteration);
     } else {
         Network::materialize(&model);
     }
@@ -368,7 +391,9 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
         config.device,
         tc.iterations,
         tc.batch_size,
-        if run.resume {
+        if run.resume && last_ckpt.is_none() {
+            ", resuming: no checkpoint was saved yet, starting again".to_string()
+        } else if run.resume {
             format!(", resuming at iteration {}", state.iteration)
         } else {
             String::new()
