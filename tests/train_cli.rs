@@ -355,3 +355,228 @@ fn trains_a_cifar100_zoo_network_on_the_binary_format() {
         "{s}"
     );
 }
+
+/// `archc train` on `tiny` with synthetic data into `out`, with `extra` arguments.
+#[cfg(unix)]
+fn train_args(f: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["train", f, "-n", "tiny", "--data", "synthetic:200"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.push("--out".into());
+    v.push(out.display().to_string());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// The metric rows of a run folder without their timing columns.
+#[cfg(unix)]
+fn untimed_rows(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_mid_step_save_a_checkpoint_and_exit_130() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    for signal in ["INT", "TERM"] {
+        let out = dir.path().join(format!("run-{signal}"));
+        let args = train_args(
+            &f,
+            &out,
+            &[
+                "--iterations",
+                "100000",
+                "--batch-size",
+                "16",
+                "--log-every",
+                "1",
+                "--eval-every",
+                "100000",
+                "--progress",
+                "lines",
+            ],
+        );
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_archc"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let line = line.unwrap();
+                let _ = tx.send(line.clone());
+            }
+        });
+        // Training is under way (step 3 is being computed) when the signal comes.
+        let mut log = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("no progress: {log:?}"));
+            let started = line.contains("iter 2/");
+            log.push(line);
+            if started {
+                break;
+            }
+        }
+        let kill = std::process::Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        log.extend(rx.try_iter());
+        let log = log.join("\n");
+        assert_eq!(status.code(), Some(130), "SIG{signal}: {log}");
+        assert!(log.contains("interrupted at iteration"), "{log}");
+        assert!(!log.contains("panicked"), "{log}");
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("checkpoints/last/state.json")).unwrap(),
+        )
+        .unwrap();
+        let it = state["iteration"].as_u64().unwrap();
+        assert!(it >= 2, "{state}");
+        // It continues from there.
+        let more = (it + 1).to_string();
+        let o = archc()
+            .args(train_args(&f, &out, &["--resume", "--iterations", &more]))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("resuming at iteration {it}")),
+            "{err}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failing_checkpoint_write_is_reported_and_the_previous_checkpoint_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let every = [
+        "--batch-size",
+        "16",
+        "--log-every",
+        "3",
+        "--eval-every",
+        "3",
+    ];
+    let whole = dir.path().join("whole");
+    let run = dir.path().join("run");
+    let train = |out: &Path, extra: &[&str]| {
+        let mut e: Vec<&str> = extra.to_vec();
+        if !e.contains(&"--resume") {
+            e.extend(every);
+        }
+        train_args(&f, out, &e)
+    };
+    let o = archc()
+        .args(train(&whole, &["--iterations", "9"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = archc()
+        .args(train(&run, &["--iterations", "6"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let last = run.join("checkpoints/last");
+    let model = std::fs::read(last.join("model.safetensors")).unwrap();
+    let state = std::fs::read(last.join("state.json")).unwrap();
+    // Resumed with files limited to 8 KiB (RLIMIT_FSIZE; SIGXFSZ ignored, so a write past
+    // it fails with EFBIG): the metric rows fit, the checkpoint at iteration 9 does not.
+    assert!(
+        model.len() > 16 * 1024,
+        "the weights are larger than the limit"
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_archc"))
+        .args(train(&run, &["--resume", "--iterations", "9"]))
+        .env("NO_COLOR", "1");
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("checkpoint") && err.contains("model.safetensors"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // The previous checkpoint is intact, and the run continues from it to the same result.
+    assert!(std::fs::read(last.join("model.safetensors")).unwrap() == model);
+    assert_eq!(std::fs::read(last.join("state.json")).unwrap(), state);
+    let o = archc()
+        .args(train(&run, &["--resume", "--iterations", "9"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming at iteration 6"), "{err}");
+    assert_eq!(untimed_rows(&whole), untimed_rows(&run));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_corrupt_checkpoint_on_resume_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let every = ["--batch-size", "16", "--eval-every", "2", "--iterations"];
+    let o = archc()
+        .args(train_args(&f, &run, &[&every[..], &["2"]].concat()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in ["state.json", "model.safetensors", "optimizer.safetensors"] {
+        let p = run.join("checkpoints/last").join(file);
+        let good = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &good[..good.len() / 3]).unwrap();
+        let o = archc()
+            .args(train_args(&f, &run, &["--resume", "--iterations", "4"]))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{file}: {err}");
+        assert!(err.contains(file) && !err.contains("panicked"), "{err}");
+        std::fs::write(&p, &good).unwrap();
+    }
+}
+
+/// The kill loop (scripts/killloop.sh) with 3 kills on a short run: SIGKILL at random
+/// moments, resume, and the same metrics and weights as a run never killed.
+#[cfg(unix)]
+#[test]
+fn a_run_killed_three_times_ends_as_one_never_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/killloop.sh");
+    let o = std::process::Command::new("bash")
+        .arg(script)
+        .arg("3")
+        .env("ARCHC", env!("CARGO_BIN_EXE_archc"))
+        .env("ITERATIONS", "24")
+        .env("WORK", dir.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("equal to the uninterrupted run"), "{out}");
+}
