@@ -133,6 +133,14 @@ for c in last best; do
         cmp -s "$WORK/whole/checkpoints/$c/$f" "$WORK/killed/checkpoints/$c/$f" || same=0
     done
 done
+# Temporaries of writes a kill interrupted (`.metrics.csv.tmp1234`, `.error.png.tmp1234`) are
+# removed by the next resume: the finished run folder holds none.
+stale=$(find "$WORK/killed" -maxdepth 1 -name '.*.tmp*' -o -maxdepth 1 -name '.archc-write-test-*')
+if [ -n "$stale" ]; then
+    echo "killloop: temporaries left in the run folder:"
+    echo "$stale"
+    same=0
+fi
 rows=$(($(wc -l < "$WORK/whole/metrics.csv") - 1))
 echo "killloop: ${kills} kills (${mid_write} in a checkpoint write, ${mid_swap} in a checkpoint swap), ${starts} starts, ${killed_ms} ms; ${rows} metric rows"
 if [ "$same" -ne 1 ]; then

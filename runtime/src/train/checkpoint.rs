@@ -10,6 +10,8 @@
 //! instant one complete checkpoint is there for [`find`] (SIGKILL at random points in a
 //! running `archc train`: `scripts/killloop.sh`, docs/reliability.md). A failed write leaves
 //! the previous checkpoint as it was ([`save_with`] takes a fault-injection hook for tests).
+//! The files are flushed to the disk before `state.json` is written and the folder renamed, so
+//! a power cut, too, leaves one complete checkpoint.
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +102,11 @@ pub fn save_with(
     let p = tmp.join("mean.safetensors");
     save_mean(&p, mean)?;
     wrote(&p)?;
+    // On the disk before state.json marks the folder complete (a power cut, not only a kill).
+    for f in ["model.safetensors", "optimizer.safetensors", "mean.safetensors"] {
+        let p = tmp.join(f);
+        super::sync_file(&p).map_err(|e| io(&p, e))?;
+    }
     // state.json last: a folder holding it is complete (`find`).
     let p = tmp.join("state.json");
     let json = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
@@ -123,6 +130,7 @@ pub fn save_with(
     }
     moving(&tmp)?;
     std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    super::sync_dir(dir).map_err(|e| io(dir, e))?;
     // The new checkpoint is in place: a leftover that cannot be removed now is removed by the
     // next save.
     if old.exists() && moving(&old).is_ok() {

@@ -189,19 +189,45 @@ pub fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
     .clone()
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename.
+/// Write `bytes` to `path` through a temporary file, flushed to the disk, and a rename (the
+/// folder is flushed too): after a crash or a power cut `path` holds the old bytes or the new.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Flush a file's contents to the disk.
+pub(crate) fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}
+
+/// Flush a folder's entries (the names created, renamed or removed in it) to the disk. Where
+/// a folder cannot be opened for that (not Unix), nothing is done.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Remove what [`write_atomic`] and [`check_writable`] leave in `out` when a process is killed
-/// while writing (`.metrics.csv.tmp1234`, `.archc-write-test-1234`).
+/// while writing (`.metrics.csv.tmp1234`, `.error.png.tmp1234`, `.archc-write-test-1234`).
 fn remove_stale_temporaries(out: &Path) {
     let Ok(entries) = std::fs::read_dir(out) else {
         return;
@@ -211,7 +237,7 @@ fn remove_stale_temporaries(out: &Path) {
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let stale = pid(name.strip_prefix(".archc-write-test-"))
-            || ["config.json", "metrics.csv", "metrics.jsonl"]
+            || ["config.json", "metrics.csv", "metrics.jsonl", "error.svg", "error.png"]
                 .iter()
                 .any(|f| pid(name.strip_prefix(&format!(".{f}.tmp"))));
         if stale {
