@@ -101,7 +101,7 @@ while :; do
     done
     kill -KILL "$pid" 2> /dev/null || true
     rc=0
-    wait "$pid" || rc=$?
+    { wait "$pid"; } 2> /dev/null || rc=$?  # no "Killed" line per kill
     if [ "$rc" -eq 0 ]; then
         break
     elif [ "$rc" -ne 137 ]; then

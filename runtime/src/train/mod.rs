@@ -237,9 +237,15 @@ fn remove_stale_temporaries(out: &Path) {
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let stale = pid(name.strip_prefix(".archc-write-test-"))
-            || ["config.json", "metrics.csv", "metrics.jsonl", "error.svg", "error.png"]
-                .iter()
-                .any(|f| pid(name.strip_prefix(&format!(".{f}.tmp"))));
+            || [
+                "config.json",
+                "metrics.csv",
+                "metrics.jsonl",
+                "error.svg",
+                "error.png",
+            ]
+            .iter()
+            .any(|f| pid(name.strip_prefix(&format!(".{f}.tmp"))));
         if stale {
             let _ = std::fs::remove_file(e.path());
         }

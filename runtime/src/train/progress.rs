@@ -88,7 +88,9 @@ impl Progress {
                 r.iteration,
                 self.total,
                 r.epoch,
-                r.lr,
+                // Shortest form that reads back as the same f32: 0.1 * 0.1 * 0.25 is shown as
+                // 0.0025, not 0.0025000000000000005 (metrics.csv keeps the f64 as computed).
+                r.lr as f32,
                 parts.join("  ")
             );
         }
