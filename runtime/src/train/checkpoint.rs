@@ -103,7 +103,11 @@ pub fn save_with(
     save_mean(&p, mean)?;
     wrote(&p)?;
     // On the disk before state.json marks the folder complete (a power cut, not only a kill).
-    for f in ["model.safetensors", "optimizer.safetensors", "mean.safetensors"] {
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "mean.safetensors",
+    ] {
         let p = tmp.join(f);
         super::sync_file(&p).map_err(|e| io(&p, e))?;
     }
