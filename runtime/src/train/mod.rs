@@ -331,9 +331,11 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<EvalResult, TrainError> {
-    let model = model.valid();
-    let classes = model.graph().output.iter().product::<usize>();
     let device = device.clone().without_autodiff();
+    // On `device` as a whole: the batch norm running statistics of a data-parallel run are
+    // shared with the workers' forks and may have been left on another worker's device.
+    let model = model.valid().to_device(&device);
+    let classes = model.graph().output.iter().product::<usize>();
     let order: Vec<u32> = (0..data.len() as u32).collect();
     let (mut loss, mut top1, mut top5) = (0.0, 0, 0);
     for chunk in order.chunks(batch_size.max(1)) {
