@@ -274,8 +274,11 @@ pub struct TrainArgs {
     /// cpu, or cuda:N with the `tch` feature
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Several devices, data-parallel (not supported yet; see docs/training.md)
-    #[arg(long, value_delimiter = ',')]
+    /// Data-parallel training on several devices of one kind, e.g. cuda:0,cuda:1 or cpu,cpu:
+    /// each batch is split evenly (the batch size must be a multiple of their number), the
+    /// gradients are summed on the first device (= the whole batch's mean gradient), and batch
+    /// norm uses each device's share's statistics. See docs/training.md
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
     #[arg(long)]
     pub seed: Option<u64>,

@@ -580,3 +580,93 @@ fn a_run_killed_three_times_ends_as_one_never_killed() {
     );
     assert!(out.contains("equal to the uninterrupted run"), "{out}");
 }
+
+#[test]
+fn devices_train_data_parallel_and_bad_lists_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let train = |out: &Path, extra: &[&str]| {
+        archc()
+            .args(["train", &f, "-n", "tiny", "--data", "synthetic:200"])
+            .args([
+                "--batch-size",
+                "16",
+                "--log-every",
+                "2",
+                "--eval-every",
+                "4",
+            ])
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // A dry run records the list.
+    let o = train(
+        &dir.path().join("dry"),
+        &["--devices", "cpu,cpu", "--dry-run"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = String::from_utf8(o.stdout).unwrap();
+    let json = &s[..s.find("\ntrain: ").expect("the split names follow")];
+    let c: serde_json::Value = serde_json::from_str(json).expect("the configuration");
+    assert_eq!(c["devices"], serde_json::json!(["cpu", "cpu"]));
+    assert_eq!(c["device"], "cpu");
+    // Trains on two CPU workers, then resumes with the same list.
+    let run = dir.path().join("run");
+    let o = train(&run, &["--devices", "cpu,cpu", "--iterations", "4"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("data-parallel on cpu,cpu"), "{err}");
+    assert!(err.contains("finished at iteration 4"), "{err}");
+    let o = archc()
+        .args(["train", &f, "-n", "tiny", "--data", "synthetic:200"])
+        .arg("--out")
+        .arg(&run)
+        .args(["--resume", "--iterations", "8", "--devices", "cpu,cpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming at iteration 4"), "{err}");
+    assert!(err.contains("finished at iteration 8"), "{err}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["devices"], serde_json::json!(["cpu", "cpu"]));
+    assert_eq!(c["train"]["iterations"], 8);
+    // Bad lists: exit 2, with what is wrong.
+    for (extra, says) in [
+        (vec!["--devices", "cpu,gpu"], "unknown device `gpu`"),
+        (
+            vec!["--devices", "cpu,libtorch-cpu"],
+            "`cpu` and `libtorch-cpu` are devices of different kinds",
+        ),
+        (
+            vec!["--devices", "cpu,cpu,cpu"],
+            "the batch size 16 is not a multiple of the 3 devices of --devices cpu,cpu,cpu",
+        ),
+        (
+            vec!["--device", "cpu", "--devices", "cpu,cpu"],
+            "cannot be used with",
+        ),
+        (vec!["--devices", ""], "unknown device ``"),
+    ] {
+        let o = train(&dir.path().join("bad"), &extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+        assert!(
+            !dir.path().join("bad").exists(),
+            "{extra:?}: nothing written"
+        );
+    }
+    #[cfg(not(feature = "tch"))]
+    {
+        let o = train(&dir.path().join("bad"), &["--devices", "cuda:0,cuda:1"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("needs the LibTorch backend"), "{err}");
+    }
+}

@@ -3,6 +3,10 @@
 //! `cpu` is burn-flex (pure Rust, always compiled in). With the cargo feature `tch`,
 //! `libtorch-cpu` is LibTorch on the CPU and `cuda` / `cuda:N` LibTorch on GPU `N`; without
 //! it those names give an error saying so, never a panic.
+//!
+//! [`parse_devices`] reads the list of a data-parallel run (`--devices cpu,cpu`): names that
+//! [`parse_device`] accepts, all of one kind (every `cuda:N` is one kind;
+//! `cpu` and `libtorch-cpu` are two). A name may repeat: `cpu,cpu` is two workers on one CPU.
 
 use burn::tensor::Device;
 
@@ -13,6 +17,56 @@ pub enum DeviceError {
     Unknown(String),
     #[error("device `{0}` needs the LibTorch backend; rebuild archc with `--features tch`")]
     NotCompiled(String),
+    #[error("--devices needs at least one device")]
+    Empty,
+    #[error("--devices {list}: `{a}` and `{b}` are devices of different kinds; a data-parallel run uses devices of one kind (all cpu, all libtorch-cpu or all cuda:N)")]
+    Mixed { list: String, a: String, b: String },
+}
+
+/// The kind of device a name selects: `cpu` (burn-flex), `libtorch-cpu` or `cuda` (LibTorch).
+/// `None` for a name [`parse_device`] does not know.
+pub fn device_kind(name: &str) -> Option<&'static str> {
+    match name {
+        "cpu" => Some("cpu"),
+        "libtorch-cpu" | "tch-cpu" => Some("libtorch-cpu"),
+        "cuda" => Some("cuda"),
+        _ => name
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse::<usize>().ok())
+            .map(|_| "cuda"),
+    }
+}
+
+/// Check the device list of a data-parallel run without opening the devices: at least one
+/// name, all known, all of one kind. [`parse_devices`] then opens them.
+pub fn check_devices(names: &[String]) -> Result<(), DeviceError> {
+    let list = names.join(",");
+    if names.is_empty() {
+        return Err(DeviceError::Empty);
+    }
+    let mut first: Option<(&str, &'static str)> = None;
+    for n in names {
+        let kind = device_kind(n).ok_or_else(|| DeviceError::Unknown(n.clone()))?;
+        match first {
+            None => first = Some((n, kind)),
+            Some((a, k)) if k != kind => {
+                return Err(DeviceError::Mixed {
+                    list,
+                    a: a.to_string(),
+                    b: n.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The devices of a data-parallel run ([`check_devices`], then [`parse_device`] on each), in
+/// the order given: the first is the main device (model, optimiser, evaluation).
+pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, DeviceError> {
+    check_devices(names)?;
+    names.iter().map(|n| parse_device(n)).collect()
 }
 
 /// Parse `cpu`, `libtorch-cpu`, `cuda` or `cuda:N`.
@@ -59,6 +113,38 @@ mod tests {
         assert!(matches!(
             parse_device("cuda:1"),
             Err(DeviceError::NotCompiled(_))
+        ));
+    }
+
+    fn list(s: &str) -> Vec<String> {
+        s.split(',').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn lists() {
+        let two = parse_devices(&list("cpu,cpu")).expect("two CPU workers");
+        assert_eq!(two.len(), 2);
+        assert!(check_devices(&list("cuda:0,cuda:1,cuda")).is_ok());
+        assert_eq!(parse_devices(&list("cpu")).map(|d| d.len()), Ok(1));
+        assert!(matches!(parse_devices(&[]), Err(DeviceError::Empty)));
+        assert!(matches!(
+            parse_devices(&list("cpu,gpu")),
+            Err(DeviceError::Unknown(n)) if n == "gpu"
+        ));
+        let e = parse_devices(&list("cpu,libtorch-cpu")).expect_err("mixed kinds");
+        assert!(
+            e.to_string()
+                .contains("`cpu` and `libtorch-cpu` are devices of different kinds"),
+            "{e}"
+        );
+        assert!(matches!(
+            check_devices(&list("cuda:0,cpu")),
+            Err(DeviceError::Mixed { .. })
+        ));
+        #[cfg(not(feature = "tch"))]
+        assert!(matches!(
+            parse_devices(&list("cuda:0,cuda:1")),
+            Err(DeviceError::NotCompiled(n)) if n == "cuda:0"
         ));
     }
 }

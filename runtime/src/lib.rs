@@ -39,6 +39,6 @@ pub mod weights;
 
 pub use burn::tensor::Device;
 pub use check::BuildError;
-pub use device::{parse_device, DeviceError};
+pub use device::{check_devices, parse_device, parse_devices, DeviceError};
 pub use network::{batch_norm, zero_pad_subsample, InputError, Layer, Network};
 pub use weights::{LoadReport, Mismatch, ShapeMismatch, WeightError};

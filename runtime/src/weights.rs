@@ -24,7 +24,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use archc_compiler::lower::LoweredOp;
-use burn::module::RunningState;
+use burn::module::{Module, RunningState};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::init::param_from;
@@ -581,8 +581,10 @@ impl Network {
                     for (suffix, t) in [
                         ("weight", bn.gamma.val()),
                         ("bias", bn.beta.val()),
-                        ("running_mean", bn.running_mean.value_sync()),
-                        ("running_var", bn.running_var.value_sync()),
+                        // `valid()` takes in the pending updates of every thread (the
+                        // workers of a data-parallel step); `value_sync()` only this one's.
+                        ("running_mean", bn.running_mean.valid().value()),
+                        ("running_var", bn.running_var.valid().value()),
                     ] {
                         push(suffix, t.dims().to_vec(), f32s(t.into_data()));
                     }

@@ -62,6 +62,7 @@ fn config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
         params: 0,
         data: data.into(),
         device: "cpu".into(),
+        devices: vec![],
         train,
     }
 }
@@ -78,6 +79,7 @@ fn run(
         prepared,
         out: out.to_path_buf(),
         device: common::device(),
+        devices: vec![],
         resume,
         progress: ProgressMode::Quiet,
         interrupt: None,
@@ -267,6 +269,7 @@ fn an_interrupt_saves_and_stops() {
         prepared: p,
         out: dir.path().to_path_buf(),
         device: common::device(),
+        devices: vec![],
         resume: false,
         progress: ProgressMode::Quiet,
         interrupt: Some(flag),

@@ -19,19 +19,18 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         eprintln!("archc: {m}");
         Failure::Usage
     };
-    if let Some(d) = &a.devices {
-        if d.len() > 1 {
-            return Err(usage(format!(
-                "--devices {}: data-parallel training on several devices is not supported yet \
-                 (Burn 0.22 offers it only inside its Learner, which archc does not use); \
-                 train on one with --device (see docs/training.md)",
-                d.join(",")
-            )));
-        }
+    // `--devices a,b,...`: data-parallel over the list (the first is the main device); one
+    // name is the same as `--device`. Names and kinds are checked here, before a dry run; the
+    // devices are opened after it, as `--device` is.
+    let devices: Vec<String> = a.devices.clone().unwrap_or_default();
+    if a.devices.is_some() {
+        archc_runtime::check_devices(&devices).map_err(|e| usage(e.to_string()))?;
     }
-    let device_name = match a.devices.as_deref() {
-        Some([one]) => one.clone(),
-        _ => a.device.clone(),
+    let device_name = devices.first().cloned().unwrap_or_else(|| a.device.clone());
+    let parallel: Vec<String> = if devices.len() > 1 {
+        devices.clone()
+    } else {
+        Vec::new()
     };
     let overrides = archc_compiler::Overrides {
         input: a.overrides.input.clone().map(|d| d.0),
@@ -59,7 +58,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         if !changed.is_empty() {
             return Err(usage(format!(
                 "a resumed run keeps its configuration ({}); only --iterations, --epochs and \
-                 --device may change: drop {}",
+                 --device/--devices may change: drop {}",
                 a.out.join("config.json").display(),
                 changed.join(", ")
             )));
@@ -81,6 +80,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             c.train.epochs = Some(e);
         }
         c.device = device_name.clone();
+        c.devices = parallel.clone();
         c
     } else {
         let recipe = match a.recipe {
@@ -134,6 +134,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             params: 0,
             data: a.data_spec_string(),
             device: device_name.clone(),
+            devices: parallel.clone(),
             train: t,
         }
     };
@@ -188,6 +189,11 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let device = super::device(&device_name)?;
+    let devices = if parallel.is_empty() {
+        Vec::new()
+    } else {
+        archc_runtime::parse_devices(&parallel).map_err(|e| usage(e.to_string()))?
+    };
     let interrupt = train::interrupt_flag().map_err(usage)?;
     let progress = match a.progress {
         ProgressArg::Auto => ProgressMode::Auto,
@@ -200,6 +206,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         prepared,
         out: a.out.clone(),
         device,
+        devices,
         resume: a.resume,
         progress,
         interrupt: Some(interrupt),

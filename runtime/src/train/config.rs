@@ -193,7 +193,13 @@ pub struct RunConfig {
     pub params: u64,
     /// The data spec (`synthetic:5000`, `cifar10:DIR`, ...).
     pub data: String,
+    /// The device (`cpu`, `cuda:0`); with `devices`, the first of them (the main device).
     pub device: String,
+    /// `--devices`: the devices of a data-parallel run, in order; empty (and left out of
+    /// `config.json`) for a run on one device. Like `device`, a choice of the invocation: a
+    /// resumed run may change it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
     pub train: TrainConfig,
 }
 

@@ -14,11 +14,16 @@
 //! - the output folder is checked writable before anything is trained; a non-finite loss
 //!   stops the run with [`TrainError::NonFinite`], leaving the last good checkpoint; an
 //!   interrupt (Ctrl-C / SIGTERM through [`interrupt_flag`]) saves `last` and returns
-//!   [`Outcome::Interrupted`].
+//!   [`Outcome::Interrupted`];
+//! - with two or more [`Run::devices`], each step's batch is split over them and run through
+//!   burn-train's multi-device step ([`parallel`]); the gradients are summed on the main
+//!   device and the same SGD steps once; everything else (data order, metrics, checkpoints,
+//!   resume) is the one-device loop's.
 
 pub mod checkpoint;
 pub mod config;
 pub mod metrics;
+pub mod parallel;
 pub mod plot;
 mod progress;
 pub mod sgd;
@@ -106,8 +111,12 @@ pub struct Run<'a> {
     pub prepared: Prepared,
     /// The run folder.
     pub out: PathBuf,
-    /// A plain device (`cpu`, `cuda:0`); training uses its autodiff form.
+    /// A plain device (`cpu`, `cuda:0`); training uses its autodiff form. With `devices`, the
+    /// main one: it holds the model and the optimiser and evaluates.
     pub device: Device,
+    /// Data-parallel devices (plain; `device` should be the first), or empty: one device.
+    /// The batch size must be a multiple of their number.
+    pub devices: Vec<Device>,
     /// Continue from `out/checkpoints/last`.
     pub resume: bool,
     pub progress: ProgressMode,
@@ -146,6 +155,14 @@ pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, 
         return Err(TrainError::Config(format!(
             "the batch size {b} is larger than the training split ({} images)",
             train.len()
+        )));
+    }
+    let k = config.devices.len();
+    if k > 1 && !b.is_multiple_of(k) {
+        return Err(TrainError::Config(format!(
+            "the batch size {b} is not a multiple of the {k} devices of --devices {}: each \
+             device takes an equal share of every batch",
+            config.devices.join(",")
         )));
     }
     if let Some(e) = config.train.epochs {
@@ -314,9 +331,11 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<EvalResult, TrainError> {
-    let model = model.valid();
-    let classes = model.graph().output.iter().product::<usize>();
     let device = device.clone().without_autodiff();
+    // On `device` as a whole: the batch norm running statistics of a data-parallel run are
+    // shared with the workers' forks and may have been left on another worker's device.
+    let model = model.valid().to_device(&device);
+    let classes = model.graph().output.iter().product::<usize>();
     let order: Vec<u32> = (0..data.len() as u32).collect();
     let (mut loss, mut top1, mut top5) = (0.0, 0, 0);
     for chunk in order.chunks(batch_size.max(1)) {
@@ -414,13 +433,18 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
     }
 
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let parallel = (run.devices.len() > 1).then(|| parallel::DataParallel::new(&run.devices));
     let progress = Progress::new(run.progress, state.iteration, tc.iterations);
     progress.message(&format!(
         "training `{}` ({} parameters) on {} ({}), {} iterations of batch {}{}",
         config.network,
         config.params,
         train_set.name(),
-        config.device,
+        if parallel.is_some() {
+            format!("data-parallel on {}", config.devices.join(","))
+        } else {
+            config.device.clone()
+        },
         tc.iterations,
         tc.batch_size,
         if run.resume && last_ckpt.is_none() {
@@ -473,16 +497,28 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
         let items = &order[state.position as usize..(state.position + b) as usize];
         let batch = pipeline.batch(&train_set, items, true, state.epoch, state.position)?;
         device.seed(stream(tc.seed, &[STEP, state.iteration]));
-        let x = Tensor::<4>::from_data(TensorData::new(batch.images, batch.shape), &device);
-        let y = Tensor::<1, Int>::from_data(
-            TensorData::new(batch.labels.clone(), [batch.labels.len()]),
-            &device,
-        );
-        let logits = model
-            .try_forward(x)
-            .map_err(|e| TrainError::Input(e.to_string()))?;
-        let loss = loss_fn.forward(logits.clone(), y);
-        let loss_value = loss.clone().inner().into_scalar::<f32>();
+        let (loss_value, wrong, grads) = if let Some(p) = &parallel {
+            let r = p.step(&model, batch)?;
+            (r.loss, r.wrong, r.grads)
+        } else {
+            let x = Tensor::<4>::from_data(TensorData::new(batch.images, batch.shape), &device);
+            let y = Tensor::<1, Int>::from_data(
+                TensorData::new(batch.labels.clone(), [batch.labels.len()]),
+                &device,
+            );
+            let logits = model
+                .try_forward(x)
+                .map_err(|e| TrainError::Input(e.to_string()))?;
+            let loss = loss_fn.forward(logits.clone(), y);
+            let loss_value = loss.clone().inner().into_scalar::<f32>();
+            let (_, wrong, _) = score(&to_vec_f32(logits.inner())?, &batch.labels, classes);
+            let grads = if loss_value.is_finite() {
+                GradientsParams::from_grads(loss.backward(), &model)
+            } else {
+                GradientsParams::new()
+            };
+            (loss_value, wrong, grads)
+        };
         if !loss_value.is_finite() {
             progress.finish();
             return Err(TrainError::NonFinite {
@@ -490,8 +526,6 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
                 loss: loss_value,
             });
         }
-        let (_, wrong, _) = score(&to_vec_f32(logits.inner())?, &batch.labels, classes);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = tc.lr_at(state.iteration);
         model = sgd.step(model, grads, lr);
         state.iteration += 1;
