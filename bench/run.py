@@ -128,6 +128,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--archc", help="archc binary (default: cargo build --release)")
     ap.add_argument("--archc-tch", help="archc built with --features tch (adds LibTorch CPU)")
+    ap.add_argument("--archc-tch-baseline", metavar="PATH",
+                    help="a second tch build to compare with, e.g. one from before a change")
+    ap.add_argument("--skip-flex", action="store_true", help="leave burn-flex out of the training runs")
     ap.add_argument("--report-runs", type=int, default=10)
     ap.add_argument("--train-runs", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=2, help="training steps not timed")
@@ -215,8 +218,10 @@ def main():
             m.pop("stderr")
             return m
 
-        contenders = {"archc burn-flex": archc_train(archc, "cpu", threads_env)}
-        if a.flex_untuned:
+        contenders = {}
+        if not a.skip_flex:
+            contenders["archc burn-flex"] = archc_train(archc, "cpu", threads_env)
+        if a.flex_untuned and not a.skip_flex:
             # Any GLIBC_TUNABLES makes archc leave malloc alone; this one is glibc's default.
             env = dict(threads_env, GLIBC_TUNABLES="glibc.malloc.check=0")
             contenders["archc burn-flex, malloc untuned"] = archc_train(archc, "cpu", env)
@@ -224,6 +229,9 @@ def main():
             env = dict(threads_env)
             env["LD_LIBRARY_PATH"] = torch_lib + ":" + os.environ.get("LD_LIBRARY_PATH", "")
             contenders["archc LibTorch CPU"] = archc_train(a.archc_tch, "libtorch-cpu", env)
+            if a.archc_tch_baseline:
+                contenders["archc LibTorch CPU, baseline"] = archc_train(
+                    a.archc_tch_baseline, "libtorch-cpu", env)
         contenders["PyTorch eager"] = torch_eager
         runs = {k: [] for k in contenders}
         for r in range(a.train_runs):

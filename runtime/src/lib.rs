@@ -31,6 +31,8 @@
 mod check;
 pub mod data;
 pub mod device;
+#[cfg(feature = "tch")]
+pub mod fused;
 mod init;
 pub mod malloc;
 mod network;

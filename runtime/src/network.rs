@@ -345,7 +345,7 @@ impl Network {
             let layer = plan.layer[n.id].map(|l| &self.layers[l]);
             let out = match (&n.op, layer) {
                 (LoweredOp::Input, _) => x.take().unwrap_or_else(|| unreachable_value(g, n.id)),
-                (_, Some(Layer::Conv(m))) => Value::Map(m.forward(arg().map())),
+                (_, Some(Layer::Conv(m))) => Value::Map(conv2d(m, arg().map())),
                 (_, Some(Layer::Norm(m))) => match arg() {
                     Value::Map(t) => Value::Map(batch_norm(m, t)),
                     Value::Flat(t) => Value::Flat(batch_norm(m, t)),
@@ -450,16 +450,37 @@ pub fn zero_pad_subsample(x: Tensor<4>, stride: usize, before: usize, after: usi
     Tensor::cat(parts, 1)
 }
 
+/// A convolution layer: Burn's `Conv2d`, except when training on LibTorch, where LibTorch's own
+/// forward and backward kernels run (`crate::fused`, feature `tch`).
+fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "tch")]
+    if crate::fused::is_libtorch_training(&x.device()) {
+        return crate::fused::conv2d(conv, x);
+    }
+    conv.forward(x)
+}
+
 /// Batch norm as PyTorch does it: in training, normalise with the batch statistics and update
 /// the running statistics with momentum `m` as `(1 - m) * running + m * batch`, using the
 /// unbiased batch variance; otherwise normalise with the running statistics.
+///
+/// Training on LibTorch uses LibTorch's own batch norm kernels (`crate::fused`, feature `tch`),
+/// elsewhere Burn's `batch_norm_train`; the running statistics are updated here either way.
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
         return bn.forward(x);
     }
     let dims = x.dims();
     let per_channel: usize = dims.iter().product::<usize>() / dims[1].max(1);
-    let out = burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    #[cfg(feature = "tch")]
+    let out = if crate::fused::is_libtorch_training(&x.device()) {
+        crate::fused::batch_norm_train(x, gamma, beta, bn.epsilon)
+    } else {
+        burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon)
+    };
+    #[cfg(not(feature = "tch"))]
+    let out = burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon);
     let correction = if per_channel > 1 {
         per_channel as f64 / (per_channel as f64 - 1.0)
     } else {
