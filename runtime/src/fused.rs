@@ -73,6 +73,17 @@ pub trait FusedOps: Backend {
         bias: FloatTensor<Self>,
         args: Conv2dArgs,
     ) -> FloatTensor<Self>;
+
+    /// ReLU, whose backward is LibTorch's `threshold_backward` (one pass, as PyTorch's); Burn's
+    /// generic backward builds a mask and runs `masked_fill`, which LibTorch does not vectorise
+    /// (7% of a cifar_resnet20 step's samples on one thread, against 1.2% for PyTorch's).
+    fn fused_relu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// `relu(x)` with LibTorch's kernels forward and backward. Panics on a device other than
+/// LibTorch: check [`is_libtorch_training`] first.
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_relu(x.into_dispatch()))
 }
 
 /// Burn's `batch_norm_train` on LibTorch's kernels: same contract (the output; the batch mean and
@@ -209,6 +220,27 @@ impl FusedOps for LibTorch {
     ) -> TchTensor {
         forward::conv2d(&x, &weight, Some(&bias), args)
     }
+
+    fn fused_relu(x: TchTensor) -> TchTensor {
+        TchTensor::new(x.tensor.relu())
+    }
+}
+
+#[derive(Debug)]
+struct ReluBackward;
+
+impl Backward<LibTorch, 1> for ReluBackward {
+    /// The output (positive exactly where the input is).
+    type State = TchTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<LibTorch>(&ops.node);
+        if let Some(node) = node_x {
+            let g = ops.state.tensor.threshold_backward(&grad.tensor, 0.0);
+            grads.register::<LibTorch>(node.id, TchTensor::new(g));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -337,6 +369,21 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<LibTorch, C> {
         let bias_len = bias.tensor.size()[0];
         match prep {
             OpsKind::Tracked(prep) => prep.finish((x, weight, Some(bias_len), args), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    fn fused_relu(x: AutodiffTensor<C>) -> AutodiffTensor<C> {
+        let prep = ReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let output = TchTensor::new(x.into_primitive().tensor.relu());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let state = TchTensor::new(output.tensor.shallow_clone());
+                prep.finish(state, output)
+            }
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
     }

@@ -359,8 +359,8 @@ impl Network {
                     Value::Flat(t) => Value::Flat(m.forward(t)),
                 },
                 (LoweredOp::Relu, _) => match arg() {
-                    Value::Map(t) => Value::Map(relu(t)),
-                    Value::Flat(t) => Value::Flat(relu(t)),
+                    Value::Map(t) => Value::Map(relu_layer(t)),
+                    Value::Flat(t) => Value::Flat(relu_layer(t)),
                 },
                 (LoweredOp::Relu6, _) => match arg() {
                     Value::Map(t) => Value::Map(t.clamp(0.0, 6.0)),
@@ -448,6 +448,16 @@ pub fn zero_pad_subsample(x: Tensor<4>, stride: usize, before: usize, after: usi
         parts.push(Tensor::zeros([n, after, h, w], &device));
     }
     Tensor::cat(parts, 1)
+}
+
+/// ReLU: Burn's, except when training on LibTorch, where LibTorch's own kernels run forward and
+/// backward (`crate::fused`, feature `tch`).
+fn relu_layer<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "tch")]
+    if crate::fused::is_libtorch_training(&x.device()) {
+        return crate::fused::relu(x);
+    }
+    relu(x)
 }
 
 /// A convolution layer: Burn's `Conv2d`, except when training on LibTorch, where LibTorch's own

@@ -283,3 +283,34 @@ fn only_libtorch_training_uses_them() {
     assert!(!fused::is_libtorch_training(&Device::flex().autodiff()));
     assert!(!fused::is_libtorch_training(&Device::flex()));
 }
+
+/// ReLU: LibTorch's `relu` and `threshold_backward` against Burn's `relu` (a mask and
+/// `masked_fill` backward). Both pass each value or zero through, so they agree exactly,
+/// including at inputs that are exactly 0 (gradient 0 in both).
+#[test]
+fn relu_agrees_with_burns_exactly() {
+    let device = libtorch();
+    let run = |use_fused: bool| {
+        // Values on a grid of 0.25 so that some are exactly 0.
+        let x = (data([4, 3, 5, 5], -4.0, 4.0, 11, &device) * 4.0)
+            .round()
+            .div_scalar(4.0)
+            .require_grad();
+        let up = data([4, 3, 5, 5], -1.0, 1.0, 12, &device);
+        let y = if use_fused {
+            fused::relu(x.clone())
+        } else {
+            burn::tensor::activation::relu(x.clone())
+        };
+        let grads = (y.clone() * up).sum().backward();
+        let gx = x.grad(&grads).expect("input gradient");
+        (values(y.inner()), values(gx), values(x.inner()))
+    };
+    let (y_f, g_f, x) = run(true);
+    let (y_b, g_b, _) = run(false);
+    assert!(x.contains(&0.0), "the test needs exact zeros");
+    assert!(x.iter().any(|&v| v < 0.0) && x.iter().any(|&v| v > 0.0));
+    assert_eq!(y_f, y_b, "forward");
+    assert_eq!(g_f, g_b, "gradient");
+    assert!(g_f.iter().any(|&v| v != 0.0));
+}
