@@ -23,17 +23,38 @@ pub enum DeviceError {
     Mixed { list: String, a: String, b: String },
 }
 
-/// The kind of device a name selects: `cpu` (burn-flex), `libtorch-cpu` or `cuda` (LibTorch).
-/// `None` for a name [`parse_device`] does not know.
-pub fn device_kind(name: &str) -> Option<&'static str> {
-    match name {
-        "cpu" => Some("cpu"),
-        "libtorch-cpu" | "tch-cpu" => Some("libtorch-cpu"),
-        "cuda" => Some("cuda"),
-        _ => name
-            .strip_prefix("cuda:")
-            .and_then(|i| i.parse::<usize>().ok())
-            .map(|_| "cuda"),
+/// What a device name selects. The one reading of names, for [`parse_device`] and the kinds
+/// of [`check_devices`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    /// `cpu`: burn-flex.
+    Flex,
+    /// `libtorch-cpu` (or `tch-cpu`).
+    LibTorchCpu,
+    /// `cuda` (GPU 0) or `cuda:N`.
+    Cuda(usize),
+}
+
+impl Name {
+    fn read(name: &str) -> Option<Name> {
+        match name {
+            "cpu" => Some(Name::Flex),
+            "libtorch-cpu" | "tch-cpu" => Some(Name::LibTorchCpu),
+            "cuda" => Some(Name::Cuda(0)),
+            _ => name
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse::<usize>().ok())
+                .map(Name::Cuda),
+        }
+    }
+
+    /// The kind, for the data-parallel rule "all of one kind" (every `cuda:N` is one kind).
+    fn kind(self) -> &'static str {
+        match self {
+            Name::Flex => "cpu",
+            Name::LibTorchCpu => "libtorch-cpu",
+            Name::Cuda(_) => "cuda",
+        }
     }
 }
 
@@ -46,7 +67,9 @@ pub fn check_devices(names: &[String]) -> Result<(), DeviceError> {
     }
     let mut first: Option<(&str, &'static str)> = None;
     for n in names {
-        let kind = device_kind(n).ok_or_else(|| DeviceError::Unknown(n.clone()))?;
+        let kind = Name::read(n)
+            .ok_or_else(|| DeviceError::Unknown(n.clone()))?
+            .kind();
         match first {
             None => first = Some((n, kind)),
             Some((a, k)) if k != kind => {
@@ -71,16 +94,12 @@ pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, DeviceError> {
 
 /// Parse `cpu`, `libtorch-cpu`, `cuda` or `cuda:N`.
 pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
-    let cuda_index = match name {
-        "cpu" => return Ok(Device::flex()),
-        "libtorch-cpu" | "tch-cpu" => None,
-        "cuda" => Some(0),
-        _ => match name.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => Some(i),
-            _ => return Err(DeviceError::Unknown(name.to_string())),
-        },
-    };
-    libtorch(name, cuda_index)
+    match Name::read(name) {
+        None => Err(DeviceError::Unknown(name.to_string())),
+        Some(Name::Flex) => Ok(Device::flex()),
+        Some(Name::LibTorchCpu) => libtorch(name, None),
+        Some(Name::Cuda(i)) => libtorch(name, Some(i)),
+    }
 }
 
 #[cfg(feature = "tch")]
