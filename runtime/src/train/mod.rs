@@ -35,9 +35,8 @@ use std::time::Instant;
 
 use archc_compiler::lower::LoweredGraph;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::rng::{permutation, stream, Rng};
 use crate::data::{self, Augment, DataError, DataSpec, Dataset, Expect, Mean, Pipeline};
@@ -432,7 +431,6 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
         Network::materialize(&model);
     }
 
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let parallel = (run.devices.len() > 1).then(|| parallel::DataParallel::new(&run.devices));
     let progress = Progress::new(run.progress, state.iteration, tc.iterations);
     progress.message(&format!(
@@ -463,7 +461,6 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
     let mut interval_start = Instant::now();
     let mut interval_images = 0u64;
     let mut steps_here = 0u64;
-    let classes = expect.classes;
     let eval_batch = tc.batch_size.max(100);
     let mut outcome = Outcome::Finished;
 
@@ -501,23 +498,19 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
             let r = p.step(&model, batch)?;
             (r.loss, r.wrong, r.grads)
         } else {
-            let x = Tensor::<4>::from_data(TensorData::new(batch.images, batch.shape), &device);
-            let y = Tensor::<1, Int>::from_data(
-                TensorData::new(batch.labels.clone(), [batch.labels.len()]),
-                &device,
-            );
-            let logits = model
-                .try_forward(x)
-                .map_err(|e| TrainError::Input(e.to_string()))?;
-            let loss = loss_fn.forward(logits.clone(), y);
-            let loss_value = loss.clone().inner().into_scalar::<f32>();
-            let (_, wrong, _) = score(&to_vec_f32(logits.inner())?, &batch.labels, classes);
-            let grads = if loss_value.is_finite() {
+            let whole = parallel::Shard {
+                images: Tensor::from_data(TensorData::new(batch.images, batch.shape), &device),
+                labels: batch.labels,
+                weight: 1.0,
+                index: 0,
+            };
+            let (loss, out) = model.shard_loss(whole)?;
+            let grads = if out.loss.is_finite() {
                 GradientsParams::from_grads(loss.backward(), &model)
             } else {
                 GradientsParams::new()
             };
-            (loss_value, wrong, grads)
+            (out.loss, out.wrong, grads)
         };
         if !loss_value.is_finite() {
             progress.finish();

@@ -67,19 +67,22 @@ impl ItemLazy for ShardOutput {
 }
 
 impl Network {
-    fn shard_loss(&self, s: Shard) -> (Tensor<1>, ShardOutput) {
+    /// Forward, softmax cross-entropy and top-1 mistakes of a shard: the loss to differentiate
+    /// (its mean times `weight`) and what the metrics need. The one-device step is the shard
+    /// of the whole batch with weight 1.
+    pub(super) fn shard_loss(&self, s: Shard) -> Result<(Tensor<1>, ShardOutput), TrainError> {
         let device = s.images.device();
         let n = s.labels.len();
         let y = Tensor::<1, Int>::from_data(TensorData::new(s.labels.clone(), [n]), &device);
-        // The shard was cut from a batch of the network's input shape.
-        let logits = self.forward(s.images);
+        let logits = self
+            .try_forward(s.images)
+            .map_err(|e| TrainError::Input(e.to_string()))?;
         let loss = CrossEntropyLossConfig::new()
             .init(&device)
             .forward(logits.clone(), y);
         let loss_value = loss.clone().inner().into_scalar::<f32>();
         let classes = self.graph().output.iter().product::<usize>();
-        // A worker's panic is caught by burn-train and returned as the step's error.
-        let logits = super::to_vec_f32(logits.inner()).unwrap_or_else(|e| panic!("{e}"));
+        let logits = super::to_vec_f32(logits.inner())?;
         let (_, wrong, _) = super::score(&logits, &s.labels, classes);
         let out = ShardOutput {
             index: s.index,
@@ -87,7 +90,18 @@ impl Network {
             loss: loss_value,
             wrong,
         };
-        (loss.mul_scalar(s.weight), out)
+        let loss = if s.weight == 1.0 {
+            loss
+        } else {
+            loss.mul_scalar(s.weight)
+        };
+        Ok((loss, out))
+    }
+
+    /// [`Network::shard_loss`] on a worker: a panic there is caught by burn-train and returned
+    /// as the step's error.
+    fn worker_shard_loss(&self, s: Shard) -> (Tensor<1>, ShardOutput) {
+        self.shard_loss(s).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -96,7 +110,7 @@ impl TrainStep for Network {
     type Output = ShardOutput;
 
     fn step(&self, item: Shard) -> TrainOutput<ShardOutput> {
-        let (loss, out) = self.shard_loss(item);
+        let (loss, out) = self.worker_shard_loss(item);
         TrainOutput::new(self, loss.backward(), out)
     }
 }
@@ -106,7 +120,7 @@ impl InferenceStep for Network {
     type Output = ShardOutput;
 
     fn step(&self, item: Shard) -> ShardOutput {
-        self.shard_loss(item).1
+        self.worker_shard_loss(item).1
     }
 }
 
@@ -151,14 +165,6 @@ impl DataParallel {
             step: MultiDevicesTrainStep::new(&devices),
             devices,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.devices.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.devices.is_empty()
     }
 
     /// Forward and backward of `batch` split over the devices; `model` lives on the main
