@@ -6,22 +6,17 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-const TINY: &str = r#"
-block basic(c) {
-    conv 3x3, c, stride: stride
-    conv 3x3, c
-}
+/// A tiny residual network with batch norm (network `tiny`), shared with the runtime's tests.
+const TINY: &str = include_str!("../runtime/tests/fixtures/tiny.arch");
 
-network tiny {
-    input    3x16x16
-    classes  10
-    shortcut B
-    stem     conv 3x3, 8
-    stage1   basic(8) x 1
-    stage2   basic(16) x 1, stride: 2
-    head     avgpool, fc classes
-}
-"#;
+/// The files every run folder holds after an evaluation.
+const RUN_FILES: [&str; 5] = [
+    "config.json",
+    "metrics.csv",
+    "metrics.jsonl",
+    "error.svg",
+    "error.png",
+];
 
 fn archc() -> Command {
     let mut c = Command::cargo_bin("archc").unwrap();
@@ -103,13 +98,7 @@ fn train_eval_plot_and_resume_through_the_cli() {
         err.contains("iter 3/6"),
         "plain progress lines when not a terminal: {err}"
     );
-    for f in [
-        "config.json",
-        "metrics.csv",
-        "metrics.jsonl",
-        "error.svg",
-        "error.png",
-    ] {
+    for f in RUN_FILES {
         assert!(run.join(f).is_file(), "{f}");
     }
     // The same folder again without --resume is refused; with --resume and more iterations it continues.
@@ -303,15 +292,10 @@ fn trains_a_cifar100_zoo_network_on_the_binary_format() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    for f in [
-        "config.json",
-        "metrics.csv",
-        "metrics.jsonl",
-        "error.svg",
-        "error.png",
+    for f in RUN_FILES.iter().chain(&[
         "checkpoints/last/model.safetensors",
         "checkpoints/best/model.safetensors",
-    ] {
+    ]) {
         assert!(run.join(f).is_file(), "{f}");
     }
     let config: serde_json::Value =

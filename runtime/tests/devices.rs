@@ -6,8 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use archc_compiler::lower::{lower, LoweredGraph};
-use archc_compiler::{compile_str, Overrides};
+use archc_compiler::lower::LoweredGraph;
 use archc_runtime::train::{
     self, metrics, Outcome, Prepared, ProgressMode, Recipe, Row, Run, RunConfig, TrainConfig,
     TrainError,
@@ -36,28 +35,11 @@ network nobn {
 }
 "#;
 
-/// The same with batch norm after every conv.
-const BN: &str = r#"
-block basic(c) {
-    conv 3x3, c, stride: stride
-    conv 3x3, c
-}
-
-network withbn {
-    input    3x16x16
-    classes  10
-    shortcut B
-    stem     conv 3x3, 8
-    stage1   basic(8) x 1
-    stage2   basic(16) x 1, stride: 2
-    head     avgpool, fc classes
-}
-"#;
+/// The same with batch norm after every conv (and option B shortcuts).
+const BN: &str = common::TINY;
 
 fn graph(src: &str) -> LoweredGraph {
-    let (_, r) = compile_str("net.arch", src, &Overrides::default());
-    let nets = r.unwrap_or_else(|_| panic!("the test network compiles"));
-    lower(&nets[0])
+    common::lowered_str(src)
 }
 
 fn config(g: &LoweredGraph, iterations: u64, devices: &[&str]) -> RunConfig {

@@ -8,35 +8,15 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use archc_compiler::lower::{lower, LoweredGraph};
-use archc_compiler::{compile_str, Overrides};
+use archc_compiler::lower::LoweredGraph;
 use archc_runtime::train::{
     self, checkpoint, metrics, plot, Outcome, Prepared, ProgressMode, Recipe, Row, Run, RunConfig,
     Sgd, TrainConfig, TrainError,
 };
 use archc_runtime::Network;
 
-const TINY: &str = r#"
-block basic(c) {
-    conv 3x3, c, stride: stride
-    conv 3x3, c
-}
-
-network tiny {
-    input    3x16x16
-    classes  10
-    shortcut B
-    stem     conv 3x3, 8
-    stage1   basic(8) x 1
-    stage2   basic(16) x 1, stride: 2
-    head     avgpool, fc classes
-}
-"#;
-
 fn tiny() -> LoweredGraph {
-    let (_, r) = compile_str("tiny.arch", TINY, &Overrides::default());
-    let nets = r.unwrap_or_else(|_| panic!("tiny.arch compiles"));
-    lower(&nets[0])
+    common::lowered_str(common::TINY)
 }
 
 fn config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {

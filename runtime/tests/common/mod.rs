@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use archc_compiler::lower::{lower, LoweredGraph};
-use archc_compiler::{build_network, load_path, LoadError, Overrides};
+use archc_compiler::{build_network, compile_str, load_path, LoadError, Overrides};
 
 pub fn architectures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../architectures")
@@ -50,6 +50,16 @@ pub fn lowered(file: &str, network: &str, input: Option<&[u64]>) -> LoweredGraph
         .into_iter()
         .find(|g| g.network == network)
         .unwrap_or_else(|| panic!("{network} not in {file}"))
+}
+
+/// fixtures/tiny.arch: a tiny residual network with batch norm (network `tiny`).
+pub const TINY: &str = include_str!("../fixtures/tiny.arch");
+
+/// The first network of an `.arch` source, lowered.
+pub fn lowered_str(src: &str) -> LoweredGraph {
+    let (_, r) = compile_str("net.arch", src, &Overrides::default());
+    let nets = r.unwrap_or_else(|_| panic!("the test network compiles"));
+    lower(&nets[0])
 }
 
 /// The device the runtime tests run on: burn-flex by default; `ARCHC_TEST_DEVICE=libtorch-cpu`
