@@ -8,8 +8,7 @@ use std::path::Path;
 
 use archc_compiler::lower::LoweredGraph;
 use archc_runtime::train::{
-    self, metrics, Outcome, Prepared, ProgressMode, Recipe, Row, Run, RunConfig, TrainConfig,
-    TrainError,
+    self, metrics, Outcome, Prepared, ProgressMode, Row, Run, RunConfig, TrainError,
 };
 use archc_runtime::Device;
 
@@ -42,32 +41,13 @@ fn graph(src: &str) -> LoweredGraph {
     common::lowered_str(src)
 }
 
+/// [`common::run_config`] on 200 synthetic images with a row every step, data-parallel on
+/// `devices` (none: one device).
 fn config(g: &LoweredGraph, iterations: u64, devices: &[&str]) -> RunConfig {
-    let train = TrainConfig {
-        iterations,
-        batch_size: 16,
-        lr: 0.05,
-        milestones: vec![iterations * 3 / 4],
-        log_every: 1,
-        eval_every: 4,
-        val_fraction: 0.1,
-        seed: 3,
-        ..Recipe::PaperCifar.config()
-    };
-    RunConfig {
-        archc_version: "test".into(),
-        file: "net.arch".into(),
-        network: g.network.clone(),
-        input_override: None,
-        classes_override: None,
-        input: vec![],
-        classes: 0,
-        params: 0,
-        data: "synthetic:200".into(),
-        device: "cpu".into(),
-        devices: devices.iter().map(|d| d.to_string()).collect(),
-        train,
-    }
+    let mut c = common::run_config(g, "synthetic:200", iterations);
+    c.train.log_every = 1;
+    c.devices = devices.iter().map(|d| d.to_string()).collect();
+    c
 }
 
 fn run(

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use archc_compiler::lower::LoweredGraph;
 use archc_runtime::train::{
-    self, checkpoint, metrics, plot, Outcome, Prepared, ProgressMode, Recipe, Row, Run, RunConfig,
-    Sgd, TrainConfig, TrainError,
+    self, checkpoint, metrics, plot, Outcome, Prepared, ProgressMode, Row, Run, RunConfig, Sgd,
+    TrainError,
 };
 use archc_runtime::Network;
 
@@ -20,31 +20,7 @@ fn tiny() -> LoweredGraph {
 }
 
 fn config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
-    let train = TrainConfig {
-        iterations,
-        batch_size: 16,
-        lr: 0.05,
-        milestones: vec![iterations * 3 / 4],
-        log_every: 2,
-        eval_every: 4,
-        val_fraction: 0.1,
-        seed: 3,
-        ..Recipe::PaperCifar.config()
-    };
-    RunConfig {
-        archc_version: "test".into(),
-        file: "tiny.arch".into(),
-        network: g.network.clone(),
-        input_override: None,
-        classes_override: None,
-        input: vec![],
-        classes: 0,
-        params: 0,
-        data: data.into(),
-        device: "cpu".into(),
-        devices: vec![],
-        train,
-    }
+    common::run_config(g, data, iterations)
 }
 
 fn run(

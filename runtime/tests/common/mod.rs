@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use archc_compiler::lower::{lower, LoweredGraph};
 use archc_compiler::{build_network, compile_str, load_path, LoadError, Overrides};
+use archc_runtime::train::{Recipe, RunConfig, TrainConfig};
 
 pub fn architectures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../architectures")
@@ -60,6 +61,37 @@ pub fn lowered_str(src: &str) -> LoweredGraph {
     let (_, r) = compile_str("net.arch", src, &Overrides::default());
     let nets = r.unwrap_or_else(|_| panic!("the test network compiles"));
     lower(&nets[0])
+}
+
+/// A short run's configuration for the training tests: the CIFAR recipe with batch 16, lr 0.05
+/// divided at 3/4 of `iterations`, a row every 2 steps, an evaluation every 4, 10% validation,
+/// seed 3, one CPU device.
+pub fn run_config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
+    let train = TrainConfig {
+        iterations,
+        batch_size: 16,
+        lr: 0.05,
+        milestones: vec![iterations * 3 / 4],
+        log_every: 2,
+        eval_every: 4,
+        val_fraction: 0.1,
+        seed: 3,
+        ..Recipe::PaperCifar.config()
+    };
+    RunConfig {
+        archc_version: "test".into(),
+        file: "net.arch".into(),
+        network: g.network.clone(),
+        input_override: None,
+        classes_override: None,
+        input: vec![],
+        classes: 0,
+        params: 0,
+        data: data.into(),
+        device: "cpu".into(),
+        devices: vec![],
+        train,
+    }
 }
 
 /// The device the runtime tests run on: burn-flex by default; `ARCHC_TEST_DEVICE=libtorch-cpu`
