@@ -223,14 +223,7 @@ fn two_workers_with_batch_norm_lower_the_loss_and_update_the_running_statistics(
     let p = train::prepare(&g, c).expect("prepares");
     let s = run(&g, p, dir.path(), 2, false, None).expect("trains");
     assert_eq!(s.outcome, Outcome::Finished);
-    let rows = metrics::read(dir.path()).expect("metrics");
-    assert_eq!(rows.len(), 4);
-    let first = rows[0].train_loss.expect("loss");
-    let last = rows[3].train_loss.expect("loss");
-    assert!(first > 2.0, "starts near ln(10): {first}");
-    assert!(last < first - 0.3, "loss falls: {first} -> {last}");
-    let test = rows[3].test_error.expect("test error");
-    assert!(test < 0.8, "better than chance on the test split: {test}");
+    common::assert_learns(&metrics::read(dir.path()).expect("metrics"));
     // The running statistics moved away from their initial 0 and 1 (they are used by the
     // evaluation above and saved in the checkpoint).
     let w = tensors(&dir.path().join("checkpoints/last/model.safetensors"));

@@ -65,14 +65,7 @@ fn a_few_steps_on_synthetic_data_lower_the_loss() {
     let p = train::prepare(&g, c).expect("prepares");
     let s = run(&g, p, dir.path(), false, None).expect("trains");
     assert_eq!(s.outcome, Outcome::Finished);
-    let rows = metrics::read(dir.path()).expect("metrics");
-    assert_eq!(rows.len(), 4);
-    let first = rows[0].train_loss.expect("loss");
-    let last = rows[3].train_loss.expect("loss");
-    assert!(first > 2.0, "starts near ln(10): {first}");
-    assert!(last < first - 0.3, "loss falls: {first} -> {last}");
-    let test = rows[3].test_error.expect("test error measured at the end");
-    assert!(test < 0.8, "better than chance on the test split: {test}");
+    common::assert_learns(&metrics::read(dir.path()).expect("metrics"));
     // The run folder.
     for f in [
         "config.json",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use archc_compiler::lower::{lower, LoweredGraph};
 use archc_compiler::{build_network, compile_str, load_path, LoadError, Overrides};
-use archc_runtime::train::{Recipe, RunConfig, TrainConfig};
+use archc_runtime::train::{Recipe, Row, RunConfig, TrainConfig};
 
 pub fn architectures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../architectures")
@@ -92,6 +92,20 @@ pub fn run_config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
         devices: vec![],
         train,
     }
+}
+
+/// The four rows of a 40-step [`run_config`] run logged every 10 steps (lr 0.1, 400 images):
+/// the training loss starts near ln(10), falls by more than 0.3, and the final test error is
+/// better than chance.
+#[track_caller]
+pub fn assert_learns(rows: &[Row]) {
+    assert_eq!(rows.len(), 4);
+    let first = rows[0].train_loss.expect("loss");
+    let last = rows[3].train_loss.expect("loss");
+    assert!(first > 2.0, "starts near ln(10): {first}");
+    assert!(last < first - 0.3, "loss falls: {first} -> {last}");
+    let test = rows[3].test_error.expect("test error measured at the end");
+    assert!(test < 0.8, "better than chance on the test split: {test}");
 }
 
 /// The device the runtime tests run on: burn-flex by default; `ARCHC_TEST_DEVICE=libtorch-cpu`
