@@ -59,8 +59,16 @@ fn data<const D: usize>(
     device: &Device,
 ) -> Tensor<D> {
     let flex = Device::flex();
-    flex.seed(seed);
-    Tensor::from_data(random(shape, lo, hi, &flex).into_data(), device)
+    // burn-flex has one random generator per process and the tests run on parallel threads:
+    // seeding and drawing must not interleave with another test's, or the two runs a test
+    // compares get different inputs.
+    static FLEX_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let drawn = {
+        let _only_us = FLEX_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        flex.seed(seed);
+        random(shape, lo, hi, &flex).into_data()
+    };
+    Tensor::from_data(drawn, device)
 }
 
 /// Output, batch statistics and gradients of batch norm, fused or Burn's, for a random upstream
