@@ -246,7 +246,7 @@ fn synthetic_data_is_deterministic_and_batches_reproduce() {
     let z = p.batch(&a.train, &[1, 2, 3], true, 3, 30).expect("batch");
     assert_eq!(x, y);
     assert_ne!(x.images, z.images, "another epoch, other crops");
-    let (kept, held) = a.train.hold_out(0.1);
+    let (kept, held) = a.train.hold_out(0.1, 0);
     assert_eq!((kept.len(), held.len()), (90, 10));
 }
 
@@ -439,4 +439,81 @@ fn image_folders_take_any_size_and_channel_count_and_name_bad_files() {
     std::fs::remove_file(b.join("0-rgba.png")).expect("rm");
     let e = s.train.image(2).expect_err("gone").to_string();
     assert!(e.contains("0-rgba.png") && e.contains("cannot read"), "{e}");
+}
+
+/// The labels of a split, counted per class.
+fn class_counts(d: &data::Dataset) -> Vec<usize> {
+    let mut c = vec![0; d.classes()];
+    for i in 0..d.len() {
+        c[d.label(i)] += 1;
+    }
+    c
+}
+
+/// Issue 23, item 0: an image folder is stored class by class, and the validation split was
+/// its last images, so the last class was missing from training. The split is now stratified:
+/// every class is in both parts, each within one image of its share, the same for one seed.
+#[test]
+fn validation_split_of_a_class_sorted_folder_keeps_every_class_in_both_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // Four classes of unequal size (7, 13, 10, 4 images), stored class by class.
+    let sizes = [7usize, 13, 10, 4];
+    for (k, &n) in sizes.iter().enumerate() {
+        let cd = d.join(format!("class{k}"));
+        std::fs::create_dir_all(&cd).expect("mkdir");
+        for i in 0..n {
+            let img = image::GrayImage::from_fn(8, 8, |x, y| image::Luma([(k * 50 + i + x as usize + y as usize) as u8]));
+            img.save(cd.join(format!("{i:02}.png"))).expect("save");
+        }
+    }
+    let exp = Expect {
+        input: [1, 8, 8],
+        classes: 4,
+    };
+    let spec: DataSpec = format!("folder:{}", d.display()).parse().expect("spec");
+    let s = data::open(&spec, exp).expect("opens");
+    assert_eq!(class_counts(&s.train), sizes);
+    for fraction in [0.1, 0.25, 0.5] {
+        let (kept, held) = s.train.hold_out(fraction, 3);
+        let total: usize = sizes.iter().sum();
+        assert_eq!(held.len(), ((total as f64) * fraction).round() as usize);
+        assert_eq!(kept.len() + held.len(), total);
+        let (k, h) = (class_counts(&kept), class_counts(&held));
+        for c in 0..4 {
+            assert!(k[c] > 0 && h[c] > 0, "class {c} in both parts at {fraction}: {k:?} {h:?}");
+            let share = sizes[c] as f64 * held.len() as f64 / total as f64;
+            assert!(
+                (h[c] as f64 - share).abs() < 1.0 + 1e-9,
+                "class {c} holds {} of a share {share} at {fraction}",
+                h[c]
+            );
+        }
+        // The same seed, the same images (a resumed run validates on what it did before).
+        let (_, again) = s.train.hold_out(fraction, 3);
+        let images = |d: &data::Dataset| (0..d.len()).map(|i| d.image(i).expect("img")).collect::<Vec<_>>();
+        assert_eq!(images(&held), images(&again));
+        // No image in both parts.
+        let kept_images = images(&kept);
+        assert!(images(&held).iter().all(|x| !kept_images.contains(x)));
+    }
+    // Another seed, another draw.
+    let (_, a) = s.train.hold_out(0.5, 3);
+    let (_, b) = s.train.hold_out(0.5, 4);
+    let images = |d: &data::Dataset| (0..d.len()).map(|i| d.image(i).expect("img")).collect::<Vec<_>>();
+    assert_ne!(images(&a), images(&b));
+}
+
+/// CIFAR's files are in a random order: the held-out part stays the paper's "last N".
+#[test]
+fn validation_split_of_cifar_is_the_last_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_cifar10(dir.path(), 20);
+    let spec: DataSpec = format!("cifar10:{}", dir.path().display()).parse().expect("spec");
+    let s = data::open(&spec, CIFAR).expect("opens");
+    let (kept, held) = s.train.hold_out(0.1, 9);
+    assert_eq!((kept.len(), held.len()), (90, 10));
+    for i in 0..10 {
+        assert_eq!(held.image(i).expect("img"), s.train.image(90 + i).expect("img"));
+    }
 }

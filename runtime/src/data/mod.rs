@@ -156,6 +156,9 @@ pub struct Dataset {
     pub(crate) labels: Arc<Vec<u16>>,
     pub(crate) indices: Arc<Vec<u32>>,
     pub(crate) classes: usize,
+    /// Whether the storage order is already a random order (CIFAR's files), so that the last
+    /// images are a fair validation sample.
+    pub(crate) random_order: bool,
 }
 
 impl Dataset {
@@ -167,7 +170,14 @@ impl Dataset {
             labels: Arc::new(labels),
             indices: Arc::new(indices),
             classes,
+            random_order: false,
         }
+    }
+
+    /// Mark the storage order as random (see [`Dataset::hold_out`]).
+    pub(crate) fn in_random_order(mut self) -> Self {
+        self.random_order = true;
+        self
     }
 
     /// A human-readable name, such as `cifar10 train (45000 images)`.
@@ -224,18 +234,38 @@ impl Dataset {
         }
     }
 
-    /// Split off the last `fraction` of the images (the paper's 45k/5k split is 0.1 of
-    /// CIFAR-10's 50k training images): returns (kept, held out).
-    pub fn hold_out(&self, fraction: f64) -> (Dataset, Dataset) {
+    /// Split off a validation part of about `fraction` of the images: returns (kept, held out).
+    ///
+    /// Where the storage order is already random (CIFAR's files), the held-out part is the last
+    /// `round(n * fraction)` images, as the paper's 45k/5k split of CIFAR-10 is. Elsewhere (an
+    /// image folder is stored class by class) it is a class-stratified random subset drawn
+    /// from `seed`: each class gives `floor` or `ceil` of its share (the totals still add up to
+    /// `round(n * fraction)`), and a class of two images or more keeps at least one in each
+    /// part. Both parts keep the storage order. The same seed gives the same split, so a
+    /// resumed run validates on the images it validated on before.
+    pub fn hold_out(&self, fraction: f64, seed: u64) -> (Dataset, Dataset) {
         let n = self.len();
-        let held = ((n as f64) * fraction).round() as usize;
-        let held = held.min(n);
+        let held = (((n as f64) * fraction).round() as usize).min(n);
+        let (kept_idx, held_idx, how) = if self.random_order {
+            (
+                self.indices[..n - held].to_vec(),
+                self.indices[n - held..].to_vec(),
+                "the last",
+            )
+        } else {
+            let (k, h) = stratified(self, held, seed);
+            (k, h, "stratified")
+        };
         let mut a = self.clone();
         let mut b = self.clone();
-        a.indices = Arc::new(self.indices[..n - held].to_vec());
-        b.indices = Arc::new(self.indices[n - held..].to_vec());
-        a.name = format!("{} (first {})", self.name, n - held);
-        b.name = format!("{} (last {held}, validation)", self.name);
+        a.name = format!("{} ({} for training)", self.name, kept_idx.len());
+        b.name = format!(
+            "{} ({how} {} for validation)",
+            self.name,
+            held_idx.len()
+        );
+        a.indices = Arc::new(kept_idx);
+        b.indices = Arc::new(held_idx);
         (a, b)
     }
 
@@ -246,6 +276,84 @@ impl Dataset {
         a.indices = Arc::new(self.indices[..n].to_vec());
         a
     }
+}
+
+/// The class-stratified split of [`Dataset::hold_out`]: `held` positions of `d`'s indices,
+/// spread over the classes by largest remainder, drawn at random within each class.
+fn stratified(d: &Dataset, held: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
+    let n = d.len();
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); d.classes.max(1)];
+    for i in 0..n {
+        let c = d.label(i);
+        if c >= by_class.len() {
+            by_class.resize(c + 1, Vec::new());
+        }
+        by_class[c].push(i);
+    }
+    // Each class's exact share, its floor, and the remainders that decide who gets one more.
+    let share = |len: usize| len as f64 * held as f64 / n.max(1) as f64;
+    let mut take: Vec<usize> = by_class.iter().map(|v| share(v.len()).floor() as usize).collect();
+    let mut order: Vec<usize> = (0..by_class.len()).collect();
+    order.sort_by(|&a, &b| {
+        let ra = share(by_class[a].len()) - take[a] as f64;
+        let rb = share(by_class[b].len()) - take[b] as f64;
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    let mut left = held - take.iter().sum::<usize>().min(held);
+    for &c in order.iter().cycle().take(order.len() * 2) {
+        if left == 0 {
+            break;
+        }
+        if take[c] < by_class[c].len() {
+            take[c] += 1;
+            left -= 1;
+        }
+    }
+    // Every class of two or more images in both parts, where the total allows it: a class with
+    // none held gets one from the class with the most held, and a class with all held gives
+    // one back to the class with the most kept (still within one image of its share).
+    if held > 0 {
+        for c in 0..by_class.len() {
+            let len = by_class[c].len();
+            if len >= 2 && take[c] == 0 {
+                if let Some(d) = (0..take.len()).filter(|&d| take[d] >= 2).max_by_key(|&d| take[d]) {
+                    take[d] -= 1;
+                    take[c] = 1;
+                }
+            } else if len >= 2 && take[c] == len {
+                if let Some(d) = (0..take.len())
+                    .filter(|&d| take[d] + 1 < by_class[d].len())
+                    .max_by_key(|&d| by_class[d].len() - take[d])
+                {
+                    take[d] += 1;
+                    take[c] -= 1;
+                }
+            }
+        }
+    }
+    let mut is_held = vec![false; n];
+    for (c, members) in by_class.iter().enumerate() {
+        let mut m = members.clone();
+        let mut rng = rng::Rng::keyed(seed, &[0x7661_6c69_6461_7465, c as u64]);
+        // Partial Fisher-Yates: the first take[c] of a uniform shuffle.
+        for i in 0..take[c] {
+            let j = i + rng.below(m.len() - i);
+            m.swap(i, j);
+        }
+        for &i in &m[..take[c]] {
+            is_held[i] = true;
+        }
+    }
+    let mut kept = Vec::with_capacity(n - held);
+    let mut out = Vec::with_capacity(held);
+    for (i, &h) in is_held.iter().enumerate() {
+        if h {
+            out.push(d.indices[i]);
+        } else {
+            kept.push(d.indices[i]);
+        }
+    }
+    (kept, out)
 }
 
 /// A data set's splits.
