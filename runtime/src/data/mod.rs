@@ -259,11 +259,7 @@ impl Dataset {
         let mut a = self.clone();
         let mut b = self.clone();
         a.name = format!("{} ({} for training)", self.name, kept_idx.len());
-        b.name = format!(
-            "{} ({how} {} for validation)",
-            self.name,
-            held_idx.len()
-        );
+        b.name = format!("{} ({how} {} for validation)", self.name, held_idx.len());
         a.indices = Arc::new(kept_idx);
         b.indices = Arc::new(held_idx);
         (a, b)
@@ -292,7 +288,10 @@ fn stratified(d: &Dataset, held: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
     }
     // Each class's exact share, its floor, and the remainders that decide who gets one more.
     let share = |len: usize| len as f64 * held as f64 / n.max(1) as f64;
-    let mut take: Vec<usize> = by_class.iter().map(|v| share(v.len()).floor() as usize).collect();
+    let mut take: Vec<usize> = by_class
+        .iter()
+        .map(|v| share(v.len()).floor() as usize)
+        .collect();
     let mut order: Vec<usize> = (0..by_class.len()).collect();
     order.sort_by(|&a, &b| {
         let ra = share(by_class[a].len()) - take[a] as f64;
@@ -316,7 +315,10 @@ fn stratified(d: &Dataset, held: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
         for c in 0..by_class.len() {
             let len = by_class[c].len();
             if len >= 2 && take[c] == 0 {
-                if let Some(d) = (0..take.len()).filter(|&d| take[d] >= 2).max_by_key(|&d| take[d]) {
+                if let Some(d) = (0..take.len())
+                    .filter(|&d| take[d] >= 2)
+                    .max_by_key(|&d| take[d])
+                {
                     take[d] -= 1;
                     take[c] = 1;
                 }
