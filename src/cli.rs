@@ -110,6 +110,13 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+    /// List every layer kind with its arguments, defaults, shape rule and counting rule.
+    Layers {
+        /// One kind only (such as `conv` or `silu`)
+        kind: Option<String>,
+        #[arg(long, short = 'f', value_enum, default_value_t = LayersFormat::Text)]
+        format: LayersFormat,
+    },
     /// Print the paper's Table 1 layout for several networks side by side.
     Table {
         file: PathBuf,
@@ -183,6 +190,12 @@ pub struct OverrideArgs {
     /// Override the class count (networks that declare `classes`)
     #[arg(long)]
     pub classes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayersFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -327,6 +327,9 @@ fn completions_and_man_page() {
     assert!(man.contains("report"));
 }
 
+/// Code generation is Burn API text, so it is the runtime crate's: a build without the runtime
+/// says so (tests/layers.rs checks that message).
+#[cfg(feature = "runtime")]
 #[test]
 fn codegen_writes_a_burn_module() {
     let out = stdout(archc().args([

@@ -180,3 +180,27 @@ fn scopes_editors_colour_by() {
     }
     assert!(scope_of(&pats, "    input 3x224x224", "3x224x224").is_some());
 }
+
+/// The editor's layer and setting words are the grammar's (`archc_grammar::keywords`, read
+/// from arch.pest by the grammar's build script): a kind added to the grammar and not here
+/// fails this test.
+#[test]
+fn editor_keywords_are_the_grammars() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode/syntaxes/arch.tmLanguage.json");
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let words = |key: &str| -> Vec<String> {
+        let re = g["repository"][key]["match"].as_str().unwrap();
+        let inner = &re[re.find('(').unwrap() + 1..re.rfind(')').unwrap()];
+        let mut w: Vec<String> = inner.split('|').map(String::from).collect();
+        w.sort();
+        w
+    };
+    let sorted = |l: &[&str]| -> Vec<String> {
+        let mut w: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(words("layer"), sorted(archc_grammar::keywords::LAYER_KINDS));
+    assert_eq!(words("setting"), sorted(archc_grammar::keywords::SETTINGS));
+}

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use archc_compiler::analysis::{analyse, NetworkReport};
+use archc_compiler::graph::Activation;
 use archc_compiler::lower::{lower, LoweredOp};
 use archc_compiler::{build_network, load_path, Overrides, Program};
 
@@ -129,7 +130,16 @@ fn mlp_residual_relu_comes_after_the_add() {
     assert_eq!(adds.len(), 9);
     for a in adds {
         let next = &l.nodes[a.id + 1];
-        assert!(matches!(next.op, LoweredOp::Relu), "{}", next.name);
+        assert!(
+            matches!(
+                next.op,
+                LoweredOp::Act {
+                    act: Activation::Relu
+                }
+            ),
+            "{}",
+            next.name
+        );
         assert_eq!(next.inputs, vec![a.id]);
         assert!(matches!(l.nodes[a.inputs[0]].op, LoweredOp::Linear { .. }));
     }
@@ -143,8 +153,24 @@ fn mobilenet_v2_residuals_where_shapes_match() {
     let l = lower(&t);
     let count = |f: fn(&LoweredOp) -> bool| l.nodes.iter().filter(|n| f(&n.op)).count();
     assert_eq!(count(|o| matches!(o, LoweredOp::Add)), 10);
-    assert_eq!(count(|o| matches!(o, LoweredOp::Relu6)), 35);
-    assert_eq!(count(|o| matches!(o, LoweredOp::Relu)), 0);
+    assert_eq!(
+        count(|o| matches!(
+            o,
+            LoweredOp::Act {
+                act: Activation::Relu6
+            }
+        )),
+        35
+    );
+    assert_eq!(
+        count(|o| matches!(
+            o,
+            LoweredOp::Act {
+                act: Activation::Relu
+            }
+        )),
+        0
+    );
     assert_eq!(l.params, 3_504_872);
 }
 

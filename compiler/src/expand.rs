@@ -16,7 +16,7 @@ use crate::graph::*;
 use crate::layers::args::{
     in_range, too_large, ArgVal, Args, MAX_CHANNELS, MAX_SPATIAL, MAX_STRIDE,
 };
-use crate::layers::{self, LayerDefaults};
+use crate::layers::{self, activation, LayerDefaults};
 use crate::resolve::Program;
 
 /// The most repetitions one stage may ask for.
@@ -232,7 +232,7 @@ impl<'p> Expander<'p> {
                 "act" => match st.value.as_word().map(|w| w.name.as_str()) {
                     Some("none") => s.defaults.act = None,
                     Some(w) if Activation::parse(w).is_some() => s.defaults.act = Activation::parse(w),
-                    _ => self.err(bad("relu, relu6 or none", "`act relu` puts a ReLU after each conv; `act relu6` a ReLU6"), st.span),
+                    w => self.err(activation::unknown(&describe_value(&st.value), w, st.value.span()), st.span),
                 },
                 "order" => match st.value.as_word().map(|w| w.name.as_str()) {
                     Some("post") => s.defaults.pre = false,

@@ -117,30 +117,7 @@ impl Naming {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Relu,
-    /// `min(max(x, 0), 6)` (MobileNetV2).
-    Relu6,
-}
-
-impl Activation {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "relu" => Activation::Relu,
-            "relu6" => Activation::Relu6,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Relu6 => "relu6",
-        }
-    }
-}
+pub use crate::layers::activation::Activation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Conv2d {
@@ -210,8 +187,7 @@ impl Op {
             Op::Input => "input",
             Op::Conv2d(_) => "conv",
             Op::BatchNorm { .. } => "bn",
-            Op::Act(Activation::Relu) => "relu",
-            Op::Act(Activation::Relu6) => "relu6",
+            Op::Act(a) => a.name(),
             Op::MaxPool2d(_) => "maxpool",
             Op::AvgPool2d(_) => "avgpool",
             Op::AdaptiveAvgPool2d { .. } => "adaptive_avgpool",

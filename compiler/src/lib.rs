@@ -10,7 +10,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod analysis;
-pub mod codegen;
 pub mod diag;
 pub mod expand;
 pub mod fmt;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::graph::{Activation, Naming, Node, Op, Shape};
 use crate::infer::TypedGraph;
 use crate::layers::shortcut::{ShortcutPlan, GATE_BIAS_INIT};
+use crate::layers::{conv, linear, norm};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoweredGraph {
@@ -66,9 +67,15 @@ pub enum LoweredOp {
         epsilon: f64,
         momentum: f64,
     },
-    Relu,
-    /// `min(max(x, 0), 6)`, PyTorch's `nn.ReLU6`.
-    Relu6,
+    /// An elementwise activation without parameters (`Relu`, `Relu6`, `Sigmoid`, `Silu`, …;
+    /// see `layers::activation`).
+    Act {
+        act: Activation,
+    },
+    /// PyTorch's `nn.PReLU(num_parameters)`: one learned slope per channel.
+    PRelu {
+        num_parameters: usize,
+    },
     /// `MaxPool2dConfig`.
     MaxPool2d {
         kernel_size: [usize; 2],
@@ -122,8 +129,8 @@ impl LoweredOp {
             LoweredOp::Input => "Input",
             LoweredOp::Conv2d { .. } => "Conv2d",
             LoweredOp::BatchNorm { .. } => "BatchNorm",
-            LoweredOp::Relu => "Relu",
-            LoweredOp::Relu6 => "Relu6",
+            LoweredOp::Act { act } => act.lowered_name(),
+            LoweredOp::PRelu { .. } => "PRelu",
             LoweredOp::MaxPool2d { .. } => "MaxPool2d",
             LoweredOp::AvgPool2d { .. } => "AvgPool2d",
             LoweredOp::AdaptiveAvgPool2d { .. } => "AdaptiveAvgPool2d",
@@ -137,35 +144,62 @@ impl LoweredOp {
         }
     }
 
-    /// Trainable parameters of this node, as Burn counts them without BN running statistics.
-    pub fn params(&self) -> u64 {
-        match *self {
+    /// The trainable parameters of this node by PyTorch name and PyTorch shape (`weight`
+    /// `[out, in/groups, kh, kw]`, a linear `weight` `[out, in]`, …), from the op units' one
+    /// rule. Counts, initialisation and weight loading all read these.
+    pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let p = match *self {
             LoweredOp::Conv2d {
                 channels,
                 kernel_size,
                 groups,
                 bias,
                 ..
-            } => {
-                let w = channels[1] * (channels[0] / groups) * kernel_size[0] * kernel_size[1];
-                (w + if bias { channels[1] } else { 0 }) as u64
-            }
-            LoweredOp::BatchNorm { num_features, .. } => 2 * num_features as u64,
+            } => conv::params(
+                channels[0] as u64,
+                channels[1] as u64,
+                groups as u64,
+                kernel_size.map(|k| k as u64),
+                bias,
+            ),
+            LoweredOp::BatchNorm { num_features, .. } => norm::params(num_features as u64),
             LoweredOp::Linear {
                 d_input,
                 d_output,
                 bias,
-            } => (d_input * d_output + if bias { d_output } else { 0 }) as u64,
-            _ => 0,
+            } => linear::params(d_input as u64, d_output as u64, bias),
+            LoweredOp::PRelu { num_parameters } => {
+                Activation::PRelu.param_shapes(num_parameters as u64)
+            }
+            _ => Vec::new(),
+        };
+        p.into_iter()
+            .map(|(n, d)| (n, d.into_iter().map(|x| x as usize).collect()))
+            .collect()
+    }
+
+    /// The buffers (state that is not trained) of this node: batch norm's running statistics.
+    pub fn buffer_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        match *self {
+            LoweredOp::BatchNorm { num_features, .. } => norm::buffers(num_features as u64)
+                .into_iter()
+                .map(|(n, d)| (n, d.into_iter().map(|x| x as usize).collect()))
+                .collect(),
+            _ => Vec::new(),
         }
+    }
+
+    /// Trainable parameters of this node, as Burn counts them without BN running statistics.
+    pub fn params(&self) -> u64 {
+        self.param_shapes()
+            .iter()
+            .map(|(_, d)| d.iter().product::<usize>() as u64)
+            .sum()
     }
 
     /// Whether the node holds weights (and so needs a stable name).
     pub fn has_weights(&self) -> bool {
-        matches!(
-            self,
-            LoweredOp::Conv2d { .. } | LoweredOp::BatchNorm { .. } | LoweredOp::Linear { .. }
-        )
+        !self.param_shapes().is_empty()
     }
 }
 
@@ -443,8 +477,10 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                 epsilon: *epsilon,
                 momentum: *momentum,
             }),
-            Op::Act(Activation::Relu) => Some(LoweredOp::Relu),
-            Op::Act(Activation::Relu6) => Some(LoweredOp::Relu6),
+            Op::Act(Activation::PRelu) => Some(LoweredOp::PRelu {
+                num_parameters: cin,
+            }),
+            Op::Act(act) => Some(LoweredOp::Act { act: *act }),
             Op::MaxPool2d(p) => Some(LoweredOp::MaxPool2d {
                 kernel_size: p.kernel.map(u),
                 strides: p.stride.map(u),
@@ -539,8 +575,8 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                     let c = push(&mut out, name, conv, inputs.clone(), tn.output);
                     let bn = LoweredOp::BatchNorm {
                         num_features: u(out_channels),
-                        epsilon: 1e-5,
-                        momentum: 0.1,
+                        epsilon: norm::EPSILON,
+                        momentum: norm::MOMENTUM,
                     };
                     let name = namer.name(node, &bn, Some("downsample.1"));
                     let b = push(&mut out, name, bn, vec![c], tn.output);
@@ -652,6 +688,8 @@ pub fn to_text(l: &LoweredGraph) -> String {
                 pad_after,
             } => format!("stride={stride} pad_before={pad_before} pad_after={pad_after}"),
             LoweredOp::Highway { gate_bias } => format!("gate_bias={gate_bias}"),
+            LoweredOp::Act { act } => act.args_text(),
+            LoweredOp::PRelu { num_parameters } => format!("num_parameters={num_parameters}"),
             _ => String::new(),
         };
         let ins = n

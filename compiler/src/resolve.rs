@@ -378,8 +378,11 @@ impl Checker<'_, '_> {
                 }
                 let mut seen: HashMap<&str, Span> = HashMap::new();
                 for n in &l.named {
-                    // A lone word (`norm: none`, `bias: true`) is read by the expander.
-                    let word = matches!(&n.value, Value::Expr(Expr::Var(v)) if WORDS.contains(&v.name.as_str()));
+                    // A lone word (`norm: none`, `bias: true`, `act: silu`) is read by the
+                    // expander, which names the values an argument takes when it is wrong.
+                    let word = matches!(&n.value, Value::Expr(Expr::Var(v))
+                        if WORDS.contains(&v.name.as_str())
+                            || layers::WORD_ARGUMENTS.contains(&n.name.name.as_str()));
                     if !word {
                         self.value_names(&n.value, scope);
                     }

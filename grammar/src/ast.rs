@@ -146,51 +146,23 @@ impl Segment {
     }
 }
 
+/// A layer kind: one of the words of the grammar's `layer_kind` rule
+/// ([`crate::keywords::LAYER_KINDS`]). What each kind means is the compiler's op units'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LayerKind {
-    Conv,
-    MaxPool,
-    AvgPool,
-    Fc,
-    Dropout,
-    Flatten,
-    Softmax,
-    Relu,
-    Relu6,
-    Bn,
-}
+#[serde(transparent)]
+pub struct LayerKind(&'static str);
 
 impl LayerKind {
     pub fn keyword(self) -> &'static str {
-        match self {
-            LayerKind::Conv => "conv",
-            LayerKind::MaxPool => "maxpool",
-            LayerKind::AvgPool => "avgpool",
-            LayerKind::Fc => "fc",
-            LayerKind::Dropout => "dropout",
-            LayerKind::Flatten => "flatten",
-            LayerKind::Softmax => "softmax",
-            LayerKind::Relu => "relu",
-            LayerKind::Relu6 => "relu6",
-            LayerKind::Bn => "bn",
-        }
+        self.0
     }
 
+    /// The kind named `s`, if the grammar has it.
     pub fn from_keyword(s: &str) -> Option<Self> {
-        Some(match s {
-            "conv" => LayerKind::Conv,
-            "maxpool" => LayerKind::MaxPool,
-            "avgpool" => LayerKind::AvgPool,
-            "fc" => LayerKind::Fc,
-            "dropout" => LayerKind::Dropout,
-            "flatten" => LayerKind::Flatten,
-            "softmax" => LayerKind::Softmax,
-            "relu" => LayerKind::Relu,
-            "relu6" => LayerKind::Relu6,
-            "bn" => LayerKind::Bn,
-            _ => return None,
-        })
+        crate::keywords::LAYER_KINDS
+            .iter()
+            .find(|k| **k == s)
+            .map(|k| LayerKind(k))
     }
 }
 

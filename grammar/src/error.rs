@@ -86,14 +86,10 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::param_list => "a parameter list `(a, b)`",
         Rule::call_args => "arguments in parentheses",
         Rule::body | Rule::block_body => "`{`",
-        Rule::setting | Rule::setting_key => {
-            "a setting (input, classes, shortcut, norm, act, bias, names, order)"
-        }
+        Rule::setting | Rule::setting_key => return Some(SETTING_TEXT.as_str()),
         Rule::stage => "a stage line (a name followed by layers)",
         Rule::segment_list | Rule::layer | Rule::call => "a layer or a block call",
-        Rule::layer_kind => {
-            "a layer (conv, maxpool, avgpool, fc, dropout, flatten, softmax, relu, relu6, bn)"
-        }
+        Rule::layer_kind => return Some(LAYER_TEXT.as_str()),
         Rule::positional | Rule::named_arg => "an argument",
         Rule::dims => "dimensions such as 3x3",
         Rule::float => "a decimal number",
@@ -105,9 +101,12 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
     })
 }
 
-const LAYERS: &[&str] = &[
-    "conv", "maxpool", "avgpool", "fc", "dropout", "flatten", "softmax", "relu", "relu6", "bn",
-];
+use crate::keywords::{LAYER_KINDS as LAYERS, SETTINGS};
+
+static LAYER_TEXT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("a layer ({})", LAYERS.join(", ")));
+static SETTING_TEXT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("a setting ({})", SETTINGS.join(", ")));
 
 /// The message, label and help of a grammar error, from what the parser tried at `pos`.
 pub(crate) fn explain(
@@ -278,27 +277,5 @@ fn help_for(
 }
 
 pub(crate) fn is_keyword(w: &str) -> bool {
-    matches!(
-        w,
-        "use"
-            | "family"
-            | "network"
-            | "with"
-            | "x"
-            | "conv"
-            | "maxpool"
-            | "avgpool"
-            | "fc"
-            | "dropout"
-            | "flatten"
-            | "softmax"
-            | "relu"
-            | "relu6"
-            | "bn"
-            | "input"
-            | "shortcut"
-            | "norm"
-            | "act"
-            | "bias"
-    )
+    crate::keywords::is_keyword(w)
 }

@@ -26,7 +26,7 @@ fn block_with_layers_and_named_args() {
     let Segment::Layer(l) = &b.body[0] else {
         panic!()
     };
-    assert_eq!(l.kind, LayerKind::Conv);
+    assert_eq!(l.kind.keyword(), "conv");
     assert_eq!(l.positional.len(), 2);
     assert_eq!(l.named[0].name.name, "stride");
 }
@@ -105,4 +105,29 @@ fn errors_read_like_a_person_wrote_them() {
 fn huge_numbers_are_a_diagnostic() {
     let e = parse("block b() { conv 3x3, 99999999999999999999999 }", FileId(0)).unwrap_err();
     assert!(matches!(e[0], SyntaxError::NumberTooLarge { .. }));
+}
+
+#[test]
+fn keyword_table_is_the_grammars() {
+    use crate::keywords::{is_keyword, LAYER_KINDS};
+    // Every layer kind parses as a layer and is reserved; a word outside the table is neither.
+    for k in LAYER_KINDS {
+        let text = format!("block b(c) {{\n    {k}\n}}\n");
+        let f = parse(&text, FileId(0)).unwrap_or_else(|e| panic!("{k}: {e:?}"));
+        let Item::Block(b) = &f.items[0] else {
+            panic!()
+        };
+        let Segment::Layer(l) = &b.body[0] else {
+            panic!("{k} is not a layer")
+        };
+        assert_eq!(l.kind.keyword(), *k);
+        assert!(is_keyword(k));
+    }
+    assert!(LAYER_KINDS.contains(&"relu6") && LAYER_KINDS.contains(&"silu"));
+    assert!(!is_keyword("swish") && LayerKind::from_keyword("swish").is_none());
+    let e = parse("block b(c) {\n    swish\n}\n", FileId(0)).expect_err("not a layer");
+    assert!(
+        format!("{e:?}").contains("silu"),
+        "the error lists the kinds: {e:?}"
+    );
 }

@@ -7,6 +7,7 @@
 //! output shape is the one its op produces from its inputs. A graph that passes cannot make
 //! [`Network::new`](crate::Network::new) or a forward pass on a correctly shaped input panic.
 
+use archc_compiler::layers::out_size;
 use archc_compiler::lower::{LoweredGraph, LoweredOp};
 
 /// Why a lowered graph cannot be built: the offending node and what is wrong with it.
@@ -19,7 +20,8 @@ pub struct BuildError {
     pub message: String,
 }
 
-/// Output size of a window op along one axis, or `None` if the window does not fit.
+/// Output size of a window op along one axis, or `None` if the window does not fit: the
+/// compiler's own rule ([`out_size`]), so the two can never disagree.
 fn window(
     input: usize,
     kernel: usize,
@@ -27,11 +29,9 @@ fn window(
     pad: usize,
     dilation: usize,
 ) -> Option<usize> {
-    let span = dilation
-        .checked_mul(kernel.checked_sub(1)?)?
-        .checked_add(1)?;
-    let padded = input.checked_add(pad.checked_mul(2)?)?;
-    Some(padded.checked_sub(span)? / stride + 1)
+    let w = |x: usize| u64::try_from(x).ok();
+    out_size(w(input)?, w(kernel)?, w(stride)?, w(pad)?, w(dilation)?)
+        .and_then(|x| usize::try_from(x).ok())
 }
 
 fn numel(s: &[usize]) -> usize {
@@ -210,7 +210,24 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                 }
                 ins[0].to_vec()
             }
-            LoweredOp::Relu | LoweredOp::Relu6 | LoweredOp::Softmax => ins[0].to_vec(),
+            LoweredOp::Act { act } => {
+                if let archc_compiler::graph::Activation::LeakyRelu { slope } = act {
+                    if !slope.is_finite() {
+                        return Err(err(i, format!("leaky_relu slope {slope} is not finite")));
+                    }
+                }
+                ins[0].to_vec()
+            }
+            LoweredOp::PRelu { num_parameters } => {
+                if ins[0].first() != Some(num_parameters) {
+                    return Err(err(
+                        i,
+                        format!("input {:?} has not {num_parameters} channels", ins[0]),
+                    ));
+                }
+                ins[0].to_vec()
+            }
+            LoweredOp::Softmax => ins[0].to_vec(),
             LoweredOp::Flatten => vec![numel(ins[0])],
             LoweredOp::Add => {
                 if ins[0] != ins[1] {

@@ -4,11 +4,15 @@
 //! only (with the `flex` feature or any other backend); weights start from Burn's default
 //! initialisers (the archc runtime initialises as torchvision does and loads weights).
 //!
-//! No Burn types here: this is text. The runtime's tests compile a generated file.
+//! This is text written against Burn's API, so it lives in the runtime crate (the only crate
+//! that knows Burn); each op's text sits with its forward (`ops::activation::rust_text`). The
+//! runtime's tests compile a generated file.
 
 use std::fmt::Write;
 
-use crate::lower::{LoweredGraph, LoweredOp};
+use archc_compiler::lower::{LoweredGraph, LoweredOp};
+
+use crate::ops::activation;
 
 /// `cifar_resnet20` → `CifarResnet20`.
 pub fn type_name(network: &str) -> String {
@@ -121,6 +125,10 @@ fn module(op: &LoweredOp) -> Option<(&'static str, String)> {
             format!("AdaptiveAvgPool2dConfig::new({}).init()", arr(*output_size)),
         ),
         LoweredOp::Dropout { prob } => ("Dropout", format!("DropoutConfig::new({prob:?}).init()")),
+        LoweredOp::PRelu { num_parameters } => (
+            "PRelu",
+            format!("PReluConfig::new().with_num_parameters({num_parameters}).init(device)"),
+        ),
         _ => return None,
     })
 }
@@ -139,7 +147,18 @@ pub fn generate(l: &LoweredGraph, origin: &str) -> String {
         l.params
     );
     s.push_str(
-        "#![allow(clippy::all, unused_imports)]\n\nuse burn::module::Module;\nuse burn::nn::conv::{Conv2d, Conv2dConfig};\nuse burn::nn::pool::{\n    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,\n    MaxPool2dConfig,\n};\nuse burn::nn::{\n    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,\n};\nuse burn::tensor::activation::{relu, sigmoid, softmax};\nuse burn::tensor::{Device, Int, Tensor};\n\n",
+        "#![allow(clippy::all, unused_imports)]\n\nuse burn::module::Module;\nuse burn::nn::conv::{Conv2d, Conv2dConfig};\nuse burn::nn::pool::{\n    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,\n    MaxPool2dConfig,\n};\nuse burn::nn::{\n    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,\n};\n",
+    );
+    if l.nodes
+        .iter()
+        .any(|n| matches!(n.op, LoweredOp::PRelu { .. }))
+    {
+        s.push_str("use burn::nn::{PRelu, PReluConfig};\n");
+    }
+    let _ = writeln!(
+        s,
+        "use burn::tensor::activation::{{{}}};\nuse burn::tensor::{{Device, Int, Tensor}};\n",
+        activation::RUST_IMPORTS
     );
     let _ = writeln!(s, "#[derive(Module, Debug)]\npub struct {ty} {{");
     for n in &l.nodes {
@@ -175,9 +194,9 @@ pub fn generate(l: &LoweredGraph, origin: &str) -> String {
             | LoweredOp::MaxPool2d { .. }
             | LoweredOp::AvgPool2d { .. }
             | LoweredOp::AdaptiveAvgPool2d { .. }
-            | LoweredOp::Dropout { .. } => format!("self.{f}.forward({})", x(0)),
-            LoweredOp::Relu => format!("relu({})", x(0)),
-            LoweredOp::Relu6 => format!("{}.clamp(0.0, 6.0)", x(0)),
+            | LoweredOp::Dropout { .. }
+            | LoweredOp::PRelu { .. } => format!("self.{f}.forward({})", x(0)),
+            LoweredOp::Act { act } => activation::rust_text(*act, &x(0)),
             LoweredOp::Softmax => format!("softmax({}, 1)", x(0)),
             LoweredOp::Flatten => {
                 if rank(n.inputs[0]) == 4 {

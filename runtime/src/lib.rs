@@ -29,6 +29,7 @@
 //! ```
 
 mod check;
+pub mod codegen;
 pub mod data;
 pub mod device;
 #[cfg(feature = "tch")]
@@ -36,6 +37,7 @@ pub mod fused;
 mod init;
 pub mod malloc;
 mod network;
+pub mod ops;
 pub mod train;
 pub mod weights;
 

@@ -26,12 +26,15 @@ use burn::nn::pool::{
     AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,
     MaxPool2dConfig,
 };
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d};
-use burn::tensor::activation::{relu, sigmoid, softmax};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PRelu, PaddingConfig2d,
+};
+use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::check::{check, BuildError};
 use crate::init::{param, Fill};
+use crate::ops::activation;
 
 /// The Burn module of one node.
 #[derive(Module, Debug)]
@@ -43,6 +46,7 @@ pub enum Layer {
     AvgPool(AvgPool2d),
     AdaptiveAvgPool(AdaptiveAvgPool2d),
     Dropout(Dropout),
+    PRelu(PRelu),
 }
 
 /// The non-module part of a [`Network`]: the lowered graph and, per node, its layer and the last
@@ -143,12 +147,14 @@ impl Network {
                 } => {
                     let fan_out = channels[1] * kernel_size[0] * kernel_size[1];
                     let std = (2.0 / fan_out as f64).sqrt();
-                    let dims = [
-                        channels[1],
-                        channels[0] / groups,
-                        kernel_size[0],
-                        kernel_size[1],
-                    ];
+                    let shapes = n.op.param_shapes();
+                    let dims: [usize; 4] =
+                        shapes[0].1.as_slice().try_into().map_err(|_| BuildError {
+                            network: graph.network.clone(),
+                            node: i,
+                            name: n.name.clone(),
+                            message: "a convolution weight is [out, in/groups, kh, kw]".into(),
+                        })?;
                     Some(Layer::Conv(Conv2d {
                         weight: param(dims, Fill::Normal { std }, seed, i, 0, device),
                         bias: bias.then(|| {
@@ -220,6 +226,9 @@ impl Network {
                 LoweredOp::Dropout { prob } => {
                     Some(Layer::Dropout(DropoutConfig::new(prob).init()))
                 }
+                LoweredOp::PRelu { num_parameters } => Some(Layer::PRelu(
+                    activation::prelu_module(num_parameters, seed, i, device),
+                )),
                 _ => None,
             };
             layer.push(l.map(|l| {
@@ -358,13 +367,13 @@ impl Network {
                     Value::Map(t) => Value::Map(m.forward(t)),
                     Value::Flat(t) => Value::Flat(m.forward(t)),
                 },
-                (LoweredOp::Relu, _) => match arg() {
-                    Value::Map(t) => Value::Map(relu_layer(t)),
-                    Value::Flat(t) => Value::Flat(relu_layer(t)),
+                (_, Some(Layer::PRelu(m))) => match arg() {
+                    Value::Map(t) => Value::Map(activation::prelu_forward(m, t)),
+                    Value::Flat(t) => Value::Flat(activation::prelu_forward(m, t)),
                 },
-                (LoweredOp::Relu6, _) => match arg() {
-                    Value::Map(t) => Value::Map(t.clamp(0.0, 6.0)),
-                    Value::Flat(t) => Value::Flat(t.clamp(0.0, 6.0)),
+                (LoweredOp::Act { act }, _) => match arg() {
+                    Value::Map(t) => Value::Map(activation::forward(*act, t)),
+                    Value::Flat(t) => Value::Flat(activation::forward(*act, t)),
                 },
                 (LoweredOp::Highway { .. }, _) => {
                     // F(x)·σ(g) + x·(1 − σ(g)) = x + (F(x) − x)·σ(g)
@@ -448,16 +457,6 @@ pub fn zero_pad_subsample(x: Tensor<4>, stride: usize, before: usize, after: usi
         parts.push(Tensor::zeros([n, after, h, w], &device));
     }
     Tensor::cat(parts, 1)
-}
-
-/// ReLU: Burn's, except when training on LibTorch, where LibTorch's own kernels run forward and
-/// backward (`crate::fused`, feature `tch`).
-fn relu_layer<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "tch")]
-    if crate::fused::is_libtorch_training(&x.device()) {
-        return crate::fused::relu(x);
-    }
-    relu(x)
 }
 
 /// A convolution layer: Burn's `Conv2d`, except when training on LibTorch, where LibTorch's own

@@ -192,43 +192,8 @@ fn slots(net: &Network) -> Vec<Slot> {
                 shape,
             })
         };
-        match n.op {
-            LoweredOp::Conv2d {
-                channels,
-                kernel_size,
-                groups,
-                bias,
-                ..
-            } => {
-                add(
-                    "weight",
-                    vec![
-                        channels[1],
-                        channels[0] / groups,
-                        kernel_size[0],
-                        kernel_size[1],
-                    ],
-                );
-                if bias {
-                    add("bias", vec![channels[1]]);
-                }
-            }
-            LoweredOp::BatchNorm { num_features, .. } => {
-                for p in ["weight", "bias", "running_mean", "running_var"] {
-                    add(p, vec![num_features]);
-                }
-            }
-            LoweredOp::Linear {
-                d_input,
-                d_output,
-                bias,
-            } => {
-                add("weight", vec![d_output, d_input]);
-                if bias {
-                    add("bias", vec![d_output]);
-                }
-            }
-            _ => {}
+        for (suffix, shape) in n.op.param_shapes().into_iter().chain(n.op.buffer_shapes()) {
+            add(suffix, shape);
         }
     }
     out
@@ -531,6 +496,11 @@ impl Network {
                     bn.running_mean = stat(take(format!("{name}.running_mean")));
                     bn.running_var = stat(take(format!("{name}.running_var")));
                 }
+                Layer::PRelu(p) => {
+                    let [c] = p.alpha.lazy_shape().dims::<1>();
+                    let device = p.alpha.lazy_device();
+                    p.alpha = param_from(p.alpha.id, take(format!("{name}.weight")), [c], &device);
+                }
                 _ => {}
             }
         }
@@ -594,6 +564,10 @@ impl Network {
                         Vec::new(),
                         0i64.to_le_bytes().to_vec(),
                     ));
+                }
+                Layer::PRelu(p) => {
+                    let a = p.alpha.val();
+                    push("weight", a.dims().to_vec(), f32s(a.into_data()));
                 }
                 _ => {}
             }

@@ -26,7 +26,7 @@ impl ModuleVisitor for Trainable {
 fn generated_module_matches_the_compiler() {
     let g = common::lowered("cifar.arch", "cifar_resnet20", None);
     let origin = "`architectures/cifar.arch`";
-    let now = archc_compiler::codegen::generate(&g, origin);
+    let now = archc_runtime::codegen::generate(&g, origin);
     let committed = include_str!("generated/cifar_resnet20.rs");
     assert_eq!(
         committed, now,

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use archc_compiler::graph::Activation;
 use archc_compiler::lower::{LoweredGraph, LoweredNode, LoweredOp};
 use archc_runtime::{Device, Layer, Network, WeightError};
 use burn::module::Module;
@@ -165,7 +166,15 @@ fn tiny_graph() -> LoweredGraph {
                 vec![1],
                 vec![4, 8, 8],
             ),
-            node(3, "relu", LoweredOp::Relu, vec![2], vec![4, 8, 8]),
+            node(
+                3,
+                "relu",
+                LoweredOp::Act {
+                    act: Activation::Relu,
+                },
+                vec![2],
+                vec![4, 8, 8],
+            ),
             node(
                 4,
                 "avgpool",

@@ -5,6 +5,7 @@ mod diff;
 mod eval;
 mod fmt;
 mod forward;
+mod layers;
 mod plot;
 mod report;
 mod train;
@@ -102,6 +103,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     Failure::Usage
                 })
         }
+        Command::Layers { kind, format } => layers::run(kind.as_deref(), format),
         Command::Table {
             file,
             networks,

@@ -83,23 +83,28 @@ pub fn lower(
     Ok(())
 }
 
+/// `archc codegen`: Burn API text, so it is the runtime crate's (`archc_runtime::codegen`).
+#[cfg(feature = "runtime")]
 pub fn codegen(
     path: &Path,
     network: &str,
     out: Option<&Path>,
     ov: &Overrides,
 ) -> Result<(), Failure> {
-    let (sources, prog) = load(path)?;
-    let names = select(&prog, &[network.to_string()], path)?;
-    let (nets, diags) = build_networks(&prog, &names, ov);
-    if !diags.is_empty() {
-        print_diagnostics(&diags, &sources);
-        return Err(Failure::Input);
-    }
-    let lowered = archc_compiler::lower::lower(&nets[0]);
+    let lowered = super::lowered(path, network, ov)?;
     let origin = format!("`{}`", path.display());
-    let code = archc_compiler::codegen::generate(&lowered, &origin);
+    let code = archc_runtime::codegen::generate(&lowered, &origin);
     emit(out, &code)
+}
+
+#[cfg(not(feature = "runtime"))]
+pub fn codegen(
+    _path: &Path,
+    _network: &str,
+    _out: Option<&Path>,
+    _ov: &Overrides,
+) -> Result<(), Failure> {
+    super::needs_runtime("codegen")
 }
 
 /// `archc graph`: the network drawn as the paper's Figure 3.

@@ -7,9 +7,9 @@
 //! kernels must say.
 
 use super::args::{Args, MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature};
+use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, Unit};
 use crate::diag::{at, CompileError};
-use crate::graph::{Activation, Conv2d, Op, Shape};
+use crate::graph::{Conv2d, Op, Shape};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["kernel", "channels"],
@@ -18,6 +18,25 @@ pub static SIGNATURE: Signature = Signature {
         "stride", "padding", "groups", "dilation", "bias", "norm", "act", "order",
     ],
     example: "conv 3x3, 64, stride: 2",
+};
+
+pub static UNIT: Unit = Unit {
+    name: "conv",
+    signature: &SIGNATURE,
+    defaults: &[
+        ("stride", "1"),
+        ("padding", "dilation*(k-1)/2 (\"same\" for odd kernels; even kernels must say)"),
+        ("dilation", "1"),
+        ("groups", "1"),
+        ("bias", "the `bias` setting (auto: a bias only where no norm follows)"),
+        ("norm", "the `norm` setting (bn)"),
+        ("act", "the `act` setting (relu)"),
+        ("order", "the `order` setting (post)"),
+    ],
+    summary: "2-D convolution, followed by batch norm and the activation (order post), or preceded by them (order pre)",
+    shape_rule: "C×H×W → channels × out(H) × out(W), out(n) = floor((n + 2p − d(k−1) − 1)/s) + 1; groups divide C and channels",
+    cost_rule: "params channels·(C/groups)·kh·kw (+ channels bias); MACs out elements × (C/groups)·kh·kw; FLOPs 2·MACs (+ out elements with bias)",
+    build: |_, a, d| build(a, d),
 };
 
 /// The ops one `conv` line becomes: the convolution, then its norm and activation.
@@ -43,12 +62,7 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
         Some(_) => a.word("norm", "norm", &["bn", "none"]).map(|w| w == "bn"),
         None => Some(d.norm),
     };
-    let act = match a.named("act") {
-        Some(_) => a
-            .word("act", "act", &["relu", "relu6", "none"])
-            .map(|w| Activation::parse(&w)),
-        None => Some(d.act),
-    };
+    let act = super::activation::act_argument(a, d.act);
     let pre = match a.named("order") {
         Some(_) => a
             .word("order", "order", &["post", "pre"])
@@ -89,10 +103,7 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
     };
     let mut ops = Vec::with_capacity(3);
     if norm {
-        ops.push(Op::BatchNorm {
-            epsilon: 1e-5,
-            momentum: 0.1,
-        });
+        ops.push(super::norm::default_op());
     }
     if let Some(act) = act? {
         ops.push(Op::Act(act));
@@ -130,16 +141,34 @@ pub fn infer(ctx: &ShapeCtx, c: &Conv2d, input: Shape) -> Result<(Shape, Cost), 
     Ok((out, cost(c, cin, out)))
 }
 
+/// The weight's shape `[out, in/groups, kh, kw]` (PyTorch's and Burn's layout): the one
+/// place it is computed, for counts, lowering, initialisation and weight loading.
+pub fn weight_shape(cin: u64, cout: u64, groups: u64, kernel: [u64; 2]) -> [u64; 4] {
+    [cout, cin / groups, kernel[0], kernel[1]]
+}
+
+/// The parameters of a convolution: `weight`, and `bias` when it has one.
+pub fn params(
+    cin: u64,
+    cout: u64,
+    groups: u64,
+    kernel: [u64; 2],
+    bias: bool,
+) -> Vec<(&'static str, Vec<u64>)> {
+    let mut p = vec![("weight", weight_shape(cin, cout, groups, kernel).to_vec())];
+    if bias {
+        p.push(("bias", vec![cout]));
+    }
+    p
+}
+
 pub fn cost(c: &Conv2d, cin: u64, out: Shape) -> Cost {
     let k = c.kernel[0] as u128 * c.kernel[1] as u128;
     let per_group_in = (cin / c.groups) as u128;
-    let cout = c.out_channels as u128;
-    let weights = cout * per_group_in * k;
-    let bias = if c.bias { cout } else { 0 };
     let out_elems = out.numel();
     let macs = out_elems * per_group_in * k;
     Cost {
-        params: weights + bias,
+        params: super::count(&params(cin, c.out_channels, c.groups, c.kernel, c.bias)),
         buffers: 0,
         macs,
         flops: 2 * macs + if c.bias { out_elems } else { 0 },

@@ -1,7 +1,7 @@
 //! `dropout P`: zeroes activations with probability P while training; free at inference.
 
 use super::args::Args;
-use super::Signature;
+use super::{Signature, Unit};
 use crate::diag::{at, CompileError};
 use crate::graph::Op;
 
@@ -10,6 +10,16 @@ pub static SIGNATURE: Signature = Signature {
     required: 1,
     named: &[],
     example: "dropout 0.5",
+};
+
+pub static UNIT: Unit = Unit {
+    name: "dropout",
+    signature: &SIGNATURE,
+    defaults: &[],
+    summary: "zeroes each element with probability P while training (the rest scaled by 1/(1−P)); identity in evaluation",
+    shape_rule: "the input's shape",
+    cost_rule: "nothing (no parameters, no FLOPs counted)",
+    build: |_, a, _| build(a),
 };
 
 pub fn build(a: &mut Args) -> Option<Vec<Op>> {

@@ -1,7 +1,7 @@
 //! `flatten`: C×H×W to one vector of C·H·W features. A view: no cost. (An `fc` after a map
 //! flattens implicitly, as torchvision's `torch.flatten(x, 1)` does.)
 
-use super::{Cost, Signature};
+use super::{Cost, Signature, Unit};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -9,6 +9,16 @@ pub static SIGNATURE: Signature = Signature {
     required: 0,
     named: &[],
     example: "flatten",
+};
+
+pub static UNIT: Unit = Unit {
+    name: "flatten",
+    signature: &SIGNATURE,
+    defaults: &[],
+    summary: "a feature map as one vector (a view)",
+    shape_rule: "C×H×W → C·H·W",
+    cost_rule: "nothing",
+    build: |_, _, _| Some(vec![crate::graph::Op::Flatten]),
 };
 
 pub fn infer(input: Shape) -> (Shape, Cost) {

@@ -3,8 +3,8 @@
 //! `relu6`) adds one.
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, Signature};
-use crate::graph::{Activation, Op, Shape};
+use super::{Cost, Signature, Unit};
+use crate::graph::{Op, Shape};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["features"],
@@ -13,18 +13,34 @@ pub static SIGNATURE: Signature = Signature {
     example: "fc 1000",
 };
 
+pub static UNIT: Unit = Unit {
+    name: "fc",
+    signature: &SIGNATURE,
+    defaults: &[("bias", "true"), ("act", "none")],
+    summary: "fully connected layer (a feature map is flattened first, as torch.flatten(x, 1))",
+    shape_rule: "any input of n elements → features",
+    cost_rule:
+        "params n·features (+ features bias); MACs n·features; FLOPs 2·MACs (+ features with bias)",
+    build: |_, a, _| build(a),
+};
+
+/// The parameters of a fully connected layer, in PyTorch's layout `[out, in]` (Burn stores
+/// the transpose).
+pub fn params(d_in: u64, d_out: u64, bias: bool) -> Vec<(&'static str, Vec<u64>)> {
+    let mut p = vec![("weight", vec![d_out, d_in])];
+    if bias {
+        p.push(("bias", vec![d_out]));
+    }
+    p
+}
+
 pub fn build(a: &mut Args) -> Option<Vec<Op>> {
     let out = a.int(0, "", "features", MAX_CHANNELS);
     let bias = match a.named("bias") {
         Some(_) => a.boolean("bias", "bias"),
         None => Some(true),
     };
-    let act = match a.named("act") {
-        Some(_) => a
-            .word("act", "act", &["relu", "relu6", "none"])
-            .map(|w| Activation::parse(&w)),
-        None => Some(None),
-    };
+    let act = super::activation::act_argument(a, None);
     let mut ops = vec![Op::Linear {
         out_features: out?,
         bias: bias?,
@@ -43,7 +59,7 @@ pub fn infer(out_features: u64, bias: bool, input: Shape) -> (Shape, Cost) {
     (
         Shape::Flat { n: out_features },
         Cost {
-            params: macs + b,
+            params: super::count(&params(inp as u64, out_features, bias)),
             buffers: 0,
             macs,
             flops: 2 * macs + b,

@@ -45,24 +45,58 @@ impl Default for LayerDefaults {
     }
 }
 
-/// The ops one layer line becomes (a conv brings its norm and activation along).
-pub fn build(kind: LayerKind, a: &mut args::Args, d: &LayerDefaults) -> Option<Vec<Op>> {
-    match kind {
-        LayerKind::Conv => conv::build(a, d),
-        LayerKind::MaxPool => pool::build_max(a),
-        LayerKind::AvgPool => pool::build_avg(a),
-        LayerKind::Fc => linear::build(a),
-        LayerKind::Dropout => dropout::build(a),
-        LayerKind::Flatten => Some(vec![Op::Flatten]),
-        LayerKind::Softmax => Some(vec![Op::Softmax]),
-        LayerKind::Relu => Some(vec![Op::Act(Activation::Relu)]),
-        LayerKind::Relu6 => Some(vec![Op::Act(Activation::Relu6)]),
-        LayerKind::Bn => Some(vec![Op::BatchNorm {
-            epsilon: 1e-5,
-            momentum: 0.1,
-        }]),
+/// One layer kind of the language, as `archc layers` prints it: its word, its arguments
+/// and their defaults, what it computes, its shape rule, its counting rule, and how a layer
+/// line becomes ops. The ops' shape, cost, parameters and lowering are functions of the same
+/// module (`conv::infer`, `conv::params`, …), so one file holds everything of one kind.
+#[derive(Clone, Copy)]
+pub struct Unit {
+    pub name: &'static str,
+    pub signature: &'static Signature,
+    /// Named and optional arguments with their defaults, as text.
+    pub defaults: &'static [(&'static str, &'static str)],
+    pub summary: &'static str,
+    pub shape_rule: &'static str,
+    pub cost_rule: &'static str,
+    pub build: fn(&str, &mut args::Args, &LayerDefaults) -> Option<Vec<Op>>,
+}
+
+/// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
+/// holds the two lists together).
+pub fn unit(name: &str) -> Option<Unit> {
+    let fixed: [&Unit; 8] = [
+        &conv::UNIT,
+        &pool::MAX_UNIT,
+        &pool::AVG_UNIT,
+        &linear::UNIT,
+        &dropout::UNIT,
+        &flatten::UNIT,
+        &softmax::UNIT,
+        &norm::UNIT,
+    ];
+    match fixed.into_iter().find(|u| u.name == name) {
+        Some(u) => Some(*u),
+        None => activation::unit(name),
     }
 }
+
+/// Every unit, in the grammar's order of layer kinds.
+pub fn units() -> Vec<Unit> {
+    archc_grammar::keywords::LAYER_KINDS
+        .iter()
+        .filter_map(|k| unit(k))
+        .collect()
+}
+
+/// The ops one layer line becomes (a conv brings its norm and activation along).
+pub fn build(kind: LayerKind, a: &mut args::Args, d: &LayerDefaults) -> Option<Vec<Op>> {
+    let u = unit(kind.keyword())?;
+    (u.build)(kind.keyword(), a, d)
+}
+
+/// Named arguments whose values are words (`act: silu`, `norm: none`): a wrong word is the
+/// argument's bad value, said by the unit with the words it takes, not an unknown name.
+pub const WORD_ARGUMENTS: &[&str] = &["act", "norm", "order", "bias", "approximate"];
 
 /// What a layer accepts: positional arguments by name (the first `required` must be given),
 /// and named arguments.
@@ -74,18 +108,9 @@ pub struct Signature {
 }
 
 pub fn signature(kind: LayerKind) -> &'static Signature {
-    match kind {
-        LayerKind::Conv => &conv::SIGNATURE,
-        LayerKind::MaxPool => &pool::MAX_SIGNATURE,
-        LayerKind::AvgPool => &pool::AVG_SIGNATURE,
-        LayerKind::Fc => &linear::SIGNATURE,
-        LayerKind::Dropout => &dropout::SIGNATURE,
-        LayerKind::Flatten => &flatten::SIGNATURE,
-        LayerKind::Softmax => &softmax::SIGNATURE,
-        LayerKind::Relu => &activation::SIGNATURE,
-        LayerKind::Relu6 => &activation::SIGNATURE6,
-        LayerKind::Bn => &norm::SIGNATURE,
-    }
+    unit(kind.keyword())
+        .map(|u| u.signature)
+        .unwrap_or(&activation::SIGNATURE)
 }
 
 /// Check argument counts and names of one layer (values are checked at expansion).
@@ -191,6 +216,14 @@ impl std::ops::AddAssign for Cost {
     }
 }
 
+/// The element count of a list of parameter shapes (counts derive from the shapes).
+pub fn count(shapes: &[(&'static str, Vec<u64>)]) -> u128 {
+    shapes
+        .iter()
+        .map(|(_, d)| d.iter().map(|&x| x as u128).product::<u128>())
+        .sum()
+}
+
 /// What a shape rule knows besides its input.
 pub struct ShapeCtx<'a> {
     pub name: &'a str,
@@ -202,6 +235,9 @@ pub struct ShapeCtx<'a> {
 /// The output length of a sliding window: floor((n + 2p - d(k-1) - 1) / s) + 1, or `None`
 /// when the (dilated) kernel does not fit in the padded input.
 pub fn out_size(n: u64, kernel: u64, stride: u64, padding: u64, dilation: u64) -> Option<u64> {
+    if kernel == 0 {
+        return None;
+    }
     let padded = n as u128 + 2 * padding as u128;
     let eff = dilation as u128 * (kernel as u128 - 1) + 1;
     if padded < eff || stride == 0 {
@@ -301,6 +337,17 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, input: Shape) -> Result<(Shape, Cost), Com
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_layer_kind_of_the_grammar_has_a_unit_and_back() {
+        use archc_grammar::keywords::LAYER_KINDS;
+        for k in LAYER_KINDS {
+            let u = unit(k).unwrap_or_else(|| panic!("`{k}` has no op unit"));
+            assert_eq!(u.name, *k);
+        }
+        assert_eq!(units().len(), LAYER_KINDS.len());
+        assert!(unit("swish").is_none());
+    }
 
     #[test]
     fn out_size_matches_pytorch_formula() {

@@ -1,15 +1,88 @@
 //! `bn`: batch normalisation over channels. Two trainable vectors (scale, shift) and two
 //! buffers (running mean and variance). Applied after a conv by default.
 
-use super::{Cost, Signature};
-use crate::graph::Shape;
+use super::args::{ArgVal, Args};
+use super::{Cost, Signature, Unit};
+use crate::diag::{at, CompileError};
+use crate::graph::{Op, Shape};
+
+/// PyTorch's defaults (`nn.BatchNorm2d`): the one place they are written.
+pub const EPSILON: f64 = 1e-5;
+/// The weight of a new batch statistic in the running statistics, as PyTorch means it.
+pub const MOMENTUM: f64 = 0.1;
 
 pub static SIGNATURE: Signature = Signature {
     positional: &[],
     required: 0,
-    named: &[],
-    example: "bn",
+    named: &["eps", "momentum"],
+    example: "bn eps: 0.001, momentum: 0.01",
 };
+
+pub static UNIT: Unit = Unit {
+    name: "bn",
+    signature: &SIGNATURE,
+    defaults: &[("eps", "0.00001"), ("momentum", "0.1")],
+    summary: "batch normalisation over channels (features of a vector); running statistics updated with momentum as PyTorch does",
+    shape_rule: "the input's shape",
+    cost_rule: "params 2·C (scale, shift); buffers 2·C (running mean, variance); FLOPs 2 per element (scale and shift folded)",
+    build: |_, a, _| build(a).map(|op| vec![op]),
+};
+
+/// Batch norm with PyTorch's defaults (after a conv).
+pub fn default_op() -> Op {
+    Op::BatchNorm {
+        epsilon: EPSILON,
+        momentum: MOMENTUM,
+    }
+}
+
+/// The parameters of batch norm over `c` channels: trainable scale and shift, then the
+/// running statistics (buffers).
+pub fn params(c: u64) -> Vec<(&'static str, Vec<u64>)> {
+    vec![("weight", vec![c]), ("bias", vec![c])]
+}
+
+/// The buffers of batch norm over `c` channels.
+pub fn buffers(c: u64) -> Vec<(&'static str, Vec<u64>)> {
+    vec![("running_mean", vec![c]), ("running_var", vec![c])]
+}
+
+/// `bn [eps: E, momentum: M]`.
+pub fn build(a: &mut Args) -> Option<Op> {
+    let value = |a: &mut Args, name: &str, default: f64, open_top: bool| -> Option<f64> {
+        let Some((v, span)) = a.named(name) else {
+            return Some(default);
+        };
+        let x = match v {
+            ArgVal::Float(f) => Some(f),
+            ArgVal::Int(i) => Some(i as f64),
+            _ => None,
+        };
+        match x {
+            Some(x) if x > 0.0 && (open_top || x <= 1.0) && x.is_finite() => Some(x),
+            _ => {
+                a.errors.push(CompileError::BadValue {
+                    what: format!("batch norm {name}"),
+                    found: v.describe(),
+                    at: at(span),
+                    expected: if open_top {
+                        "a positive decimal".into()
+                    } else {
+                        "a decimal in (0, 1]".into()
+                    },
+                    help: "torchvision's EfficientNet and MobileNetV3 use `bn eps: 0.001, momentum: 0.01`".into(),
+                });
+                None
+            }
+        }
+    };
+    let epsilon = value(a, "eps", EPSILON, true);
+    let momentum = value(a, "momentum", MOMENTUM, false);
+    Some(Op::BatchNorm {
+        epsilon: epsilon?,
+        momentum: momentum?,
+    })
+}
 
 /// Inference-time cost: one multiply and one add per element (scale and shift folded).
 pub fn infer(input: Shape) -> (Shape, Cost) {
@@ -17,8 +90,8 @@ pub fn infer(input: Shape) -> (Shape, Cost) {
     (
         input,
         Cost {
-            params: 2 * c,
-            buffers: 2 * c,
+            params: super::count(&params(c as u64)),
+            buffers: super::count(&buffers(c as u64)),
             macs: 0,
             flops: 2 * input.numel(),
         },

@@ -3,7 +3,7 @@
 //! window defaults to its size, as in PyTorch.
 
 use super::args::{Args, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, ShapeCtx, Signature};
+use super::{need_map, window, Cost, ShapeCtx, Signature, Unit};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Pool2d, Shape};
 
@@ -19,6 +19,34 @@ pub static AVG_SIGNATURE: Signature = Signature {
     required: 0,
     named: &["stride", "padding", "output"],
     example: "avgpool  (global), avgpool 2x2, or avgpool output: 7x7",
+};
+
+pub static MAX_UNIT: Unit = Unit {
+    name: "maxpool",
+    signature: &MAX_SIGNATURE,
+    defaults: &[
+        ("stride", "the kernel size"),
+        ("padding", "0 (at most half the kernel)"),
+    ],
+    summary: "max pooling over a window",
+    shape_rule: "C×H×W → C × out(H) × out(W), out(n) = floor((n + 2p − k)/s) + 1",
+    cost_rule: "FLOPs (kh·kw − 1) comparisons per output element",
+    build: |_, a, _| build_max(a),
+};
+
+pub static AVG_UNIT: Unit = Unit {
+    name: "avgpool",
+    signature: &AVG_SIGNATURE,
+    defaults: &[
+        ("kernel", "none: global average pooling to 1×1"),
+        ("stride", "the kernel size"),
+        ("padding", "0 (counted in the average, as PyTorch)"),
+        ("output", "adaptive pooling to H×W instead of a window"),
+    ],
+    summary: "average pooling: a window, global (no kernel), or adaptive (output: HxW)",
+    shape_rule: "C×H×W → C × out(H) × out(W) (window), C×1×1 (global), C×oh×ow (adaptive)",
+    cost_rule: "FLOPs kh·kw per output element of a window (kh·kw − 1 adds and a division); global and adaptive: the sum of the window sizes over the outputs",
+    build: |_, a, _| build_avg(a),
 };
 
 fn window_args(a: &mut Args) -> Option<Pool2d> {

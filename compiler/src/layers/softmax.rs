@@ -1,7 +1,7 @@
 //! `softmax`: class probabilities. Counted as an exponential, a sum and a division per element.
 //! Training uses the logits before it (softmax cross-entropy).
 
-use super::{Cost, Signature};
+use super::{Cost, Signature, Unit};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -9,6 +9,16 @@ pub static SIGNATURE: Signature = Signature {
     required: 0,
     named: &[],
     example: "softmax",
+};
+
+pub static UNIT: Unit = Unit {
+    name: "softmax",
+    signature: &SIGNATURE,
+    defaults: &[],
+    summary: "class probabilities over the channels (training uses the logits before it)",
+    shape_rule: "the input's shape",
+    cost_rule: "FLOPs 3 per element (an exponential, a sum, a division)",
+    build: |_, _, _| Some(vec![crate::graph::Op::Softmax]),
 };
 
 pub fn infer(input: Shape) -> (Shape, Cost) {

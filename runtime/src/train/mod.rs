@@ -144,7 +144,9 @@ pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, 
     let spec: DataSpec = config.data.parse().map_err(TrainError::Config)?;
     let splits = data::open(&spec, expect)?;
     let (train, val) = if config.train.val_fraction > 0.0 {
-        let (a, b) = splits.train.hold_out(config.train.val_fraction, config.train.seed);
+        let (a, b) = splits
+            .train
+            .hold_out(config.train.val_fraction, config.train.seed);
         (a, (!b.is_empty()).then_some(b))
     } else {
         (splits.train, None)

@@ -12,7 +12,7 @@ use burn::nn::pool::{
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::{relu, sigmoid, softmax};
+use burn::tensor::activation::{gelu, gelu_approximate, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, silu, softmax, tanh};
 use burn::tensor::{Device, Int, Tensor};
 
 #[derive(Module, Debug)]

@@ -1,0 +1,178 @@
+//! Every activation of the language against PyTorch's functional form: a one-layer network
+//! (`input 3x5x5`, then the activation) compiled, lowered and built by archc, run forward and
+//! backward on the test device (burn-flex; LibTorch CPU with `ARCHC_TEST_DEVICE=libtorch-cpu`),
+//! against `torch.nn.functional` on the same input and upstream gradient. Outputs and input
+//! gradients agree within 1e-5 (absolute; values are of order 1 to 5); PReLU's slope gradient
+//! too, with slopes loaded by their PyTorch name.
+//!
+//! The references come from `scripts/activations.py`, which CI runs first; like the parity
+//! test this is `#[ignore]`d in a plain `cargo test` (no PyTorch there) and run with
+//! `ARCHC_PARITY_DIR=... cargo test -p archc-runtime --test activations -- --ignored`. Without
+//! the references it fails: it never passes vacuously.
+
+mod common;
+
+use std::path::PathBuf;
+
+use archc_runtime::{Layer, Network};
+use burn::tensor::{Tensor, TensorData};
+use safetensors::SafeTensors;
+
+const TOLERANCE: f32 = 1e-5;
+
+fn references() -> (PathBuf, Vec<u8>) {
+    let dir = std::env::var("ARCHC_PARITY_DIR").expect(
+        "ARCHC_PARITY_DIR must name the folder scripts/activations.py wrote (python3 scripts/activations.py DIR)",
+    );
+    let path = PathBuf::from(dir).join("activations.safetensors");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (path, bytes)
+}
+
+fn tensor(st: &SafeTensors, name: &str) -> Vec<f32> {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32")
+}
+
+#[track_caller]
+fn agree(what: &str, got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let worst = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        worst <= TOLERANCE,
+        "{what}: archc and PyTorch differ by {worst} (tolerance {TOLERANCE})"
+    );
+    worst
+}
+
+/// Forward and backward of the network `a LAYER` on the reference input: (y, dx, the network).
+fn run(layer: &str, st: &SafeTensors, prelu: Option<&PathBuf>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let src = format!("network n {{\n    input 3x5x5\n    a {layer}\n}}\n");
+    let g = common::lowered_str(&src);
+    let device = common::device().autodiff();
+    let mut net = Network::new(&g, &device, 0).expect("builds");
+    if let Some(w) = prelu {
+        net.load_weights(w)
+            .expect("slopes load by their PyTorch name");
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(tensor(st, "x"), [2, 3, 5, 5]), &device)
+        .require_grad();
+    let u = Tensor::<2>::from_data(TensorData::new(tensor(st, "u"), [2, 75]), &device);
+    let y = net.forward(x.clone());
+    let grads = (y.clone() * u).sum().backward();
+    let dx = values(x.grad(&grads).expect("input gradient"));
+    let dw = match net.layer("a.prelu1") {
+        Some(Layer::PRelu(p)) => values(p.alpha.val().grad(&grads).expect("slope gradient")),
+        _ => Vec::new(),
+    };
+    (values(y.inner()), dx, dw)
+}
+
+#[test]
+#[ignore = "needs scripts/activations.py's references (ARCHC_PARITY_DIR); CI runs it"]
+fn activations_match_pytorch_forward_and_backward() {
+    let (path, bytes) = references();
+    let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let cases = [
+        ("relu", "relu"),
+        ("relu6", "relu6"),
+        ("sigmoid", "sigmoid"),
+        ("hardsigmoid", "hardsigmoid"),
+        ("silu", "silu"),
+        ("hardswish", "hardswish"),
+        ("gelu", "gelu"),
+        ("gelu approximate: tanh", "gelu_tanh"),
+        ("tanh", "tanh"),
+        ("leaky_relu", "leaky_relu"),
+        ("leaky_relu 0.2", "leaky_relu_0.2"),
+    ];
+    for (layer, name) in cases {
+        let (y, dx, _) = run(layer, &st, None);
+        let a = agree(
+            &format!("{layer}: output"),
+            &y,
+            &tensor(&st, &format!("{name}.y")),
+        );
+        let b = agree(
+            &format!("{layer}: input gradient"),
+            &dx,
+            &tensor(&st, &format!("{name}.dx")),
+        );
+        eprintln!("{layer:<24} largest differences: output {a:e}, input gradient {b:e}");
+    }
+    // PReLU with the reference's slopes, loaded as PyTorch names them (`a.prelu1.weight`).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = dir.path().join("prelu.safetensors");
+    let slopes = tensor(&st, "prelu.weight");
+    let bytes: Vec<u8> = slopes.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3], &bytes)
+        .expect("view");
+    safetensors::serialize_to_file([("a.prelu1.weight", view)], None, &w).expect("write");
+    let (y, dx, dw) = run("prelu", &st, Some(&w));
+    let a = agree("prelu: output", &y, &tensor(&st, "prelu.y"));
+    let b = agree("prelu: input gradient", &dx, &tensor(&st, "prelu.dx"));
+    // The slope gradient sums over 50 positions per channel: 1e-4 of its scale.
+    let want = tensor(&st, "prelu.dweight");
+    let worst = dw
+        .iter()
+        .zip(&want)
+        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert_eq!(dw.len(), 3);
+    assert!(worst <= 1e-4, "prelu: slope gradient differs by {worst}");
+    eprintln!(
+        "prelu largest differences: output {a:e}, input gradient {b:e}, slope gradient {worst:e}"
+    );
+}
+
+/// Without PyTorch: each activation builds, runs forward and backward on the test device, and
+/// keeps its input's shape; PReLU's slopes start at PyTorch's 0.25 and are its parameters.
+#[test]
+fn every_activation_builds_and_runs_backward() {
+    for layer in [
+        "relu",
+        "relu6",
+        "sigmoid",
+        "hardsigmoid",
+        "silu",
+        "hardswish",
+        "gelu",
+        "gelu approximate: tanh",
+        "tanh",
+        "leaky_relu 0.3",
+        "prelu",
+    ] {
+        let g = common::lowered_str(&format!(
+            "network n {{\n    input 3x4x4\n    a conv 3x3, 5\n    b {layer}\n    head avgpool, fc 2\n}}\n"
+        ));
+        let device = common::device().autodiff();
+        let net = Network::new(&g, &device, 1).expect("builds");
+        assert_eq!(net.num_trainable_params(), g.params, "{layer}");
+        let x = Tensor::<4>::ones([2, 3, 4, 4], &device).require_grad();
+        let y = net.forward(x.clone());
+        assert_eq!(y.dims(), [2, 2]);
+        let grads = y.sum().backward();
+        assert!(
+            x.grad(&grads).is_some(),
+            "{layer}: a gradient reaches the input"
+        );
+        if layer == "prelu" {
+            let Some(Layer::PRelu(p)) = net.layer("b.prelu1") else {
+                panic!("prelu layer")
+            };
+            assert_eq!(values(p.alpha.val().inner()), vec![0.25; 5]);
+        }
+    }
+}
