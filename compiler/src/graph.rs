@@ -135,6 +135,8 @@ pub struct Pool2d {
     pub kernel: [u64; 2],
     pub stride: [u64; 2],
     pub padding: [u64; 2],
+    /// Round the output size up, as PyTorch's `ceil_mode=True` (GoogLeNet's pools).
+    pub ceil_mode: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -81,7 +81,14 @@ pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
             {
                 Ok((in_shape, Cost::default(), Some(ShortcutPlan::Absent)))
             }
-            op => layers::infer(&ctx, op, in_shape).map(|(s, c)| (s, c, None)),
+            op => {
+                let inputs: Vec<Shape> = if node.inputs.is_empty() {
+                    vec![input]
+                } else {
+                    node.inputs.iter().map(|i| typed[i.0].output).collect()
+                };
+                layers::infer(&ctx, op, &inputs).map(|(s, c)| (s, c, None))
+            }
         };
         // A tensor beyond 2^48 elements per sample is no network anyone can run; refusing it
         // keeps every later product far from overflow.

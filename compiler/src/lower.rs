@@ -81,6 +81,9 @@ pub enum LoweredOp {
         kernel_size: [usize; 2],
         strides: [usize; 2],
         padding: [usize; 2],
+        /// PyTorch's `ceil_mode` (absent from JSON and text when false).
+        #[serde(default, skip_serializing_if = "is_false")]
+        ceil_mode: bool,
     },
     /// `AvgPool2dConfig` (padding counted in the average, as PyTorch's default).
     AvgPool2d {
@@ -88,6 +91,8 @@ pub enum LoweredOp {
         strides: [usize; 2],
         padding: [usize; 2],
         count_include_pad: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        ceil_mode: bool,
     },
     /// `AdaptiveAvgPool2dConfig`.
     AdaptiveAvgPool2d {
@@ -201,6 +206,10 @@ impl LoweredOp {
     pub fn has_weights(&self) -> bool {
         !self.param_shapes().is_empty()
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn u(x: u64) -> usize {
@@ -485,12 +494,14 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                 kernel_size: p.kernel.map(u),
                 strides: p.stride.map(u),
                 padding: p.padding.map(u),
+                ceil_mode: p.ceil_mode,
             }),
             Op::AvgPool2d(p) => Some(LoweredOp::AvgPool2d {
                 kernel_size: p.kernel.map(u),
                 strides: p.stride.map(u),
                 padding: p.padding.map(u),
                 count_include_pad: true,
+                ceil_mode: p.ceil_mode,
             }),
             Op::AdaptiveAvgPool2d { output } => Some(LoweredOp::AdaptiveAvgPool2d {
                 output_size: output.map(u),
@@ -656,22 +667,26 @@ pub fn to_text(l: &LoweredGraph) -> String {
                 kernel_size,
                 strides,
                 padding,
+                ceil_mode,
             } => format!(
-                "kernel_size={} strides={} padding={}",
+                "kernel_size={} strides={} padding={}{}",
                 list(kernel_size),
                 list(strides),
-                list(padding)
+                list(padding),
+                if *ceil_mode { " ceil_mode=true" } else { "" }
             ),
             LoweredOp::AvgPool2d {
                 kernel_size,
                 strides,
                 padding,
                 count_include_pad,
+                ceil_mode,
             } => format!(
-                "kernel_size={} strides={} padding={} count_include_pad={count_include_pad}",
+                "kernel_size={} strides={} padding={} count_include_pad={count_include_pad}{}",
                 list(kernel_size),
                 list(strides),
-                list(padding)
+                list(padding),
+                if *ceil_mode { " ceil_mode=true" } else { "" }
             ),
             LoweredOp::AdaptiveAvgPool2d { output_size } => {
                 format!("output_size={}", list(output_size))

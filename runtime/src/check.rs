@@ -7,7 +7,7 @@
 //! output shape is the one its op produces from its inputs. A graph that passes cannot make
 //! [`Network::new`](crate::Network::new) or a forward pass on a correctly shaped input panic.
 
-use archc_compiler::layers::out_size;
+use archc_compiler::layers::{out_size, out_size_ceil};
 use archc_compiler::lower::{LoweredGraph, LoweredOp};
 
 /// Why a lowered graph cannot be built: the offending node and what is wrong with it.
@@ -31,6 +31,19 @@ fn window(
 ) -> Option<usize> {
     let w = |x: usize| u64::try_from(x).ok();
     out_size(w(input)?, w(kernel)?, w(stride)?, w(pad)?, w(dilation)?)
+        .and_then(|x| usize::try_from(x).ok())
+}
+
+/// [`window`] rounded up, as a pool in `ceil_mode` ([`out_size_ceil`]).
+fn pool_ceil(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let w = |x: usize| u64::try_from(x).ok();
+    out_size_ceil(w(input)?, w(kernel)?, w(stride)?, w(pad)?, w(dilation)?)
         .and_then(|x| usize::try_from(x).ok())
 }
 
@@ -146,11 +159,13 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                 kernel_size,
                 strides,
                 padding,
+                ceil_mode,
             }
             | LoweredOp::AvgPool2d {
                 kernel_size,
                 strides,
                 padding,
+                ceil_mode,
                 ..
             } => {
                 let [c, h, w] = map(ins[0])?;
@@ -160,8 +175,9 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                 if padding[0] > kernel_size[0] / 2 || padding[1] > kernel_size[1] / 2 {
                     return Err(err(i, "padding exceeds half the kernel".into()));
                 }
-                let oh = window(h, kernel_size[0], strides[0], padding[0], 1);
-                let ow = window(w, kernel_size[1], strides[1], padding[1], 1);
+                let size = if *ceil_mode { pool_ceil } else { window };
+                let oh = size(h, kernel_size[0], strides[0], padding[0], 1);
+                let ow = size(w, kernel_size[1], strides[1], padding[1], 1);
                 match (oh, ow) {
                     (Some(oh), Some(ow)) => vec![c, oh, ow],
                     _ => return Err(err(i, format!("window does not fit the {h}x{w} input"))),

@@ -49,6 +49,15 @@ fn pad(p: [usize; 2]) -> String {
     )
 }
 
+/// `.with_ceil_mode(true)` where it is on (Burn's default is off).
+fn ceil(on: bool) -> &'static str {
+    if on {
+        "\n                .with_ceil_mode(true)"
+    } else {
+        ""
+    }
+}
+
 fn arr(a: [usize; 2]) -> String {
     format!("[{}, {}]", a[0], a[1])
 }
@@ -97,13 +106,15 @@ fn module(op: &LoweredOp) -> Option<(&'static str, String)> {
             kernel_size,
             strides,
             padding,
+            ceil_mode,
         } => (
             "MaxPool2d",
             format!(
-                "MaxPool2dConfig::new({})\n                .with_strides({})\n                .with_padding({})\n                .init()",
+                "MaxPool2dConfig::new({})\n                .with_strides({})\n                .with_padding({}){}\n                .init()",
                 arr(*kernel_size),
                 arr(*strides),
-                pad(*padding)
+                pad(*padding),
+                ceil(*ceil_mode)
             ),
         ),
         LoweredOp::AvgPool2d {
@@ -111,13 +122,15 @@ fn module(op: &LoweredOp) -> Option<(&'static str, String)> {
             strides,
             padding,
             count_include_pad,
+            ceil_mode,
         } => (
             "AvgPool2d",
             format!(
-                "AvgPool2dConfig::new({})\n                .with_strides({})\n                .with_padding({})\n                .with_count_include_pad({count_include_pad})\n                .init()",
+                "AvgPool2dConfig::new({})\n                .with_strides({})\n                .with_padding({})\n                .with_count_include_pad({count_include_pad}){}\n                .init()",
                 arr(*kernel_size),
                 arr(*strides),
-                pad(*padding)
+                pad(*padding),
+                ceil(*ceil_mode)
             ),
         ),
         LoweredOp::AdaptiveAvgPool2d { output_size } => (

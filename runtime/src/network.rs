@@ -198,12 +198,14 @@ impl Network {
                     kernel_size,
                     strides,
                     padding,
+                    ceil_mode,
                 } => Some(Layer::MaxPool(
                     MaxPool2dConfig::new(kernel_size)
                         .with_strides(strides)
                         .with_padding(PaddingConfig2d::Explicit(
                             padding[0], padding[1], padding[0], padding[1],
                         ))
+                        .with_ceil_mode(ceil_mode)
                         .init(),
                 )),
                 LoweredOp::AvgPool2d {
@@ -211,6 +213,7 @@ impl Network {
                     strides,
                     padding,
                     count_include_pad,
+                    ceil_mode,
                 } => Some(Layer::AvgPool(
                     AvgPool2dConfig::new(kernel_size)
                         .with_strides(strides)
@@ -218,6 +221,7 @@ impl Network {
                             padding[0], padding[1], padding[0], padding[1],
                         ))
                         .with_count_include_pad(count_include_pad)
+                        .with_ceil_mode(ceil_mode)
                         .init(),
                 )),
                 LoweredOp::AdaptiveAvgPool2d { output_size } => Some(Layer::AdaptiveAvgPool(

@@ -57,9 +57,9 @@ pub struct ActivationDoc {
 pub const DOCS: &[ActivationDoc] = &[
     ActivationDoc { name: "relu", definition: "max(x, 0)", flops: "1 per element (a comparison)" },
     ActivationDoc { name: "relu6", definition: "min(max(x, 0), 6)", flops: "2 per element (two comparisons)" },
-    ActivationDoc { name: "sigmoid", definition: "1 / (1 + exp(-x))", flops: "4 per element (negate, exp, add, divide)" },
+    ActivationDoc { name: "sigmoid", definition: "1 / (1 + exp(-x))", flops: "3 per element (exp(−x), add, divide; as softmax and the Highway gate count it)" },
     ActivationDoc { name: "hardsigmoid", definition: "min(max(x + 3, 0), 6) / 6", flops: "4 per element (add, two comparisons, divide)" },
-    ActivationDoc { name: "silu", definition: "x * sigmoid(x)", flops: "5 per element (sigmoid's 4, a multiply)" },
+    ActivationDoc { name: "silu", definition: "x * sigmoid(x)", flops: "4 per element (sigmoid's 3, a multiply)" },
     ActivationDoc { name: "hardswish", definition: "x * hardsigmoid(x)", flops: "5 per element (hardsigmoid's 4, a multiply)" },
     ActivationDoc { name: "gelu", definition: "x * Φ(x) = x/2 * (1 + erf(x/√2)); approximate: tanh gives x/2 * (1 + tanh(√(2/π) (x + 0.044715 x³)))", flops: "5 per element (divide, erf, add, two multiplies); 9 with approximate: tanh" },
     ActivationDoc { name: "tanh", definition: "tanh(x)", flops: "1 per element" },
@@ -150,8 +150,9 @@ impl Activation {
         match self {
             Activation::Relu | Activation::Tanh => 1,
             Activation::Relu6 | Activation::LeakyRelu { .. } | Activation::PRelu => 2,
-            Activation::Sigmoid | Activation::HardSigmoid => 4,
-            Activation::Silu | Activation::HardSwish => 5,
+            Activation::Sigmoid => 3,
+            Activation::HardSigmoid | Activation::Silu => 4,
+            Activation::HardSwish => 5,
             Activation::Gelu { tanh: false } => 5,
             Activation::Gelu { tanh: true } => 9,
         }
@@ -361,6 +362,22 @@ mod tests {
             assert_eq!(Activation::parse(n).map(Activation::name), Some(*n));
             assert_eq!(d.name, *n);
         }
+    }
+
+    #[test]
+    fn the_documented_flops_are_the_counted_ones() {
+        for d in DOCS {
+            let act = Activation::parse(d.name).unwrap();
+            let n = act.flops_per_element().to_string();
+            assert!(
+                d.flops.starts_with(&format!("{n} per element")),
+                "{}: {}",
+                d.name,
+                d.flops
+            );
+        }
+        assert_eq!(Activation::Gelu { tanh: true }.flops_per_element(), 9);
+        assert!(DOCS[6].flops.contains("9 with approximate: tanh"));
     }
 
     #[test]

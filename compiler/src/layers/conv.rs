@@ -132,7 +132,15 @@ pub fn infer(ctx: &ShapeCtx, c: &Conv2d, input: Shape) -> Result<(Shape, Cost), 
             ),
         });
     }
-    let (oh, ow) = window(ctx, (h, w), c.kernel, c.stride, c.padding, c.dilation)?;
+    let (oh, ow) = window(
+        ctx,
+        (h, w),
+        c.kernel,
+        c.stride,
+        c.padding,
+        c.dilation,
+        false,
+    )?;
     let out = Shape::Map {
         c: c.out_channels,
         h: oh,

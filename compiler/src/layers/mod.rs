@@ -246,7 +246,22 @@ pub fn out_size(n: u64, kernel: u64, stride: u64, padding: u64, dilation: u64) -
     Some(((padded - eff) / stride as u128 + 1) as u64)
 }
 
-/// Apply a window to both spatial dimensions, or explain why it cannot be.
+/// The output length of a pooling window in PyTorch's `ceil_mode`: the division rounds up,
+/// but the last window must start inside the input or its left padding.
+pub fn out_size_ceil(n: u64, kernel: u64, stride: u64, padding: u64, dilation: u64) -> Option<u64> {
+    let floor = out_size(n, kernel, stride, padding, dilation)?;
+    let padded = n as u128 + 2 * padding as u128;
+    let eff = dilation as u128 * (kernel as u128 - 1) + 1;
+    let mut out = (padded - eff).div_ceil(stride as u128) + 1;
+    if (out - 1) * stride as u128 >= n as u128 + padding as u128 {
+        out -= 1;
+    }
+    Some((out as u64).max(floor))
+}
+
+/// Apply a window to both spatial dimensions, or explain why it cannot be. `ceil` rounds the
+/// output up as PyTorch's pools do with `ceil_mode=True`.
+#[allow(clippy::too_many_arguments)]
 pub fn window(
     ctx: &ShapeCtx,
     (h, w): (u64, u64),
@@ -254,9 +269,11 @@ pub fn window(
     stride: [u64; 2],
     padding: [u64; 2],
     dilation: [u64; 2],
+    ceil: bool,
 ) -> Result<(u64, u64), CompileError> {
-    let oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0]);
-    let ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1]);
+    let size = if ceil { out_size_ceil } else { out_size };
+    let oh = size(h, kernel[0], stride[0], padding[0], dilation[0]);
+    let ow = size(w, kernel[1], stride[1], padding[1], dilation[1]);
     match (oh, ow) {
         (Some(a), Some(b)) => Ok((a, b)),
         _ => {
@@ -313,9 +330,11 @@ pub fn need_map(
     }
 }
 
-/// Shape and cost of one op, given the shapes of its inputs. (`Shortcut` needs the target's
-/// shape too and is handled by `shortcut::infer`.)
-pub fn infer(ctx: &ShapeCtx, op: &Op, input: Shape) -> Result<(Shape, Cost), CompileError> {
+/// Shape and cost of one op, given the shapes of all its inputs, in order (the n-ary shape
+/// rule; an op of one input reads `inputs[0]`). `Shortcut` needs the target's shape too and
+/// is handled by `shortcut::infer`.
+pub fn infer(ctx: &ShapeCtx, op: &Op, inputs: &[Shape]) -> Result<(Shape, Cost), CompileError> {
+    let input = inputs[0];
     match op {
         Op::Input => Ok((input, Cost::default())),
         Op::Conv2d(c) => conv::infer(ctx, c, input),
@@ -347,6 +366,18 @@ mod tests {
         }
         assert_eq!(units().len(), LAYER_KINDS.len());
         assert!(unit("swish").is_none());
+    }
+
+    #[test]
+    fn ceil_mode_matches_pytorch() {
+        // torch.nn.MaxPool2d(3, 2, ceil_mode=True) on 112, 56, 28, 14 (GoogLeNet): 56, 28, 14, 7.
+        for (n, o) in [(112, 56), (56, 28), (28, 14), (14, 7), (8, 4), (7, 3)] {
+            assert_eq!(out_size_ceil(n, 3, 2, 0, 1), Some(o), "{n}");
+        }
+        assert_eq!(out_size(112, 3, 2, 0, 1), Some(55));
+        // The last window may not start in the right padding: 5 with k=2, s=2, p=1 gives 3.
+        assert_eq!(out_size_ceil(5, 2, 2, 1, 1), Some(3));
+        assert_eq!(out_size_ceil(1, 3, 1, 0, 1), None);
     }
 
     #[test]

@@ -10,14 +10,14 @@ use crate::graph::{Op, Pool2d, Shape};
 pub static MAX_SIGNATURE: Signature = Signature {
     positional: &["kernel"],
     required: 1,
-    named: &["stride", "padding"],
+    named: &["stride", "padding", "ceil_mode"],
     example: "maxpool 3x3, stride: 2, padding: 1",
 };
 
 pub static AVG_SIGNATURE: Signature = Signature {
     positional: &["kernel"],
     required: 0,
-    named: &["stride", "padding", "output"],
+    named: &["stride", "padding", "ceil_mode", "output"],
     example: "avgpool  (global), avgpool 2x2, or avgpool output: 7x7",
 };
 
@@ -29,7 +29,7 @@ pub static MAX_UNIT: Unit = Unit {
         ("padding", "0 (at most half the kernel)"),
     ],
     summary: "max pooling over a window",
-    shape_rule: "C×H×W → C × out(H) × out(W), out(n) = floor((n + 2p − k)/s) + 1",
+    shape_rule: "C×H×W → C × out(H) × out(W), out(n) = floor((n + 2p − k)/s) + 1 (ceil_mode: rounded up, the last window starting inside the input or its left padding)",
     cost_rule: "FLOPs (kh·kw − 1) comparisons per output element",
     build: |_, a, _| build_max(a),
 };
@@ -41,6 +41,7 @@ pub static AVG_UNIT: Unit = Unit {
         ("kernel", "none: global average pooling to 1×1"),
         ("stride", "the kernel size"),
         ("padding", "0 (counted in the average, as PyTorch)"),
+        ("ceil_mode", "false (true rounds the output size up, as PyTorch's ceil_mode)"),
         ("output", "adaptive pooling to H×W instead of a window"),
     ],
     summary: "average pooling: a window, global (no kernel), or adaptive (output: HxW)",
@@ -70,10 +71,15 @@ fn window_args(a: &mut Args) -> Option<Pool2d> {
         });
         return None;
     }
+    let ceil_mode = match a.named("ceil_mode") {
+        Some(_) => a.boolean("ceil_mode", "ceil_mode")?,
+        None => false,
+    };
     Some(Pool2d {
         kernel,
         stride,
         padding,
+        ceil_mode,
     })
 }
 
@@ -82,7 +88,10 @@ pub fn build_max(a: &mut Args) -> Option<Vec<Op>> {
 }
 
 pub fn build_avg(a: &mut Args) -> Option<Vec<Op>> {
-    let windowed = a.named("stride").or_else(|| a.named("padding"));
+    let windowed = a
+        .named("stride")
+        .or_else(|| a.named("padding"))
+        .or_else(|| a.named("ceil_mode"));
     let conflict = if a.named("output").is_some() {
         a.positional
             .first()
@@ -116,7 +125,15 @@ pub fn build_avg(a: &mut Args) -> Option<Vec<Op>> {
 /// Max pooling: kernel-size-minus-one comparisons per output element.
 pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
     let (c, h, w) = need_map(ctx, "maxpool", input)?;
-    let (oh, ow) = window(ctx, (h, w), p.kernel, p.stride, p.padding, [1, 1])?;
+    let (oh, ow) = window(
+        ctx,
+        (h, w),
+        p.kernel,
+        p.stride,
+        p.padding,
+        [1, 1],
+        p.ceil_mode,
+    )?;
     let out = Shape::Map { c, h: oh, w: ow };
     let k = p.kernel[0] as u128 * p.kernel[1] as u128;
     Ok((
@@ -131,7 +148,15 @@ pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cos
 /// Average pooling: k-1 adds and one division per output element.
 pub fn infer_avg(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
     let (c, h, w) = need_map(ctx, "avgpool", input)?;
-    let (oh, ow) = window(ctx, (h, w), p.kernel, p.stride, p.padding, [1, 1])?;
+    let (oh, ow) = window(
+        ctx,
+        (h, w),
+        p.kernel,
+        p.stride,
+        p.padding,
+        [1, 1],
+        p.ceil_mode,
+    )?;
     let out = Shape::Map { c, h: oh, w: ow };
     let k = p.kernel[0] as u128 * p.kernel[1] as u128;
     Ok((
@@ -193,6 +218,7 @@ mod tests {
             kernel: [3, 3],
             stride: [2, 2],
             padding: [1, 1],
+            ceil_mode: false,
         };
         let (s, c) = infer_max(
             &ctx(),
@@ -236,6 +262,7 @@ mod tests {
             kernel: [2, 2],
             stride: [2, 2],
             padding: [0, 0],
+            ceil_mode: false,
         };
         let e = infer_max(&ctx(), &p, Shape::Map { c: 8, h: 1, w: 1 }).unwrap_err();
         assert!(matches!(e, CompileError::EmptyMap { .. }), "{e:?}");

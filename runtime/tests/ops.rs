@@ -1,14 +1,14 @@
-//! Every activation of the language against PyTorch's functional form: a one-layer network
-//! (`input 3x5x5`, then the activation) compiled, lowered and built by archc, run forward and
-//! backward on the test device (burn-flex; LibTorch CPU with `ARCHC_TEST_DEVICE=libtorch-cpu`),
-//! against `torch.nn.functional` on the same input and upstream gradient. Outputs and input
-//! gradients agree within 1e-5 (absolute; values are of order 1 to 5); PReLU's slope gradient
-//! too, with slopes loaded by their PyTorch name.
+//! Op kinds against PyTorch's functional forms: one-layer networks (`input 3x5x5`, then an
+//! activation; `input 3x8x8`, then a pool in `ceil_mode`) compiled, lowered and built by archc,
+//! run forward and backward on the test device (burn-flex; LibTorch CPU with
+//! `ARCHC_TEST_DEVICE=libtorch-cpu`), against `torch.nn.functional` on the same input and
+//! upstream gradient. Outputs and input gradients agree within 1e-5 (absolute; values are of
+//! order 1 to 5); PReLU's slope gradient too, with slopes loaded by their PyTorch name.
 //!
-//! The references come from `scripts/activations.py`, which CI runs first; like the parity
-//! test this is `#[ignore]`d in a plain `cargo test` (no PyTorch there) and run with
-//! `ARCHC_PARITY_DIR=... cargo test -p archc-runtime --test activations -- --ignored`. Without
-//! the references it fails: it never passes vacuously.
+//! The references come from `scripts/ops.py`, which CI runs first; like the parity test these
+//! are `#[ignore]`d in a plain `cargo test` (no PyTorch there) and run with
+//! `ARCHC_PARITY_DIR=... cargo test -p archc-runtime --test ops -- --ignored`. Without the
+//! references they fail: they never pass vacuously.
 
 mod common;
 
@@ -22,9 +22,9 @@ const TOLERANCE: f32 = 1e-5;
 
 fn references() -> (PathBuf, Vec<u8>) {
     let dir = std::env::var("ARCHC_PARITY_DIR").expect(
-        "ARCHC_PARITY_DIR must name the folder scripts/activations.py wrote (python3 scripts/activations.py DIR)",
+        "ARCHC_PARITY_DIR must name the folder scripts/ops.py wrote (python3 scripts/ops.py DIR)",
     );
-    let path = PathBuf::from(dir).join("activations.safetensors");
+    let path = PathBuf::from(dir).join("ops.safetensors");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (path, bytes)
 }
@@ -82,7 +82,7 @@ fn run(layer: &str, st: &SafeTensors, prelu: Option<&PathBuf>) -> (Vec<f32>, Vec
 }
 
 #[test]
-#[ignore = "needs scripts/activations.py's references (ARCHC_PARITY_DIR); CI runs it"]
+#[ignore = "needs scripts/ops.py's references (ARCHC_PARITY_DIR); CI runs it"]
 fn activations_match_pytorch_forward_and_backward() {
     let (path, bytes) = references();
     let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -174,5 +174,66 @@ fn every_activation_builds_and_runs_backward() {
             };
             assert_eq!(values(p.alpha.val().inner()), vec![0.25; 5]);
         }
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/ops.py's references (ARCHC_PARITY_DIR); CI runs it"]
+fn pools_in_ceil_mode_match_pytorch() {
+    let (path, bytes) = references();
+    let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let cases = [
+        (
+            "maxpool 3x3, stride: 2, ceil_mode: true",
+            "maxpool_k3s2_ceil",
+            4,
+        ),
+        (
+            "maxpool 3x3, stride: 2, padding: 1, ceil_mode: true",
+            "maxpool_k3s2p1_ceil",
+            5,
+        ),
+        (
+            "avgpool 3x3, stride: 2, ceil_mode: true",
+            "avgpool_k3s2_ceil",
+            4,
+        ),
+        (
+            "avgpool 3x3, stride: 2, padding: 1, ceil_mode: true",
+            "avgpool_k3s2p1_ceil",
+            5,
+        ),
+    ];
+    for (layer, name, side) in cases {
+        let g = common::lowered_str(&format!(
+            "network n {{\n    input 3x8x8\n    a {layer}\n}}\n"
+        ));
+        assert_eq!(
+            g.output,
+            vec![3, side, side],
+            "{layer}: the compiler's shape is PyTorch's"
+        );
+        let device = common::device().autodiff();
+        let net = Network::new(&g, &device, 0).expect("builds");
+        let x = Tensor::<4>::from_data(TensorData::new(tensor(&st, "p"), [2, 3, 8, 8]), &device)
+            .require_grad();
+        let n = 3 * side * side;
+        let v = Tensor::<2>::from_data(
+            TensorData::new(tensor(&st, &format!("{name}.v")), [2, n]),
+            &device,
+        );
+        let y = net.forward(x.clone());
+        let grads = (y.clone() * v).sum().backward();
+        let a = agree(
+            &format!("{layer}: output"),
+            &values(y.inner()),
+            &tensor(&st, &format!("{name}.y")),
+        );
+        let b = agree(
+            &format!("{layer}: input gradient"),
+            &values(x.grad(&grads).expect("input gradient")),
+            &tensor(&st, &format!("{name}.dx")),
+        );
+        eprintln!("{layer:<52} largest differences: output {a:e}, input gradient {b:e}");
     }
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Reference values for archc's op kinds (runtime/tests/ops.rs).
+
+Activations: for each activation archc has, PyTorch's functional form on one seeded input
+x [2, 3, 5, 5] (values in [-5, 5], kept 0.05 away from the kinks at 0, ±3 and 6, where a
+derivative is a convention), the output y = f(x) and the input gradient of sum(y * u) for a
+seeded upstream gradient u; PReLU also its slopes' gradient. Pools: max and average pooling
+with ceil_mode on p [2, 3, 8, 8], output and input gradient of sum(y * v):
+
+    OUT/ops.safetensors   x, u, NAME.y, NAME.dx (prelu.weight, prelu.dweight); p, and
+                          POOL.v, POOL.y, POOL.dx for each pool case
+
+Needs torch:  python3 scripts/ops.py OUT_DIR
+"""
+
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "sigmoid": torch.sigmoid,
+    "hardsigmoid": F.hardsigmoid,
+    "silu": F.silu,
+    "hardswish": F.hardswish,
+    "gelu": lambda x: F.gelu(x, approximate="none"),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "tanh": torch.tanh,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "leaky_relu_0.2": lambda x: F.leaky_relu(x, 0.2),
+}
+
+# Pools in ceil_mode (8 -> 4 where floor mode gives 3), with and without padding.
+POOLS = {
+    "maxpool_k3s2_ceil": lambda x: F.max_pool2d(x, 3, 2, 0, ceil_mode=True),
+    "maxpool_k3s2p1_ceil": lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+    "avgpool_k3s2_ceil": lambda x: F.avg_pool2d(x, 3, 2, 0, ceil_mode=True),
+    "avgpool_k3s2p1_ceil": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+}
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    g = torch.Generator().manual_seed(20161210)
+    x = torch.rand(2, 3, 5, 5, generator=g, dtype=torch.float32) * 10 - 5
+    # Keep away from the kinks (0, ±3, 6), where a derivative is a convention, not a value.
+    for k in (0.0, 3.0, -3.0, 6.0):
+        near = (x - k).abs() < 0.05
+        x = torch.where(near, x + 0.1, x)
+    u = torch.rand(2, 3, 5, 5, generator=g, dtype=torch.float32) * 2 - 1
+    tensors = {"x": x, "u": u}
+    for name, f in ACTIVATIONS.items():
+        xi = x.clone().requires_grad_(True)
+        y = f(xi)
+        (y * u).sum().backward()
+        tensors[f"{name}.y"] = y.detach()
+        tensors[f"{name}.dx"] = xi.grad.detach()
+    w = torch.tensor([0.25, -0.1, 0.6], dtype=torch.float32)
+    xi = x.clone().requires_grad_(True)
+    wi = w.clone().requires_grad_(True)
+    y = F.prelu(xi, wi)
+    (y * u).sum().backward()
+    tensors["prelu.weight"] = w
+    tensors["prelu.y"] = y.detach()
+    tensors["prelu.dx"] = xi.grad.detach()
+    tensors["prelu.dweight"] = wi.grad.detach()
+    p = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float32)
+    tensors["p"] = p
+    for name, f in POOLS.items():
+        pi = p.clone().requires_grad_(True)
+        y = f(pi)
+        v = torch.rand(y.shape, generator=g, dtype=torch.float32) * 2 - 1
+        (y * v).sum().backward()
+        tensors[f"{name}.v"] = v
+        tensors[f"{name}.y"] = y.detach()
+        tensors[f"{name}.dx"] = pi.grad.detach()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "ops.safetensors"))
+    print(f"wrote {len(tensors)} tensors to {out}/ops.safetensors (torch {torch.__version__})")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python3 scripts/ops.py OUT_DIR")
+    main(sys.argv[1])
