@@ -5,10 +5,14 @@ Activations: for each activation archc has, PyTorch's functional form on one see
 x [2, 3, 5, 5] (values in [-5, 5], kept 0.05 away from the kinks at 0, ±3 and 6, where a
 derivative is a convention), the output y = f(x) and the input gradient of sum(y * u) for a
 seeded upstream gradient u; PReLU also its slopes' gradient. Pools: max and average pooling
-with ceil_mode on p [2, 3, 8, 8], output and input gradient of sum(y * v):
+with ceil_mode on p [2, 3, 8, 8], output and input gradient of sum(y * v). Channel ops on
+q [2, 6, 4, 4] (and the vector r [2, 6]): layer norm over the channels (LayerNorm2d) and over
+features, group norm in 2 and 3 groups (with random weight and bias, whose gradients are
+written too), maxout in 2 and 3 pieces, channel shuffle in 2 and 3 groups:
 
     OUT/ops.safetensors   x, u, NAME.y, NAME.dx (prelu.weight, prelu.dweight); p, and
-                          POOL.v, POOL.y, POOL.dx for each pool case
+                          POOL.v, POOL.y, POOL.dx for each pool case; q, r and CASE.v,
+                          CASE.y, CASE.dx (CASE.weight, .bias, .dweight, .dbias) per case
 
 Needs torch:  python3 scripts/ops.py OUT_DIR
 """
@@ -78,6 +82,40 @@ def main(out):
         tensors[f"{name}.v"] = v
         tensors[f"{name}.y"] = y.detach()
         tensors[f"{name}.dx"] = pi.grad.detach()
+    q = torch.randn(2, 6, 4, 4, generator=g, dtype=torch.float32) * 2 + 0.5
+    r = torch.randn(2, 6, generator=g, dtype=torch.float32) * 2 + 0.5
+    tensors["q"] = q
+    tensors["r"] = r
+    w = torch.rand(6, generator=g, dtype=torch.float32) + 0.5
+    b = torch.rand(6, generator=g, dtype=torch.float32) - 0.5
+    eps = 1e-5
+    affine = {
+        "layernorm2d": (q, lambda x, w, b: F.layer_norm(x.permute(0, 2, 3, 1), (6,), w, b, eps).permute(0, 3, 1, 2)),
+        "layernorm_flat": (r, lambda x, w, b: F.layer_norm(x, (6,), w, b, eps)),
+        "groupnorm2": (q, lambda x, w, b: F.group_norm(x, 2, w, b, eps)),
+        "groupnorm3": (q, lambda x, w, b: F.group_norm(x, 3, w, b, eps)),
+    }
+    for name, (inp, f) in affine.items():
+        xi = inp.clone().requires_grad_(True)
+        wi = w.clone().requires_grad_(True)
+        bi = b.clone().requires_grad_(True)
+        y = f(xi, wi, bi)
+        v = torch.rand(y.shape, generator=g, dtype=torch.float32) * 2 - 1
+        (y * v).sum().backward()
+        tensors.update({f"{name}.v": v, f"{name}.y": y.detach(), f"{name}.dx": xi.grad, f"{name}.weight": w.clone(),
+                        f"{name}.bias": b.clone(), f"{name}.dweight": wi.grad, f"{name}.dbias": bi.grad})
+    plain = {
+        "maxout2": lambda x: x.view(2, 3, 2, 4, 4).amax(2),
+        "maxout3": lambda x: x.view(2, 2, 3, 4, 4).amax(2),
+        "shuffle2": lambda x: x.view(2, 2, 3, 4, 4).transpose(1, 2).reshape(2, 6, 4, 4),
+        "shuffle3": lambda x: x.view(2, 3, 2, 4, 4).transpose(1, 2).reshape(2, 6, 4, 4),
+    }
+    for name, f in plain.items():
+        xi = q.clone().requires_grad_(True)
+        y = f(xi)
+        v = torch.rand(y.shape, generator=g, dtype=torch.float32) * 2 - 1
+        (y * v).sum().backward()
+        tensors.update({f"{name}.v": v, f"{name}.y": y.detach(), f"{name}.dx": xi.grad})
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "ops.safetensors"))
     print(f"wrote {len(tensors)} tensors to {out}/ops.safetensors (torch {torch.__version__})")
 

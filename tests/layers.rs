@@ -183,3 +183,85 @@ fn codegen_without_the_runtime_says_so() {
         .unwrap()
         .contains("needs the runtime"));
 }
+
+#[test]
+fn norms_maxout_drop_path_and_shuffle_compile_lower_and_count() {
+    let (l, text) = lowered(
+        "network n {\n    input 3x8x8\n    a conv 3x3, 12, norm: none\n    b layernorm\n    c groupnorm 3, eps: 0.001\n    d channel_shuffle 4\n    e drop_path 0.1\n    f maxout 3\n    head avgpool, fc 6, maxout 2, layernorm\n}\n",
+    );
+    for line in [
+        "b.layernorm1 = LayerNorm num_features=12 epsilon=1e-5",
+        "c.groupnorm1 = GroupNorm num_groups=3 num_channels=12 epsilon=1e-3",
+        "d.channel_shuffle1 = ChannelShuffle groups=4",
+        "e.drop_path1 = DropPath prob=0.1",
+        "f.maxout1 = Maxout pieces=3 (%6) -> [4, 8, 8]",
+        "head.maxout1 = Maxout pieces=2 (%10) -> [3]",
+        "head.layernorm1 = LayerNorm num_features=3 epsilon=1e-5 (%11) -> [3]",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // Norms: a scale and a shift per channel, counted once (the conv has a bias: norm none).
+    let conv = 12 * 3 * 9 + 12;
+    let norms = 2 * 12 + 2 * 12 + 2 * 3;
+    let fc = 4 * 6 + 6;
+    assert_eq!(l.params, (conv + norms + fc) as u64, "{text}");
+    for (src, what) in [
+        ("groupnorm 5", "Groups { groups: 5"),
+        ("channel_shuffle 5", "Groups { groups: 5"),
+        ("maxout 5", "Groups { groups: 5"),
+        ("drop_path 1.5", "Probability"),
+    ] {
+        let (_, r) = compile_str(
+            "t.arch",
+            &format!("network n {{\n    input 12x4x4\n    a {src}\n}}\n"),
+            &Overrides::default(),
+        );
+        let d = r.expect_err(src);
+        assert!(format!("{d:?}").contains(what), "{src}: {d:?}");
+    }
+}
+
+#[cfg(feature = "runtime")]
+#[test]
+fn codegen_refuses_what_it_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("n.arch");
+    std::fs::write(
+        &f,
+        "network n {\n    input 3x8x8\n    a conv 3x3, 4\n    b maxout 2\n}\n",
+    )
+    .unwrap();
+    let out = archc()
+        .arg("codegen")
+        .arg(&f)
+        .args(["-n", "n"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("maxout") && err.contains("cannot write yet"),
+        "{err}"
+    );
+}
+
+/// Issue 23, item 5: `archc table` showed `groups` for convs inside blocks but not for convs
+/// written on a stage line (MnasNet's stem: `3×3, 32, stride 2, 3×3, 32, 1×1, 16`, the
+/// depthwise groups lost).
+#[test]
+fn table_shows_the_groups_of_a_conv_on_a_stage_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mnas.arch");
+    std::fs::write(
+        &f,
+        "network mnas_stem {\n    input 3x224x224\n    stem conv 3x3, 32, stride: 2, conv 3x3, 32, groups: 32, conv 1x1, 16\n    head avgpool, fc 10\n}\n",
+    )
+    .unwrap();
+    let out = archc().arg("table").arg(&f).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("3×3, 32, groups 32") || text.contains("3x3, 32, groups 32"),
+        "{text}"
+    );
+}

@@ -115,7 +115,10 @@ fn detail(op: &Op, plan: Option<ShortcutPlan>) -> String {
         Op::Linear { out_features, bias } => {
             format!("{out_features}{}", if *bias { ", bias" } else { "" })
         }
-        Op::Dropout { p } => format!("p={p}"),
+        Op::Dropout { p } | Op::DropPath { p } => format!("p={p}"),
+        Op::GroupNorm { groups, .. } => format!("groups {groups}"),
+        Op::Maxout { pieces } => format!("pieces {pieces}"),
+        Op::ChannelShuffle { groups } => format!("groups {groups}"),
         Op::Shortcut { option, .. } => match plan {
             Some(ShortcutPlan::Identity) if *option == ShortcutOption::Identity => {
                 "identity".into()

@@ -998,6 +998,9 @@ fn describe_layer(ops: &[Op]) -> String {
     match ops.first() {
         Some(Op::Conv2d(c)) => {
             let mut s = format!("{}, {}", pair(c.kernel), c.out_channels);
+            if c.groups > 1 {
+                s += &format!(", groups {}", c.groups);
+            }
             if c.stride != [1, 1] {
                 s += &format!(", stride {}", stride_text(c.stride));
             }

@@ -176,6 +176,27 @@ pub enum Op {
     },
     /// Elementwise sum of two tensors of one shape.
     Add,
+    /// Layer norm over the channels (features of a vector), with scale and shift.
+    LayerNorm {
+        epsilon: f64,
+    },
+    /// Group norm in `groups` groups of channels, with scale and shift per channel.
+    GroupNorm {
+        groups: u64,
+        epsilon: f64,
+    },
+    /// The maximum over `pieces` adjacent channels.
+    Maxout {
+        pieces: u64,
+    },
+    /// Stochastic depth: a whole sample zeroed with probability `p` while training.
+    DropPath {
+        p: f64,
+    },
+    /// ShuffleNet's channel shuffle in `groups` groups.
+    ChannelShuffle {
+        groups: u64,
+    },
     /// The Highway combination of a gated block: inputs `[F(x), x, g]`, all of one shape,
     /// give `F(x)·sigmoid(g) + x·(1 − sigmoid(g))`; `g` is the gate's pre-activation (the
     /// `Shortcut` node of option `gated`).
@@ -200,6 +221,11 @@ impl Op {
             Op::Shortcut { .. } => "shortcut",
             Op::Add => "add",
             Op::Highway => "highway",
+            Op::LayerNorm { .. } => "layernorm",
+            Op::GroupNorm { .. } => "groupnorm",
+            Op::Maxout { .. } => "maxout",
+            Op::DropPath { .. } => "drop_path",
+            Op::ChannelShuffle { .. } => "channel_shuffle",
         }
     }
 }

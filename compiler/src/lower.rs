@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::graph::{Activation, Naming, Node, Op, Shape};
 use crate::infer::TypedGraph;
 use crate::layers::shortcut::{ShortcutPlan, GATE_BIAS_INIT};
-use crate::layers::{conv, linear, norm};
+use crate::layers::{conv, layernorm, linear, norm};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoweredGraph {
@@ -75,6 +75,30 @@ pub enum LoweredOp {
     /// PyTorch's `nn.PReLU(num_parameters)`: one learned slope per channel.
     PRelu {
         num_parameters: usize,
+    },
+    /// Layer norm over the channels at each position (ConvNeXt's LayerNorm2d) or over a
+    /// vector's features: PyTorch's `nn.LayerNorm(num_features)` on the channel dimension.
+    LayerNorm {
+        num_features: usize,
+        epsilon: f64,
+    },
+    /// PyTorch's `nn.GroupNorm(num_groups, num_channels, eps)` (Burn's `GroupNormConfig`).
+    GroupNorm {
+        num_groups: usize,
+        num_channels: usize,
+        epsilon: f64,
+    },
+    /// The maximum over `pieces` adjacent channels: `x.view(N, C/K, K, …).amax(2)`.
+    Maxout {
+        pieces: usize,
+    },
+    /// torchvision's `StochasticDepth(prob, "row")`.
+    DropPath {
+        prob: f64,
+    },
+    /// torchvision's `channel_shuffle(x, groups)`.
+    ChannelShuffle {
+        groups: usize,
     },
     /// `MaxPool2dConfig`.
     MaxPool2d {
@@ -136,6 +160,11 @@ impl LoweredOp {
             LoweredOp::BatchNorm { .. } => "BatchNorm",
             LoweredOp::Act { act } => act.lowered_name(),
             LoweredOp::PRelu { .. } => "PRelu",
+            LoweredOp::LayerNorm { .. } => "LayerNorm",
+            LoweredOp::GroupNorm { .. } => "GroupNorm",
+            LoweredOp::Maxout { .. } => "Maxout",
+            LoweredOp::DropPath { .. } => "DropPath",
+            LoweredOp::ChannelShuffle { .. } => "ChannelShuffle",
             LoweredOp::MaxPool2d { .. } => "MaxPool2d",
             LoweredOp::AvgPool2d { .. } => "AvgPool2d",
             LoweredOp::AdaptiveAvgPool2d { .. } => "AdaptiveAvgPool2d",
@@ -176,6 +205,8 @@ impl LoweredOp {
             LoweredOp::PRelu { num_parameters } => {
                 Activation::PRelu.param_shapes(num_parameters as u64)
             }
+            LoweredOp::LayerNorm { num_features, .. } => layernorm::params(num_features as u64),
+            LoweredOp::GroupNorm { num_channels, .. } => layernorm::params(num_channels as u64),
             _ => Vec::new(),
         };
         p.into_iter()
@@ -490,6 +521,18 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                 num_parameters: cin,
             }),
             Op::Act(act) => Some(LoweredOp::Act { act: *act }),
+            Op::LayerNorm { epsilon } => Some(LoweredOp::LayerNorm {
+                num_features: cin,
+                epsilon: *epsilon,
+            }),
+            Op::GroupNorm { groups, epsilon } => Some(LoweredOp::GroupNorm {
+                num_groups: u(*groups),
+                num_channels: cin,
+                epsilon: *epsilon,
+            }),
+            Op::Maxout { pieces } => Some(LoweredOp::Maxout { pieces: u(*pieces) }),
+            Op::DropPath { p } => Some(LoweredOp::DropPath { prob: *p }),
+            Op::ChannelShuffle { groups } => Some(LoweredOp::ChannelShuffle { groups: u(*groups) }),
             Op::MaxPool2d(p) => Some(LoweredOp::MaxPool2d {
                 kernel_size: p.kernel.map(u),
                 strides: p.stride.map(u),
@@ -705,6 +748,18 @@ pub fn to_text(l: &LoweredGraph) -> String {
             LoweredOp::Highway { gate_bias } => format!("gate_bias={gate_bias}"),
             LoweredOp::Act { act } => act.args_text(),
             LoweredOp::PRelu { num_parameters } => format!("num_parameters={num_parameters}"),
+            LoweredOp::LayerNorm {
+                num_features,
+                epsilon,
+            } => format!("num_features={num_features} epsilon={epsilon:e}"),
+            LoweredOp::GroupNorm {
+                num_groups,
+                num_channels,
+                epsilon,
+            } => format!("num_groups={num_groups} num_channels={num_channels} epsilon={epsilon:e}"),
+            LoweredOp::Maxout { pieces } => format!("pieces={pieces}"),
+            LoweredOp::DropPath { prob } => format!("prob={prob}"),
+            LoweredOp::ChannelShuffle { groups } => format!("groups={groups}"),
             _ => String::new(),
         };
         let ins = n

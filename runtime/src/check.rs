@@ -21,29 +21,19 @@ pub struct BuildError {
 }
 
 /// Output size of a window op along one axis, or `None` if the window does not fit: the
-/// compiler's own rule ([`out_size`]), so the two can never disagree.
+/// compiler's own rule ([`out_size`], or [`out_size_ceil`] for a pool in `ceil_mode`), so the
+/// two can never disagree.
 fn window(
     input: usize,
     kernel: usize,
     stride: usize,
     pad: usize,
     dilation: usize,
+    ceil: bool,
 ) -> Option<usize> {
     let w = |x: usize| u64::try_from(x).ok();
-    out_size(w(input)?, w(kernel)?, w(stride)?, w(pad)?, w(dilation)?)
-        .and_then(|x| usize::try_from(x).ok())
-}
-
-/// [`window`] rounded up, as a pool in `ceil_mode` ([`out_size_ceil`]).
-fn pool_ceil(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-    dilation: usize,
-) -> Option<usize> {
-    let w = |x: usize| u64::try_from(x).ok();
-    out_size_ceil(w(input)?, w(kernel)?, w(stride)?, w(pad)?, w(dilation)?)
+    let size = if ceil { out_size_ceil } else { out_size };
+    size(w(input)?, w(kernel)?, w(stride)?, w(pad)?, w(dilation)?)
         .and_then(|x| usize::try_from(x).ok())
 }
 
@@ -148,8 +138,8 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                         format!("groups {groups} do not divide channels {channels:?}"),
                     ));
                 }
-                let oh = window(h, kernel_size[0], stride[0], padding[0], dilation[0]);
-                let ow = window(w, kernel_size[1], stride[1], padding[1], dilation[1]);
+                let oh = window(h, kernel_size[0], stride[0], padding[0], dilation[0], false);
+                let ow = window(w, kernel_size[1], stride[1], padding[1], dilation[1], false);
                 match (oh, ow) {
                     (Some(oh), Some(ow)) => vec![channels[1], oh, ow],
                     _ => return Err(err(i, format!("kernel does not fit the {h}x{w} input"))),
@@ -175,9 +165,8 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                 if padding[0] > kernel_size[0] / 2 || padding[1] > kernel_size[1] / 2 {
                     return Err(err(i, "padding exceeds half the kernel".into()));
                 }
-                let size = if *ceil_mode { pool_ceil } else { window };
-                let oh = size(h, kernel_size[0], strides[0], padding[0], 1);
-                let ow = size(w, kernel_size[1], strides[1], padding[1], 1);
+                let oh = window(h, kernel_size[0], strides[0], padding[0], 1, *ceil_mode);
+                let ow = window(w, kernel_size[1], strides[1], padding[1], 1, *ceil_mode);
                 match (oh, ow) {
                     (Some(oh), Some(ow)) => vec![c, oh, ow],
                     _ => return Err(err(i, format!("window does not fit the {h}x{w} input"))),
@@ -244,6 +233,62 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                 ins[0].to_vec()
             }
             LoweredOp::Softmax => ins[0].to_vec(),
+            LoweredOp::LayerNorm {
+                num_features: c,
+                epsilon,
+            }
+            | LoweredOp::GroupNorm {
+                num_channels: c,
+                epsilon,
+                ..
+            } => {
+                if ins[0].first() != Some(c) {
+                    return Err(err(i, format!("input {:?} has not {c} channels", ins[0])));
+                }
+                if let LoweredOp::GroupNorm { num_groups, .. } = &n.op {
+                    if *num_groups == 0 || c % num_groups != 0 {
+                        return Err(err(
+                            i,
+                            format!("{num_groups} groups do not divide {c} channels"),
+                        ));
+                    }
+                }
+                if !(epsilon.is_finite() && *epsilon > 0.0) {
+                    return Err(err(i, format!("epsilon {epsilon} is not positive")));
+                }
+                ins[0].to_vec()
+            }
+            LoweredOp::Maxout { pieces } => {
+                let c = ins[0].first().copied().unwrap_or(0);
+                if *pieces == 0 || c % pieces != 0 {
+                    return Err(err(
+                        i,
+                        format!("{pieces} pieces do not divide {c} channels"),
+                    ));
+                }
+                let mut out = ins[0].to_vec();
+                out[0] = c / pieces;
+                out
+            }
+            LoweredOp::ChannelShuffle { groups } => {
+                let [c, h, w] = map(ins[0])?;
+                if *groups == 0 || c % groups != 0 {
+                    return Err(err(
+                        i,
+                        format!("{groups} groups do not divide {c} channels"),
+                    ));
+                }
+                vec![c, h, w]
+            }
+            LoweredOp::DropPath { prob } => {
+                if !(0.0..1.0).contains(prob) {
+                    return Err(err(
+                        i,
+                        format!("drop path probability {prob} is not in [0, 1)"),
+                    ));
+                }
+                ins[0].to_vec()
+            }
             LoweredOp::Flatten => vec![numel(ins[0])],
             LoweredOp::Add => {
                 if ins[0] != ins[1] {
@@ -301,9 +346,9 @@ mod tests {
 
     #[test]
     fn window_sizes() {
-        assert_eq!(window(224, 7, 2, 3, 1), Some(112));
-        assert_eq!(window(112, 3, 2, 1, 1), Some(56));
-        assert_eq!(window(2, 5, 1, 0, 1), None);
-        assert_eq!(window(5, 3, 1, 0, 2), Some(1));
+        assert_eq!(window(224, 7, 2, 3, 1, false), Some(112));
+        assert_eq!(window(112, 3, 2, 1, 1, false), Some(56));
+        assert_eq!(window(2, 5, 1, 0, 1, false), None);
+        assert_eq!(window(5, 3, 1, 0, 2, false), Some(1));
     }
 }

@@ -146,7 +146,31 @@ fn module(op: &LoweredOp) -> Option<(&'static str, String)> {
     })
 }
 
-/// Generate the source of a module named after the network. `origin` is written in the header
+/// The first node whose kind the generator cannot write yet (layer norm, group norm, maxout,
+/// drop path, channel shuffle), as a message; `archc codegen` refuses such a network.
+pub fn unsupported(l: &LoweredGraph) -> Option<String> {
+    l.nodes.iter().find_map(|n| {
+        matches!(
+            n.op,
+            LoweredOp::LayerNorm { .. }
+                | LoweredOp::GroupNorm { .. }
+                | LoweredOp::Maxout { .. }
+                | LoweredOp::DropPath { .. }
+                | LoweredOp::ChannelShuffle { .. }
+        )
+        .then(|| {
+            format!(
+                "`{}` has a {} node (`{}`), which archc codegen cannot write yet; the runtime builds and trains it (archc train)",
+                l.network,
+                n.op.kind(),
+                n.name
+            )
+        })
+    })
+}
+
+/// Generate the source of a module named after the network. A kind [`unsupported`] names is
+/// written as a `compile_error!`, so such a file never builds silently wrong. `origin` is written in the header
 /// (the file and command it came from).
 pub fn generate(l: &LoweredGraph, origin: &str) -> String {
     let ty = type_name(&l.network);
@@ -210,6 +234,14 @@ pub fn generate(l: &LoweredGraph, origin: &str) -> String {
             | LoweredOp::Dropout { .. }
             | LoweredOp::PRelu { .. } => format!("self.{f}.forward({})", x(0)),
             LoweredOp::Act { act } => activation::rust_text(*act, &x(0)),
+            LoweredOp::LayerNorm { .. }
+            | LoweredOp::GroupNorm { .. }
+            | LoweredOp::Maxout { .. }
+            | LoweredOp::DropPath { .. }
+            | LoweredOp::ChannelShuffle { .. } => format!(
+                "compile_error!(\"archc codegen cannot write {} yet\")",
+                n.op.kind()
+            ),
             LoweredOp::Softmax => format!("softmax({}, 1)", x(0)),
             LoweredOp::Flatten => {
                 if rank(n.inputs[0]) == 4 {

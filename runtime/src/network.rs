@@ -34,7 +34,8 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::check::{check, BuildError};
 use crate::init::{param, Fill};
-use crate::ops::activation;
+use crate::ops::norm::ChannelNorm;
+use crate::ops::{activation, shape_ops};
 
 /// The Burn module of one node.
 #[derive(Module, Debug)]
@@ -47,6 +48,10 @@ pub enum Layer {
     AdaptiveAvgPool(AdaptiveAvgPool2d),
     Dropout(Dropout),
     PRelu(PRelu),
+    /// Layer norm or group norm (`ops::norm`).
+    ChannelNorm(ChannelNorm),
+    /// Stochastic depth: Burn's dropout module for its probability and training flag.
+    DropPath(Dropout),
 }
 
 /// The non-module part of a [`Network`]: the lowered graph and, per node, its layer and the last
@@ -233,6 +238,32 @@ impl Network {
                 LoweredOp::PRelu { num_parameters } => Some(Layer::PRelu(
                     activation::prelu_module(num_parameters, seed, i, device),
                 )),
+                LoweredOp::LayerNorm {
+                    num_features,
+                    epsilon,
+                } => Some(Layer::ChannelNorm(ChannelNorm::new(
+                    num_features,
+                    0,
+                    epsilon,
+                    seed,
+                    i,
+                    device,
+                ))),
+                LoweredOp::GroupNorm {
+                    num_groups,
+                    num_channels,
+                    epsilon,
+                } => Some(Layer::ChannelNorm(ChannelNorm::new(
+                    num_channels,
+                    num_groups,
+                    epsilon,
+                    seed,
+                    i,
+                    device,
+                ))),
+                LoweredOp::DropPath { prob } => {
+                    Some(Layer::DropPath(DropoutConfig::new(prob).init()))
+                }
                 _ => None,
             };
             layer.push(l.map(|l| {
@@ -375,6 +406,21 @@ impl Network {
                     Value::Map(t) => Value::Map(activation::prelu_forward(m, t)),
                     Value::Flat(t) => Value::Flat(activation::prelu_forward(m, t)),
                 },
+                (_, Some(Layer::ChannelNorm(m))) => match arg() {
+                    Value::Map(t) => Value::Map(m.forward(t)),
+                    v => Value::Flat(m.forward(v.map()).flatten(1, 3)),
+                },
+                (_, Some(Layer::DropPath(m))) => match arg() {
+                    Value::Map(t) => Value::Map(shape_ops::drop_path(m, t)),
+                    v => Value::Flat(shape_ops::drop_path(m, v.map()).flatten(1, 3)),
+                },
+                (LoweredOp::Maxout { pieces }, _) => match arg() {
+                    Value::Map(t) => Value::Map(shape_ops::maxout(t, *pieces)),
+                    v => Value::Flat(shape_ops::maxout(v.map(), *pieces).flatten(1, 3)),
+                },
+                (LoweredOp::ChannelShuffle { groups }, _) => {
+                    Value::Map(shape_ops::channel_shuffle(arg().map(), *groups))
+                }
                 (LoweredOp::Act { act }, _) => match arg() {
                     Value::Map(t) => Value::Map(activation::forward(*act, t)),
                     Value::Flat(t) => Value::Flat(activation::forward(*act, t)),

@@ -501,6 +501,13 @@ impl Network {
                     let device = p.alpha.lazy_device();
                     p.alpha = param_from(p.alpha.id, take(format!("{name}.weight")), [c], &device);
                 }
+                Layer::ChannelNorm(m) => {
+                    let [c] = m.weight.lazy_shape().dims::<1>();
+                    let device = m.weight.lazy_device();
+                    m.weight =
+                        param_from(m.weight.id, take(format!("{name}.weight")), [c], &device);
+                    m.bias = param_from(m.bias.id, take(format!("{name}.bias")), [c], &device);
+                }
                 _ => {}
             }
         }
@@ -568,6 +575,11 @@ impl Network {
                 Layer::PRelu(p) => {
                     let a = p.alpha.val();
                     push("weight", a.dims().to_vec(), f32s(a.into_data()));
+                }
+                Layer::ChannelNorm(m) => {
+                    for (suffix, t) in [("weight", m.weight.val()), ("bias", m.bias.val())] {
+                        push(suffix, t.dims().to_vec(), f32s(t.into_data()));
+                    }
                 }
                 _ => {}
             }

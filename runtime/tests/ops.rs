@@ -15,6 +15,7 @@ mod common;
 use std::path::PathBuf;
 
 use archc_runtime::{Layer, Network};
+use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::SafeTensors;
 
@@ -236,4 +237,142 @@ fn pools_in_ceil_mode_match_pytorch() {
         );
         eprintln!("{layer:<52} largest differences: output {a:e}, input gradient {b:e}");
     }
+}
+
+/// Write `tensors` (name, values) as a safetensors weights file in `dir`.
+fn weights_file(dir: &std::path::Path, tensors: &[(String, Vec<f32>)]) -> PathBuf {
+    let path = dir.join("w.safetensors");
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(&str, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((k, v), b)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![v.len()], b)
+                    .expect("view");
+            (k.as_str(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &path).expect("write");
+    path
+}
+
+#[test]
+#[ignore = "needs scripts/ops.py's references (ARCHC_PARITY_DIR); CI runs it"]
+fn norms_maxout_and_shuffle_match_pytorch() {
+    let (path, bytes) = references();
+    let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // (layer, reference, node name, input, affine)
+    let cases = [
+        ("layernorm", "layernorm2d", "a.layernorm1", "q", true),
+        ("layernorm", "layernorm_flat", "a.layernorm1", "r", true),
+        ("groupnorm 2", "groupnorm2", "a.groupnorm1", "q", true),
+        ("groupnorm 3", "groupnorm3", "a.groupnorm1", "q", true),
+        ("maxout 2", "maxout2", "", "q", false),
+        ("maxout 3", "maxout3", "", "q", false),
+        ("channel_shuffle 2", "shuffle2", "", "q", false),
+        ("channel_shuffle 3", "shuffle3", "", "q", false),
+    ];
+    for (layer, name, node, input, affine) in cases {
+        let (shape, dims): (&str, Vec<usize>) = if input == "q" {
+            ("6x4x4", vec![2, 6, 4, 4])
+        } else {
+            ("6", vec![2, 6])
+        };
+        let g = common::lowered_str(&format!(
+            "network n {{\n    input {shape}\n    a {layer}\n}}\n"
+        ));
+        let device = common::device().autodiff();
+        let mut net = Network::new(&g, &device, 0).expect("builds");
+        let dir = tempfile::tempdir().expect("tempdir");
+        if affine {
+            let w = weights_file(
+                dir.path(),
+                &[
+                    (
+                        format!("{node}.weight"),
+                        tensor(&st, &format!("{name}.weight")),
+                    ),
+                    (format!("{node}.bias"), tensor(&st, &format!("{name}.bias"))),
+                ],
+            );
+            net.load_weights(&w)
+                .expect("weight and bias load by their PyTorch names");
+        }
+        let v = tensor(&st, &format!("{name}.v"));
+        let n = v.len() / 2;
+        let v = Tensor::<2>::from_data(TensorData::new(v, [2, n]), &device);
+        let data = tensor(&st, input);
+        let (y, dx, grads) = if dims.len() == 4 {
+            let x =
+                Tensor::<4>::from_data(TensorData::new(data, [2, 6, 4, 4]), &device).require_grad();
+            let y = net.forward(x.clone());
+            let grads = (y.clone() * v).sum().backward();
+            (y, values(x.grad(&grads).expect("input gradient")), grads)
+        } else {
+            let x = Tensor::<2>::from_data(TensorData::new(data, [2, 6]), &device).require_grad();
+            let y = net.try_forward_flat(x.clone()).expect("forward");
+            let grads = (y.clone() * v).sum().backward();
+            (y, values(x.grad(&grads).expect("input gradient")), grads)
+        };
+        let a = agree(
+            &format!("{name}: output"),
+            &values(y.inner()),
+            &tensor(&st, &format!("{name}.y")),
+        );
+        let b = agree(
+            &format!("{name}: input gradient"),
+            &dx,
+            &tensor(&st, &format!("{name}.dx")),
+        );
+        if affine {
+            let Some(Layer::ChannelNorm(m)) = net.layer(node) else {
+                panic!("{node} is a norm")
+            };
+            let dw = values(m.weight.val().grad(&grads).expect("weight gradient"));
+            let db = values(m.bias.val().grad(&grads).expect("bias gradient"));
+            // Sums over 32 positions and 2 samples: 1e-4 absolute.
+            for (what, got, want) in [("weight", dw, "dweight"), ("bias", db, "dbias")] {
+                let want = tensor(&st, &format!("{name}.{want}"));
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+                assert!(worst <= 1e-4, "{name}: {what} gradient differs by {worst}");
+            }
+        }
+        eprintln!("{name:<16} largest differences: output {a:e}, input gradient {b:e}");
+    }
+}
+
+/// Stochastic depth: the identity in evaluation; while training each sample is either zeroed
+/// whole or scaled by 1/(1 − p), and about a fraction p of them are zeroed.
+#[test]
+fn drop_path_drops_whole_samples_while_training_only() {
+    let g = common::lowered_str("network n {\n    input 2x3x3\n    a drop_path 0.25\n}\n");
+    let device = common::device().autodiff();
+    let net = Network::new(&g, &device, 0).expect("builds");
+    let x = Tensor::<4>::ones([400, 2, 3, 3], &device);
+    let y = values(net.forward(x.clone()));
+    let mut zeroed = 0;
+    for sample in y.chunks(18) {
+        if sample.iter().all(|&v| v == 0.0) {
+            zeroed += 1;
+        } else {
+            assert!(
+                sample.iter().all(|&v| (v - 1.0 / 0.75).abs() < 1e-6),
+                "{sample:?}"
+            );
+        }
+    }
+    // 400 draws of p = 0.25: 100 expected, standard deviation 8.7.
+    assert!(
+        (50..=150).contains(&zeroed),
+        "{zeroed} of 400 samples dropped"
+    );
+    let y = values(net.valid().forward(x.inner()));
+    assert!(y.iter().all(|&v| v == 1.0), "identity in evaluation");
 }

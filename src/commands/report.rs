@@ -92,6 +92,10 @@ pub fn codegen(
     ov: &Overrides,
 ) -> Result<(), Failure> {
     let lowered = super::lowered(path, network, ov)?;
+    if let Some(why) = archc_runtime::codegen::unsupported(&lowered) {
+        eprintln!("archc: {why}");
+        return Err(Failure::Usage);
+    }
     let origin = format!("`{}`", path.display());
     let code = archc_runtime::codegen::generate(&lowered, &origin);
     emit(out, &code)

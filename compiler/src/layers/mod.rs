@@ -6,13 +6,18 @@ pub mod activation;
 pub mod add;
 pub mod args;
 pub mod conv;
+pub mod drop_path;
 pub mod dropout;
 pub mod flatten;
+pub mod groupnorm;
 pub mod highway;
+pub mod layernorm;
 pub mod linear;
+pub mod maxout;
 pub mod norm;
 pub mod pool;
 pub mod shortcut;
+pub mod shuffle;
 pub mod softmax;
 
 use archc_grammar::ast::{Layer, LayerKind, Span};
@@ -64,7 +69,7 @@ pub struct Unit {
 /// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
 /// holds the two lists together).
 pub fn unit(name: &str) -> Option<Unit> {
-    let fixed: [&Unit; 8] = [
+    let fixed: [&Unit; 13] = [
         &conv::UNIT,
         &pool::MAX_UNIT,
         &pool::AVG_UNIT,
@@ -73,6 +78,11 @@ pub fn unit(name: &str) -> Option<Unit> {
         &flatten::UNIT,
         &softmax::UNIT,
         &norm::UNIT,
+        &layernorm::UNIT,
+        &groupnorm::UNIT,
+        &maxout::UNIT,
+        &drop_path::UNIT,
+        &shuffle::UNIT,
     ];
     match fixed.into_iter().find(|u| u.name == name) {
         Some(u) => Some(*u),
@@ -349,6 +359,11 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, inputs: &[Shape]) -> Result<(Shape, Cost),
         Op::Softmax => Ok(softmax::infer(input)),
         Op::Add => Ok(add::infer(input)),
         Op::Highway => Ok(highway::infer(input)),
+        Op::LayerNorm { .. } => Ok(layernorm::infer(input)),
+        Op::GroupNorm { groups, .. } => groupnorm::infer(ctx, *groups, input),
+        Op::Maxout { pieces } => maxout::infer(ctx, *pieces, input),
+        Op::DropPath { .. } => Ok(drop_path::infer(input)),
+        Op::ChannelShuffle { groups } => shuffle::infer(ctx, *groups, input),
         Op::Shortcut { .. } => unreachable!("shortcuts are inferred by shortcut::infer"),
     }
 }

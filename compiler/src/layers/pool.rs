@@ -122,9 +122,14 @@ pub fn build_avg(a: &mut Args) -> Option<Vec<Op>> {
     Some(vec![Op::AvgPool2d(window_args(a)?)])
 }
 
-/// Max pooling: kernel-size-minus-one comparisons per output element.
-pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
-    let (c, h, w) = need_map(ctx, "maxpool", input)?;
+/// The output map of a pooling window and its window size `kh·kw`.
+fn pooled(
+    ctx: &ShapeCtx,
+    layer: &str,
+    p: &Pool2d,
+    input: Shape,
+) -> Result<(Shape, u128), CompileError> {
+    let (c, h, w) = need_map(ctx, layer, input)?;
     let (oh, ow) = window(
         ctx,
         (h, w),
@@ -134,12 +139,18 @@ pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cos
         [1, 1],
         p.ceil_mode,
     )?;
-    let out = Shape::Map { c, h: oh, w: ow };
     let k = p.kernel[0] as u128 * p.kernel[1] as u128;
+    Ok((Shape::Map { c, h: oh, w: ow }, k))
+}
+
+/// Max pooling: kernel-size-minus-one comparisons per output element.
+pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
+    let (out, k) = pooled(ctx, "maxpool", p, input)?;
+    let flops = out.numel() * (k - 1);
     Ok((
         out,
         Cost {
-            flops: out.numel() * (k - 1),
+            flops,
             ..Cost::default()
         },
     ))
@@ -147,22 +158,12 @@ pub fn infer_max(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cos
 
 /// Average pooling: k-1 adds and one division per output element.
 pub fn infer_avg(ctx: &ShapeCtx, p: &Pool2d, input: Shape) -> Result<(Shape, Cost), CompileError> {
-    let (c, h, w) = need_map(ctx, "avgpool", input)?;
-    let (oh, ow) = window(
-        ctx,
-        (h, w),
-        p.kernel,
-        p.stride,
-        p.padding,
-        [1, 1],
-        p.ceil_mode,
-    )?;
-    let out = Shape::Map { c, h: oh, w: ow };
-    let k = p.kernel[0] as u128 * p.kernel[1] as u128;
+    let (out, k) = pooled(ctx, "avgpool", p, input)?;
+    let flops = out.numel() * k;
     Ok((
         out,
         Cost {
-            flops: out.numel() * k,
+            flops,
             ..Cost::default()
         },
     ))

@@ -3,3 +3,5 @@
 //! `network.rs`; see ARCHITECTURE.md.)
 
 pub mod activation;
+pub mod norm;
+pub mod shape_ops;

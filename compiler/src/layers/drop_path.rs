@@ -1,0 +1,39 @@
+//! `drop_path P` (stochastic depth, Huang et al. 2016): while training, each sample's whole
+//! tensor is zeroed with probability P and the rest scaled by 1/(1 − P), as torchvision's
+//! `stochastic_depth(x, p, mode="row")`; the identity in evaluation. Meant for a residual
+//! branch before its addition. No parameters; counted as free, as `dropout` is.
+
+use super::args::Args;
+use super::{Cost, Signature, Unit};
+use crate::diag::{at, CompileError};
+use crate::graph::{Op, Shape};
+
+pub static SIGNATURE: Signature = Signature {
+    positional: &["probability"],
+    required: 1,
+    named: &[],
+    example: "drop_path 0.2",
+};
+
+pub static UNIT: Unit = Unit {
+    name: "drop_path",
+    signature: &SIGNATURE,
+    defaults: &[],
+    summary: "stochastic depth: while training, zeroes a whole sample with probability P (the rest scaled by 1/(1−P)); identity in evaluation",
+    shape_rule: "the input's shape",
+    cost_rule: "nothing (no parameters, no FLOPs counted, as dropout)",
+    build: |_, a, _| build(a),
+};
+
+pub fn build(a: &mut Args) -> Option<Vec<Op>> {
+    let (p, span) = a.float(0, "drop path probability")?;
+    if !(0.0..1.0).contains(&p) {
+        a.errors.push(CompileError::Probability { p, at: at(span) });
+        return None;
+    }
+    Some(vec![Op::DropPath { p }])
+}
+
+pub fn infer(input: Shape) -> (Shape, Cost) {
+    (input, Cost::default())
+}

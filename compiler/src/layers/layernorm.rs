@@ -1,0 +1,75 @@
+//! `layernorm [eps: E]`: layer normalisation over the channels at each position of a map (as
+//! ConvNeXt's LayerNorm2d, PyTorch's `F.layer_norm` over the channel dimension of an NHWC
+//! permutation), or over the features of a vector (`nn.LayerNorm(N)`); a learned scale and
+//! shift per channel (`weight`, `bias`, initialised to 1 and 0).
+//!
+//! `groupnorm G [eps: E]` lives in `groupnorm.rs`; the two share [`NORM_FLOPS`].
+
+use super::args::{ArgVal, Args};
+use super::{Cost, Signature, Unit};
+use crate::diag::{at, CompileError};
+use crate::graph::{Op, Shape};
+
+/// PyTorch's default epsilon of `nn.LayerNorm` and `nn.GroupNorm`.
+pub const EPSILON: f64 = 1e-5;
+
+/// FLOPs per element of a normalisation computed from the batch: the mean (an add), the
+/// variance (subtract, square, add), normalising (subtract, divide) and the affine (multiply,
+/// add): 8. The square roots, one per normalised group, are not counted.
+pub const NORM_FLOPS: u128 = 8;
+
+pub static SIGNATURE: Signature = Signature {
+    positional: &[],
+    required: 0,
+    named: &["eps"],
+    example: "layernorm eps: 0.000001",
+};
+
+pub static UNIT: Unit = Unit {
+    name: "layernorm",
+    signature: &SIGNATURE,
+    defaults: &[("eps", "0.00001")],
+    summary: "layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d) or over a vector's features; scale and shift per channel",
+    shape_rule: "the input's shape",
+    cost_rule: "params 2·C (weight, bias); FLOPs 8 per element (mean, variance, normalise, affine)",
+    build: |_, a, _| {
+        let epsilon = epsilon(a)?;
+        Some(vec![Op::LayerNorm { epsilon }])
+    },
+};
+
+/// The `eps:` argument of a normalisation (positive), or PyTorch's default.
+pub fn epsilon(a: &mut Args) -> Option<f64> {
+    let Some((v, span)) = a.named("eps") else {
+        return Some(EPSILON);
+    };
+    match v {
+        ArgVal::Float(f) if f > 0.0 && f.is_finite() => Some(f),
+        other => {
+            a.errors.push(CompileError::BadValue {
+                what: format!("{} eps", a.layer),
+                found: other.describe(),
+                at: at(span),
+                expected: "a positive decimal".into(),
+                help: "write a small positive decimal such as `eps: 0.000001`".into(),
+            });
+            None
+        }
+    }
+}
+
+/// The learned scale and shift over `c` channels.
+pub fn params(c: u64) -> Vec<(&'static str, Vec<u64>)> {
+    vec![("weight", vec![c]), ("bias", vec![c])]
+}
+
+pub fn infer(input: Shape) -> (Shape, Cost) {
+    (
+        input,
+        Cost {
+            params: super::count(&params(input.channels())),
+            flops: NORM_FLOPS * input.numel(),
+            ..Cost::default()
+        },
+    )
+}
