@@ -376,3 +376,59 @@ fn drop_path_drops_whole_samples_while_training_only() {
     let y = values(net.valid().forward(x.inner()));
     assert!(y.iter().all(|&v| v == 1.0), "identity in evaluation");
 }
+
+/// A network that uses every new kind (each activation as `act:`, a layer and the setting;
+/// PReLU; the norms; maxout; drop path; channel shuffle; a ceil-mode pool) trains: thirty SGD
+/// steps (lr 0.05, momentum 0.9) on one fixed batch of 8 images on the test device (burn-flex,
+/// and LibTorch CPU in CI) keep every loss finite and bring the last five below 0.6 of the
+/// first, and the PReLU slopes and the norms' scales move.
+#[test]
+fn a_network_of_the_new_kinds_trains() {
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+    use burn::tensor::{Distribution, Int};
+
+    let g = common::lowered_str(
+        "network n {\n    input 3x12x12\n    act silu\n    a conv 3x3, 16, act: sigmoid\n    b conv 3x3, 16, act: tanh\n    c conv 3x3, 16, act: hardsigmoid\n    d maxpool 3x3, stride: 2, ceil_mode: true\n    e conv 3x3, 24, act: gelu\n    f groupnorm 3, channel_shuffle 3, prelu\n    g conv 1x1, 32, act: leaky_relu\n    h maxout 2, layernorm, drop_path 0.1\n    i conv 3x3, 32, act: hardswish\n    j conv 3x3, 32\n    head avgpool, fc 8\n}\n",
+    );
+    let ad = common::device().autodiff();
+    let mut net = Network::new(&g, &ad, 7).expect("builds");
+    let before = net.clone().valid();
+    let x = Tensor::<4>::random([8, 3, 12, 12], Distribution::Normal(0.0, 1.0), &ad);
+    let y = Tensor::<1, Int>::from_ints([0, 1, 2, 3, 4, 5, 6, 7], &ad);
+    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .init();
+    let mut losses = Vec::new();
+    for _ in 0..30 {
+        let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
+        losses.push(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(0.05, net, grads);
+    }
+    eprintln!("new kinds, SGD losses: {losses:?}");
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    // Drop path and the input are random (unseeded): judge the last five steps together.
+    let tail = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
+    assert!(tail < 0.6 * losses[0], "the loss falls: {losses:?}");
+    // Every parameter tensor moved (PReLU slopes and the norms' scale and shift too).
+    let after = net.valid();
+    for (name, a, b) in [
+        ("f.prelu1", &before, &after),
+        ("f.groupnorm1", &before, &after),
+        ("h.layernorm1", &before, &after),
+    ] {
+        let v = |n: &Network| match n.layer(name) {
+            Some(Layer::PRelu(p)) => values(p.alpha.val()),
+            Some(Layer::ChannelNorm(m)) => values(m.weight.val()),
+            _ => panic!("{name}"),
+        };
+        assert_ne!(v(a), v(b), "{name} was trained");
+    }
+}
