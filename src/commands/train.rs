@@ -11,7 +11,7 @@ pub fn run(_args: TrainArgs) -> Result<(), Failure> {
 
 #[cfg(feature = "runtime")]
 pub fn run(a: TrainArgs) -> Result<(), Failure> {
-    use archc_runtime::train::{self, Outcome, ProgressMode, Recipe, RunConfig, Warmup};
+    use archc_runtime::train::{self, Outcome, ProgressMode, Recipe, Warmup};
 
     use crate::cli::{ProgressArg, RecipeArg};
 
@@ -32,128 +32,46 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
-    let overrides = archc_compiler::Overrides {
-        input: a.overrides.input.clone().map(|d| d.0),
-        classes: a.overrides.classes,
-    };
-    let config = if a.resume {
-        let saved = train::read_config(&a.out).map_err(|e| usage(e.to_string()))?;
-        let changed: Vec<&str> = [
-            ("--batch-size", a.batch_size.is_some()),
-            ("--lr", a.lr.is_some()),
-            ("--milestones", a.milestones.is_some()),
-            ("--weight-decay", a.weight_decay.is_some()),
-            ("--momentum", a.momentum.is_some()),
-            ("--warmup", a.warmup.is_some()),
-            ("--val-fraction", a.val_fraction.is_some()),
-            ("--no-augment", a.no_augment),
-            ("--log-every", a.log_every.is_some()),
-            ("--eval-every", a.eval_every.is_some()),
-            ("--seed", a.seed.is_some()),
-        ]
-        .iter()
-        .filter(|(_, given)| *given)
-        .map(|(n, _)| *n)
-        .collect();
-        if !changed.is_empty() {
-            return Err(usage(format!(
-                "a resumed run keeps its configuration ({}); only --iterations, --epochs and \
-                 --device/--devices may change: drop {}",
-                a.out.join("config.json").display(),
-                changed.join(", ")
-            )));
-        }
-        if saved.network != a.network || saved.data != a.data_spec_string() {
-            return Err(usage(format!(
-                "`{}` trained `{}` on `{}`; resume it with the same --network and --data",
-                a.out.display(),
-                saved.network,
-                saved.data
-            )));
-        }
-        let mut c = saved;
-        if let Some(i) = a.iterations {
-            c.train.iterations = i;
-            c.train.epochs = None;
-        }
-        if let Some(e) = a.epochs {
-            c.train.epochs = Some(e);
-        }
-        c.device = device_name.clone();
-        c.devices = parallel.clone();
-        c
-    } else {
-        let recipe = match a.recipe {
+    let flags = train::Flags {
+        file: a.file.display().to_string(),
+        network: a.network.clone(),
+        data: a.data.clone(),
+        input_override: a.overrides.input.clone().map(|d| d.0),
+        classes_override: a.overrides.classes,
+        device: device_name.clone(),
+        devices: parallel.clone(),
+        recipe: Some(match a.recipe {
             RecipeArg::PaperCifar => Recipe::PaperCifar,
             RecipeArg::PaperImagenet => Recipe::PaperImagenet,
-        };
-        let mut t = recipe.config();
-        if let Some(i) = a.iterations {
-            t.iterations = i;
-        }
-        t.epochs = a.epochs;
-        if let Some(v) = a.batch_size {
-            t.batch_size = v;
-        }
-        if let Some(v) = a.lr {
-            t.lr = v;
-        }
-        if let Some(v) = &a.milestones {
-            t.milestones = v.clone();
-        }
-        if let Some(v) = a.weight_decay {
-            t.weight_decay = v;
-        }
-        if let Some(v) = a.momentum {
-            t.momentum = v;
-        }
-        if let Some(w) = &a.warmup {
-            t.warmup = Some(Warmup::parse(w).map_err(usage)?);
-        }
-        if let Some(v) = a.val_fraction {
-            t.val_fraction = v;
-        }
-        t.augment = !a.no_augment;
-        if let Some(v) = a.log_every {
-            t.log_every = v;
-        }
-        if let Some(v) = a.eval_every {
-            t.eval_every = v;
-        }
-        if let Some(v) = a.seed {
-            t.seed = v;
-        }
-        RunConfig {
-            archc_version: env!("CARGO_PKG_VERSION").to_string(),
-            file: a.file.display().to_string(),
-            network: a.network.clone(),
-            input_override: overrides.input.clone(),
-            classes_override: overrides.classes,
-            input: Vec::new(),
-            classes: 0,
-            params: 0,
-            data: a.data_spec_string(),
-            device: device_name.clone(),
-            devices: parallel.clone(),
-            train: t,
-        }
+        }),
+        iterations: a.iterations,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        milestones: a.milestones.clone(),
+        weight_decay: a.weight_decay,
+        momentum: a.momentum,
+        warmup: a
+            .warmup
+            .as_deref()
+            .map(Warmup::parse)
+            .transpose()
+            .map_err(usage)?,
+        val_fraction: a.val_fraction,
+        augment: a.no_augment.then_some(false),
+        log_every: a.log_every,
+        eval_every: a.eval_every,
+        seed: a.seed,
     };
-    if a.resume
-        && ((overrides.input.is_some() && overrides.input != config.input_override)
-            || (overrides.classes.is_some() && overrides.classes != config.classes_override))
-    {
-        return Err(usage(
-            "a resumed run rebuilds its network with the --input/--classes it was trained with"
-                .to_string(),
-        ));
-    }
+    let plan = train::plan(&flags, &a.out, a.resume).map_err(|e| usage(e.to_string()))?;
+    let config = plan.config.clone();
     let ov = archc_compiler::Overrides {
         input: config.input_override.clone(),
         classes: config.classes_override,
     };
     let graph = super::lowered(&a.file, &a.network, &ov)?;
     let for_dry_run = a.dry_run.then(|| config.clone());
-    let prepared = train::prepare(&graph, config).map_err(|e| match (e, for_dry_run) {
+    let prepared = plan.prepare(&graph).map_err(|e| match (e, for_dry_run) {
         // A dry run shows the configuration even where the data are not there (yet).
         (train::TrainError::Data(e), Some(mut c)) => {
             if let Ok(x) = train::expect_of(&graph) {
@@ -240,16 +158,5 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
     match summary.outcome {
         Outcome::Finished => Ok(()),
         Outcome::Interrupted => Err(Failure::Interrupted),
-    }
-}
-
-#[cfg(feature = "runtime")]
-impl TrainArgs {
-    /// The data spec in its canonical spelling (`synthetic` → `synthetic:5000`).
-    fn data_spec_string(&self) -> String {
-        self.data
-            .parse::<archc_runtime::data::DataSpec>()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|_| self.data.clone())
     }
 }

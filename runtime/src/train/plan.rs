@@ -1,0 +1,137 @@
+//! From an invocation to a run: the flags given ([`Flags`]), the configuration they resolve to
+//! ([`plan`]: a new run's from the recipe, a resumed run's from its `config.json` through
+//! [`resume`](super::resume)), and the data opened ([`Plan::prepare`]).
+
+use std::path::Path;
+
+use archc_compiler::lower::LoweredGraph;
+
+use super::config::{Recipe, RunConfig, Warmup};
+use super::{prepare, read_config, resume, Prepared, TrainError};
+use crate::data::DataSpec;
+
+/// What an invocation gives: the network, data and devices, and each hyper-parameter as
+/// given (`None`: left to the recipe for a new run, to `config.json` for a resumed one).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// The `.arch` file and network.
+    pub file: String,
+    pub network: String,
+    /// The data spec as given (`synthetic`, `cifar10:DIR`, ...).
+    pub data: String,
+    pub input_override: Option<Vec<u64>>,
+    pub classes_override: Option<u64>,
+    /// The (main) device and, for a data-parallel run, the list (else empty).
+    pub device: String,
+    pub devices: Vec<String>,
+    pub recipe: Option<Recipe>,
+    pub iterations: Option<u64>,
+    pub epochs: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub milestones: Option<Vec<u64>>,
+    pub weight_decay: Option<f64>,
+    pub momentum: Option<f64>,
+    pub warmup: Option<Warmup>,
+    pub val_fraction: Option<f64>,
+    /// `Some(false)` for `--no-augment`.
+    pub augment: Option<bool>,
+    pub log_every: Option<u64>,
+    pub eval_every: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+impl Flags {
+    /// The data spec in its canonical spelling (`synthetic` → `synthetic:5000`), or as given
+    /// when it does not parse (opening the data says why).
+    pub fn data_spec(&self) -> String {
+        self.data
+            .parse::<DataSpec>()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| self.data.clone())
+    }
+
+    /// A new run's configuration: the recipe's, with the flags given.
+    pub fn new_config(&self) -> RunConfig {
+        let mut t = self.recipe.unwrap_or(Recipe::PaperCifar).config();
+        if let Some(i) = self.iterations {
+            t.iterations = i;
+        }
+        t.epochs = self.epochs;
+        if let Some(v) = self.batch_size {
+            t.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            t.lr = v;
+        }
+        if let Some(m) = &self.milestones {
+            t.milestones = m.clone();
+        }
+        if let Some(v) = self.weight_decay {
+            t.weight_decay = v;
+        }
+        if let Some(v) = self.momentum {
+            t.momentum = v;
+        }
+        if self.warmup.is_some() {
+            t.warmup = self.warmup;
+        }
+        if let Some(v) = self.val_fraction {
+            t.val_fraction = v;
+        }
+        if let Some(a) = self.augment {
+            t.augment = a;
+        }
+        if let Some(v) = self.log_every {
+            t.log_every = v;
+        }
+        if let Some(v) = self.eval_every {
+            t.eval_every = v;
+        }
+        if let Some(v) = self.seed {
+            t.seed = v;
+        }
+        RunConfig {
+            archc_version: env!("CARGO_PKG_VERSION").to_string(),
+            file: self.file.clone(),
+            network: self.network.clone(),
+            input_override: self.input_override.clone(),
+            classes_override: self.classes_override,
+            input: Vec::new(),
+            classes: 0,
+            params: 0,
+            data: self.data_spec(),
+            device: self.device.clone(),
+            devices: self.devices.clone(),
+            train: t,
+        }
+    }
+}
+
+/// A run resolved from an invocation, its data not yet opened.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The configuration: the new run's, or the resumed run's (its network is built with
+    /// `input_override` and `classes_override`).
+    pub config: RunConfig,
+    pub resume: bool,
+}
+
+/// Resolve what `flags` ask for in the run folder `out`: check the folder ([`resume::check_folder`])
+/// and build the configuration. Writes nothing.
+pub fn plan(flags: &Flags, out: &Path, resume: bool) -> Result<Plan, TrainError> {
+    resume::check_folder(out, resume)?;
+    let config = if resume {
+        resume::resumed_config(read_config(out)?, flags, out)?
+    } else {
+        flags.new_config()
+    };
+    Ok(Plan { config, resume })
+}
+
+impl Plan {
+    /// Open and split the data ([`prepare`]).
+    pub fn prepare(self, graph: &LoweredGraph) -> Result<Prepared, TrainError> {
+        prepare(graph, self.config)
+    }
+}
