@@ -112,7 +112,8 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
     } else {
         archc_runtime::parse_devices(&parallel).map_err(|e| usage(e.to_string()))?
     };
-    let interrupt = train::interrupt_flag().map_err(usage)?;
+    // A second Ctrl-C does not wait for the step to finish.
+    let interrupt = train::interrupt_flag(|| std::process::exit(130)).map_err(usage)?;
     let progress = match a.progress {
         ProgressArg::Auto => ProgressMode::Auto,
         ProgressArg::Bar => ProgressMode::Bar,

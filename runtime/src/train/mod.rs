@@ -195,16 +195,17 @@ pub fn read_config(out: &Path) -> Result<RunConfig, TrainError> {
     serde_json::from_str(&text).map_err(|e| TrainError::Config(format!("`{}`: {e}", p.display())))
 }
 
-/// A flag set by Ctrl-C and SIGTERM (installed once per process). A second signal exits at
-/// once with status 130.
-pub fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+/// A flag set by Ctrl-C and SIGTERM (installed once per process, with the first call's
+/// `on_second`). A second signal calls `on_second`: the `archc` binary exits there with status
+/// 130; the library itself never ends the process.
+pub fn interrupt_flag(on_second: fn()) -> Result<Arc<AtomicBool>, String> {
     static FLAG: OnceLock<Result<Arc<AtomicBool>, String>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
         ctrlc::set_handler(move || {
             if f.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                on_second();
             }
         })
         .map(|()| flag)
