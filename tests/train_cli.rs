@@ -654,3 +654,44 @@ fn devices_train_data_parallel_and_bad_lists_are_usage_errors() {
         assert!(err.contains("needs the LibTorch backend"), "{err}");
     }
 }
+
+/// A plot that cannot be written (here `error.svg` is a folder) is a warning, not a checkpoint
+/// error: the run finishes and its checkpoints are there.
+#[test]
+fn a_failed_plot_is_a_warning_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("error.svg")).unwrap();
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args(["--iterations", "4", "--batch-size", "16"])
+        .args(["--log-every", "2", "--eval-every", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: cannot draw the error plot") && err.contains("error.svg"),
+        "{err}"
+    );
+    assert_eq!(err.matches("cannot draw").count(), 1, "warned once: {err}");
+    assert!(!err.contains("checkpoint:"), "{err}");
+    assert!(err.contains("finished at iteration 4"), "{err}");
+    for f in ["last", "best"] {
+        assert!(run
+            .join("checkpoints")
+            .join(f)
+            .join("model.safetensors")
+            .is_file());
+    }
+}

@@ -384,6 +384,7 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
             let row = trainer.evaluate(&model, stepped.lr, due)?;
             if due.eval {
                 trainer.checkpoint(&model, &row)?;
+                trainer.plot();
             }
             trainer.report(&row);
         }

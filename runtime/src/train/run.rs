@@ -1,7 +1,7 @@
 //! The training loop as named steps: [`Trainer::prepare`] (the run folder, the model, the
 //! state to continue from), [`Trainer::step`] (one SGD step), [`Trainer::evaluate`] (a metric
-//! row: training averages, validation and test error) and [`Trainer::checkpoint`] (`last`,
-//! `best`, the plot). [`train`](super::train) strings them together.
+//! row: training averages, validation and test error), [`Trainer::checkpoint`] (`last`,
+//! `best`) and [`Trainer::plot`]. [`train`](super::train) strings them together.
 //!
 //! The model moves through the steps by value (`step` takes it and returns the stepped one,
 //! as [`Sgd::step`] does); everything else of the run is the [`Trainer`]'s.
@@ -56,6 +56,8 @@ pub(crate) struct Trainer {
     interval_start: Instant,
     interval_images: u64,
     interval_secs: f64,
+    /// A plot failed (warned once).
+    plot_failed: bool,
 }
 
 /// What is due after a step: a metric row of training averages (`log`), an evaluation and
@@ -166,6 +168,7 @@ impl Trainer {
             interval_start: Instant::now(),
             interval_images: 0,
             interval_secs: 0.0,
+            plot_failed: false,
         };
         Ok((trainer, model))
     }
@@ -304,7 +307,7 @@ impl Trainer {
     }
 
     /// After an evaluation row: save `best` when the row's validation (else test) error is
-    /// the lowest so far, then `last`, then draw the plot.
+    /// the lowest so far, then `last`.
     pub(crate) fn checkpoint(&mut self, model: &Network, row: &Row) -> Result<(), TrainError> {
         self.state.elapsed_s = self.elapsed();
         if let Some(e) = row.val_error.or(row.test_error) {
@@ -314,16 +317,28 @@ impl Trainer {
             }
         }
         self.save(model, "last")?;
-        let label = self.config.network.as_str();
-        plot::plot(
-            &[plot::Series {
-                label,
-                rows: &self.rows,
-            }],
-            &self.out.join("error"),
-        )
-        .map_err(TrainError::Checkpoint)?;
         Ok(())
+    }
+
+    /// Draw `error.svg` and `error.png` from the rows so far. A plot that cannot be drawn or
+    /// written stops nothing (the rows are in the metrics files, `archc plot` draws them
+    /// later): the first failure is a warning.
+    pub(crate) fn plot(&mut self) {
+        let label = self.config.network.as_str();
+        let series = [plot::Series {
+            label,
+            rows: &self.rows,
+        }];
+        if let Err(e) = plot::plot(&series, &self.out.join("error")) {
+            if !self.plot_failed {
+                self.progress.warn(&format!(
+                    "cannot draw the error plot: {e}; training goes on (the rows are in \
+                     metrics.csv: `archc plot {}` draws them)",
+                    self.out.display()
+                ));
+            }
+            self.plot_failed = true;
+        }
     }
 
     fn save(&self, model: &Network, name: &str) -> Result<(), TrainError> {
