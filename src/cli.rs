@@ -236,8 +236,10 @@ pub struct TrainArgs {
     /// The run folder (config, metrics, checkpoints, plots)
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, value_enum, default_value_t = RecipeArg::PaperCifar)]
-    pub recipe: RecipeArg,
+    /// The hyper-parameters' defaults: the paper's CIFAR or ImageNet recipe (default:
+    /// paper-cifar)
+    #[arg(long, value_enum)]
+    pub recipe: Option<RecipeArg>,
     /// Iterations (SGD steps) to run
     #[arg(long, conflicts_with = "epochs")]
     pub iterations: Option<u64>,

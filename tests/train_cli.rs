@@ -695,3 +695,98 @@ fn a_failed_plot_is_a_warning_and_the_run_goes_on() {
             .is_file());
     }
 }
+
+/// `--resume` added to the first command line is accepted (flags equal to the stored
+/// configuration); a flag whose value differs is refused, naming it with both values.
+#[test]
+fn resume_accepts_the_same_flags_and_names_a_differing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        archc()
+            .args([
+                "train",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--out",
+            ])
+            .arg(&run)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let same = [
+        "--recipe",
+        "paper-cifar",
+        "--batch-size",
+        "16",
+        "--seed",
+        "7",
+        "--lr",
+        "0.05",
+        "--milestones",
+        "3,5",
+        "--warmup",
+        "1:0.01",
+        "--no-augment",
+        "--log-every",
+        "2",
+        "--eval-every",
+        "2",
+        "--val-fraction",
+        "0.1",
+    ];
+    let o = train(&[&same[..], &["--iterations", "2"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = train(&[&same[..], &["--iterations", "4", "--resume"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming at iteration 2"), "{err}");
+    assert!(err.contains("finished at iteration 4"), "{err}");
+    // Values that differ: each is named, with the stored and the given value; nothing runs.
+    let o = train(&[
+        "--iterations",
+        "6",
+        "--resume",
+        "--batch-size",
+        "32",
+        "--seed",
+        "8",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--batch-size is 16 in the run, 32 here")
+            && err.contains("--seed is 7 in the run, 8 here"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    for (extra, says) in [
+        (
+            ["--warmup", "2:0.01"],
+            "--warmup is 1:0.01 in the run, 2:0.01 here",
+        ),
+        (
+            ["--recipe", "paper-imagenet"],
+            "--recipe is paper-cifar in the run, paper-imagenet here",
+        ),
+        (
+            ["--milestones", "3,6"],
+            "--milestones is 3,5 in the run, 3,6 here",
+        ),
+    ] {
+        let o = train(&[&extra[..], &["--resume"]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("checkpoints/last/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["iteration"], 4, "the refused resumes trained nothing");
+}

@@ -40,7 +40,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         classes_override: a.overrides.classes,
         device: device_name.clone(),
         devices: parallel.clone(),
-        recipe: Some(match a.recipe {
+        recipe: a.recipe.map(|r| match r {
             RecipeArg::PaperCifar => Recipe::PaperCifar,
             RecipeArg::PaperImagenet => Recipe::PaperImagenet,
         }),

@@ -6,8 +6,10 @@
 //!   starts again at iteration 0.
 //! - The configuration ([`resumed_config`]): a resumed run keeps its stored `config.json`. The
 //!   invocation may change the run's length (`--iterations`, `--epochs`) and its devices
-//!   (`--device`, `--devices`: a choice of the invocation, recorded anew); another
-//!   hyper-parameter, network, data or `--input`/`--classes` is refused.
+//!   (`--device`, `--devices`: a choice of the invocation, recorded anew); every other flag it
+//!   gives must equal the stored value (re-typing the first command with `--resume` added is
+//!   fine), and a value that differs is refused, naming the flag, the stored value and the
+//!   given one.
 //! - The state ([`restore`]): weights, momentum buffers, data position and metric
 //!   accumulators come from `checkpoints/last`; the metric rows written after its iteration
 //!   are dropped (those steps are trained again and their rows written again, once).
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::checkpoint::{self, State};
-use super::config::RunConfig;
+use super::config::{RunConfig, Warmup};
 use super::metrics::{self, Row};
 use super::plan::Flags;
 use super::sgd::Sgd;
@@ -45,54 +47,139 @@ pub fn check_folder(out: &Path, resume: bool) -> Result<Option<PathBuf>, TrainEr
     Ok(last.filter(|_| resume))
 }
 
+/// One flag of the invocation against the stored configuration.
+struct Differs {
+    flag: &'static str,
+    stored: String,
+    given: String,
+}
+
+/// `Some` when `given` is there and is not `stored`.
+fn differs<T: PartialEq>(
+    flag: &'static str,
+    stored: &T,
+    given: Option<&T>,
+    show: impl Fn(&T) -> String,
+) -> Option<Differs> {
+    let given = given?;
+    (given != stored).then(|| Differs {
+        flag,
+        stored: show(stored),
+        given: show(given),
+    })
+}
+
+fn plain<T: ToString>(v: &T) -> String {
+    v.to_string()
+}
+
+fn dims(v: &Option<Vec<u64>>) -> String {
+    v.as_ref()
+        .map_or("none (the network's own)".to_string(), |d| {
+            d.iter().map(u64::to_string).collect::<Vec<_>>().join("x")
+        })
+}
+
+fn warmup(w: &Option<Warmup>) -> String {
+    w.map_or("none".to_string(), |w| format!("{}:{}", w.iterations, w.lr))
+}
+
 /// The configuration of a resumed run: `saved` (its `config.json`, in `out`) with the length
-/// and devices of `flags`. Refused when `flags` give another hyper-parameter, or another
-/// network, data or `--input`/`--classes`.
+/// and devices of `flags`. Refused when another flag of `flags` differs from `saved`.
 pub fn resumed_config(
     saved: RunConfig,
     flags: &Flags,
     out: &Path,
 ) -> Result<RunConfig, TrainError> {
-    let changed: Vec<&str> = [
-        ("--batch-size", flags.batch_size.is_some()),
-        ("--lr", flags.lr.is_some()),
-        ("--milestones", flags.milestones.is_some()),
-        ("--weight-decay", flags.weight_decay.is_some()),
-        ("--momentum", flags.momentum.is_some()),
-        ("--warmup", flags.warmup.is_some()),
-        ("--val-fraction", flags.val_fraction.is_some()),
-        ("--no-augment", flags.augment.is_some()),
-        ("--log-every", flags.log_every.is_some()),
-        ("--eval-every", flags.eval_every.is_some()),
-        ("--seed", flags.seed.is_some()),
+    let t = &saved.train;
+    let data = flags.data_spec();
+    let list = |v: &Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let augment = |on: &bool| if *on { "on" } else { "off" }.to_string();
+    let found: Vec<Differs> = [
+        differs("--network", &saved.network, Some(&flags.network), plain),
+        differs("--data", &saved.data, Some(&data), plain),
+        differs(
+            "--input",
+            &saved.input_override,
+            flags
+                .input_override
+                .is_some()
+                .then_some(&flags.input_override),
+            dims,
+        ),
+        differs(
+            "--classes",
+            &saved.classes_override,
+            flags
+                .classes_override
+                .is_some()
+                .then_some(&flags.classes_override),
+            |c| c.map_or("none (the network's own)".to_string(), |c| c.to_string()),
+        ),
+        differs("--recipe", &t.recipe, flags.recipe.as_ref(), |r| {
+            r.name().to_string()
+        }),
+        differs(
+            "--batch-size",
+            &t.batch_size,
+            flags.batch_size.as_ref(),
+            plain,
+        ),
+        differs("--lr", &t.lr, flags.lr.as_ref(), plain),
+        differs(
+            "--milestones",
+            &t.milestones,
+            flags.milestones.as_ref(),
+            list,
+        ),
+        differs(
+            "--weight-decay",
+            &t.weight_decay,
+            flags.weight_decay.as_ref(),
+            plain,
+        ),
+        differs("--momentum", &t.momentum, flags.momentum.as_ref(), plain),
+        differs(
+            "--warmup",
+            &t.warmup,
+            flags.warmup.is_some().then_some(&flags.warmup),
+            warmup,
+        ),
+        differs(
+            "--val-fraction",
+            &t.val_fraction,
+            flags.val_fraction.as_ref(),
+            plain,
+        ),
+        differs(
+            "the augmentation (--no-augment)",
+            &t.augment,
+            flags.augment.as_ref(),
+            augment,
+        ),
+        differs("--log-every", &t.log_every, flags.log_every.as_ref(), plain),
+        differs(
+            "--eval-every",
+            &t.eval_every,
+            flags.eval_every.as_ref(),
+            plain,
+        ),
+        differs("--seed", &t.seed, flags.seed.as_ref(), plain),
     ]
-    .iter()
-    .filter(|(_, given)| *given)
-    .map(|(n, _)| *n)
+    .into_iter()
+    .flatten()
     .collect();
-    if !changed.is_empty() {
+    if !found.is_empty() {
+        let each: Vec<String> = found
+            .iter()
+            .map(|d| format!("{} is {} in the run, {} here", d.flag, d.stored, d.given))
+            .collect();
         return Err(TrainError::Config(format!(
-            "a resumed run keeps its configuration ({}); only --iterations, --epochs and \
-             --device/--devices may change: drop {}",
+            "a resumed run keeps its configuration (`{}`): {}. Only --iterations, --epochs, \
+             --device and --devices may change on resume",
             out.join("config.json").display(),
-            changed.join(", ")
+            each.join("; "),
         )));
-    }
-    if saved.network != flags.network || saved.data != flags.data_spec() {
-        return Err(TrainError::Config(format!(
-            "`{}` trained `{}` on `{}`; resume it with the same --network and --data",
-            out.display(),
-            saved.network,
-            saved.data
-        )));
-    }
-    if (flags.input_override.is_some() && flags.input_override != saved.input_override)
-        || (flags.classes_override.is_some() && flags.classes_override != saved.classes_override)
-    {
-        return Err(TrainError::Config(
-            "a resumed run rebuilds its network with the --input/--classes it was trained with"
-                .to_string(),
-        ));
     }
     let mut c = saved;
     if let Some(i) = flags.iterations {
