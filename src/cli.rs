@@ -290,7 +290,8 @@ pub struct TrainArgs {
     /// Print the resolved configuration and exit
     #[arg(long)]
     pub dry_run: bool,
-    /// Progress output: a bar on a terminal, plain lines otherwise (auto)
+    /// Progress output: auto is a bar on a terminal, plain lines otherwise; quiet prints
+    /// nothing on success but warnings
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
     #[command(flatten)]

@@ -790,3 +790,44 @@ fn resume_accepts_the_same_flags_and_names_a_differing_one() {
     .unwrap();
     assert_eq!(state["iteration"], 4, "the refused resumes trained nothing");
 }
+
+/// `--progress quiet`: a run that succeeds prints nothing at all.
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--milestones",
+            "1",
+        ])
+        .args([
+            "--log-every",
+            "1",
+            "--eval-every",
+            "2",
+            "--progress",
+            "quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    assert!(run.join("checkpoints/last/model.safetensors").is_file());
+}

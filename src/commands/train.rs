@@ -138,6 +138,10 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             _ => Failure::Input,
         }
     })?;
+    // Quiet: nothing on success (an interrupted run still says where it stopped).
+    if a.progress == ProgressArg::Quiet && summary.outcome == Outcome::Finished {
+        return Ok(());
+    }
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |e| format!("{:.2}%", e * 100.0));
     let last = summary.last.unwrap_or_default();
     eprintln!(
