@@ -287,7 +287,8 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint
     #[arg(long)]
     pub resume: bool,
-    /// Print the resolved configuration and exit
+    /// Print the resolved configuration and exit, after checking the devices, the output
+    /// folder and the data as a real run does
     #[arg(long)]
     pub dry_run: bool,
     /// Progress output: auto is a bar on a terminal, plain lines otherwise; quiet prints

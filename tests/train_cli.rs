@@ -831,3 +831,36 @@ fn quiet_prints_nothing_on_success() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "");
     assert!(run.join("checkpoints/last/model.safetensors").is_file());
 }
+
+/// `--dry-run` opens the device as a real run does: a device that cannot be used is a usage
+/// error there too, and nothing is written.
+#[test]
+fn dry_run_checks_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let out = dir.path().join("run");
+    let mut cases = vec![("gpu", "unknown device `gpu`")];
+    if !cfg!(feature = "tch") {
+        cases.push(("cuda:0", "needs the LibTorch backend"));
+    }
+    for (device, says) in cases {
+        let o = archc()
+            .args([
+                "train",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--out",
+            ])
+            .arg(&out)
+            .args(["--device", device, "--dry-run"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{device}: {err}");
+        assert!(err.contains(says), "{device}: {err}");
+        assert!(!out.exists(), "{device}: a dry run writes nothing");
+    }
+}

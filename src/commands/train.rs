@@ -20,8 +20,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         Failure::Usage
     };
     // `--devices a,b,...`: data-parallel over the list (the first is the main device); one
-    // name is the same as `--device`. Names and kinds are checked here, before a dry run; the
-    // devices are opened after it, as `--device` is.
+    // name is the same as `--device`.
     let devices: Vec<String> = a.devices.clone().unwrap_or_default();
     if a.devices.is_some() {
         archc_runtime::check_devices(&devices).map_err(|e| usage(e.to_string()))?;
@@ -64,6 +63,13 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         seed: a.seed,
     };
     let plan = train::plan(&flags, &a.out, a.resume).map_err(|e| usage(e.to_string()))?;
+    // The devices are opened as a real run opens them, before a dry run returns.
+    let device = super::device(&device_name)?;
+    let devices = if parallel.is_empty() {
+        Vec::new()
+    } else {
+        archc_runtime::parse_devices(&parallel).map_err(|e| usage(e.to_string()))?
+    };
     let config = plan.config.clone();
     let ov = archc_compiler::Overrides {
         input: config.input_override.clone(),
@@ -106,12 +112,6 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let device = super::device(&device_name)?;
-    let devices = if parallel.is_empty() {
-        Vec::new()
-    } else {
-        archc_runtime::parse_devices(&parallel).map_err(|e| usage(e.to_string()))?
-    };
     // A second Ctrl-C does not wait for the step to finish.
     let interrupt = train::interrupt_flag(|| std::process::exit(130)).map_err(usage)?;
     let progress = match a.progress {
