@@ -240,37 +240,46 @@ pub struct TrainArgs {
     /// paper-cifar)
     #[arg(long, value_enum)]
     pub recipe: Option<RecipeArg>,
-    /// Iterations (SGD steps) to run
+    /// Iterations (SGD steps) to run (default: the recipe's, paper-cifar 64000, paper-imagenet
+    /// 600000)
     #[arg(long, conflicts_with = "epochs")]
     pub iterations: Option<u64>,
-    /// Epochs to run (converted to iterations)
+    /// Epochs to run, converted to iterations (default: none, the run is --iterations long)
     #[arg(long)]
     pub epochs: Option<u64>,
+    /// The global batch size (default: the recipe's, paper-cifar 128, paper-imagenet 256)
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Base learning rate
+    /// Base learning rate (default: 0.1)
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Iterations at which the learning rate is divided by 10 (comma-separated)
+    /// Iterations at which the learning rate is divided by 10, comma-separated (default:
+    /// paper-cifar 32000,48000, paper-imagenet 150000,300000,450000); a milestone past the
+    /// run is warned of
     #[arg(long, value_delimiter = ',')]
     pub milestones: Option<Vec<u64>>,
+    /// L2 penalty added to the gradient (default: 0.0001)
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// SGD momentum (default: 0.9)
     #[arg(long)]
     pub momentum: Option<f64>,
     /// A constant learning rate for the first iterations, as ITERS:LR (ResNet-110: 400:0.01)
+    /// (default: none)
     #[arg(long)]
     pub warmup: Option<String>,
-    /// Fraction of the training split held out for validation (paper-cifar: 0.1, the 45k/5k split)
+    /// Fraction of the training split held out for validation (default: paper-cifar 0.1, the
+    /// 45k/5k split, paper-imagenet 0)
     #[arg(long)]
     pub val_fraction: Option<f64>,
     /// Turn the data augmentation off
     #[arg(long)]
     pub no_augment: bool,
-    /// Iterations between metric rows
+    /// Iterations between metric rows (default: 100, but at most a tenth of the run)
     #[arg(long)]
     pub log_every: Option<u64>,
-    /// Iterations between evaluations and checkpoints
+    /// Iterations between evaluations and checkpoints (default: paper-cifar 1000,
+    /// paper-imagenet 5000, but at most a fifth of the run)
     #[arg(long)]
     pub eval_every: Option<u64>,
     /// cpu, or cuda:N with the `tch` feature
@@ -280,8 +289,11 @@ pub struct TrainArgs {
     /// each batch is split evenly (the batch size must be a multiple of their number), the
     /// gradients are summed on the first device (= the whole batch's mean gradient), and batch
     /// norm uses each device's share's statistics. See docs/training.md
+    /// (default: none, one device: --device)
     #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
+    /// Seed of the initialisation, the data order, the augmentation and the validation split
+    /// (default: 0)
     #[arg(long)]
     pub seed: Option<u64>,
     /// Continue the run in --out from its last checkpoint
@@ -295,8 +307,13 @@ pub struct TrainArgs {
     /// nothing on success but warnings
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
-    #[command(flatten)]
-    pub overrides: OverrideArgs,
+    /// Override the input shape, as CxHxW, e.g. 3x32x32 (default: the network's own)
+    #[arg(long, value_parser = parse_dims)]
+    pub input: Option<Dims>,
+    /// Override the class count of networks that declare `classes` (default: the network's
+    /// own)
+    #[arg(long)]
+    pub classes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

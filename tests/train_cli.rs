@@ -864,3 +864,140 @@ fn dry_run_checks_the_device() {
         assert!(!out.exists(), "{device}: a dry run writes nothing");
     }
 }
+
+/// A short run with the default intervals: ten metric rows and five evaluations, and a warning
+/// that the recipe's milestones lie past its end. Given intervals are kept; with --epochs the
+/// intervals fit the length the epochs come to.
+#[test]
+fn short_runs_scale_the_default_intervals_and_warn_of_late_milestones() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let train = |out: &Path, extra: &[&str]| {
+        archc()
+            .args([
+                "train",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--out",
+            ])
+            .arg(out)
+            .args(["--batch-size", "16", "--progress", "lines"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = train(&run, &["--iterations", "20"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "warning: the learning-rate milestones 32000, 48000 lie past the end of the run \
+             (20 iterations)"
+        ),
+        "{err}"
+    );
+    let rows = train_rows(&run);
+    let at = |col: &str| -> Vec<u64> {
+        rows.iter()
+            .filter(|r| !r[col].is_null())
+            .map(|r| r["iteration"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        at("train_loss"),
+        (1..=10).map(|i| 2 * i).collect::<Vec<_>>()
+    );
+    assert_eq!(at("val_error"), vec![4, 8, 12, 16, 20]);
+    assert_eq!(err.matches("iter ").count(), 10, "a line per row: {err}");
+    // Given intervals are kept; --epochs: 2 epochs of 180 / 16 = 11 batches, 22 iterations.
+    let dry = |extra: &[&str]| -> serde_json::Value {
+        let o = train(&dir.path().join("dry"), &[extra, &["--dry-run"]].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s = String::from_utf8(o.stdout).unwrap();
+        serde_json::from_str(&s[..s.find("\ntrain: ").unwrap()]).unwrap()
+    };
+    let c = dry(&[
+        "--iterations",
+        "20",
+        "--log-every",
+        "7",
+        "--eval-every",
+        "9",
+    ]);
+    assert_eq!(
+        (
+            c["train"]["log_every"].clone(),
+            c["train"]["eval_every"].clone()
+        ),
+        (7.into(), 9.into())
+    );
+    let c = dry(&["--epochs", "2"]);
+    assert_eq!(c["train"]["iterations"], 22);
+    assert_eq!(
+        (
+            c["train"]["log_every"].clone(),
+            c["train"]["eval_every"].clone()
+        ),
+        (2.into(), 4.into())
+    );
+    let c = dry(&["--milestones", "10"]);
+    assert_eq!(
+        (
+            c["train"]["log_every"].clone(),
+            c["train"]["eval_every"].clone()
+        ),
+        (100.into(), 1000.into()),
+        "the recipe's run keeps the recipe's intervals"
+    );
+}
+
+/// The metric rows of a run folder (`metrics.jsonl`).
+fn train_rows(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `train --help` gives the default of every option that takes a value (the three required
+/// ones have none).
+#[test]
+fn train_help_states_every_default() {
+    let o = archc().args(["train", "--help"]).output().unwrap();
+    assert!(o.status.success());
+    let help = String::from_utf8(o.stdout).unwrap();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if t.starts_with('-') && line.len() - t.len() <= 6 {
+            entries.push((t.to_string(), String::new()));
+        } else if let Some(e) = entries.last_mut() {
+            e.1.push(' ');
+            e.1.push_str(t);
+        }
+    }
+    // The options are found: their lines start with a dash, indented less than descriptions.
+    let options: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    for o in ["--lr <", "--seed <", "--resume", "--progress <"] {
+        assert!(options.iter().any(|x| x.starts_with(o)), "{o}: {options:?}");
+    }
+    let mut missing = Vec::new();
+    for (option, text) in &entries {
+        let takes_value = option.contains('<');
+        let required = ["--network", "--data", "--out"]
+            .iter()
+            .any(|r| option.contains(&format!("{r} <")));
+        if takes_value && !required && !format!("{option} {text}").contains("default") {
+            missing.push(option.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no default stated for {missing:?}:\n{help}"
+    );
+}

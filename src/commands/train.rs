@@ -35,8 +35,8 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         file: a.file.display().to_string(),
         network: a.network.clone(),
         data: a.data.clone(),
-        input_override: a.overrides.input.clone().map(|d| d.0),
-        classes_override: a.overrides.classes,
+        input_override: a.input.clone().map(|d| d.0),
+        classes_override: a.classes,
         device: device_name.clone(),
         devices: parallel.clone(),
         recipe: a.recipe.map(|r| match r {
@@ -109,6 +109,9 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         }
         if let Some(t) = &prepared.test {
             println!("test: {}", t.name());
+        }
+        for w in prepared.config.train.warnings() {
+            eprintln!("warning: {w}");
         }
         return Ok(());
     }

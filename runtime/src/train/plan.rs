@@ -1,11 +1,17 @@
 //! From an invocation to a run: the flags given ([`Flags`]), the configuration they resolve to
 //! ([`plan`]: a new run's from the recipe, a resumed run's from its `config.json` through
 //! [`resume`](super::resume)), and the data opened ([`Plan::prepare`]).
+//!
+//! Defaults that depend on the run's length are settled in [`Plan::prepare`], once `--epochs`
+//! has become iterations: `log_every` and `eval_every`, when not given, are the recipe's but
+//! at most a tenth and a fifth of the run ([`TrainConfig::fit_intervals`]).
 
 use std::path::Path;
 
 use archc_compiler::lower::LoweredGraph;
 
+#[cfg(doc)]
+use super::config::TrainConfig;
 use super::config::{Recipe, RunConfig, Warmup};
 use super::{prepare, read_config, resume, Prepared, TrainError};
 use crate::data::DataSpec;
@@ -115,6 +121,9 @@ pub struct Plan {
     /// `input_override` and `classes_override`).
     pub config: RunConfig,
     pub resume: bool,
+    /// The intervals left to their defaults (a new run's, when not given).
+    fit_log: bool,
+    fit_eval: bool,
 }
 
 /// Resolve what `flags` ask for in the run folder `out`: check the folder ([`resume::check_folder`])
@@ -126,12 +135,25 @@ pub fn plan(flags: &Flags, out: &Path, resume: bool) -> Result<Plan, TrainError>
     } else {
         flags.new_config()
     };
-    Ok(Plan { config, resume })
+    let mut plan = Plan {
+        config,
+        resume,
+        fit_log: !resume && flags.log_every.is_none(),
+        fit_eval: !resume && flags.eval_every.is_none(),
+    };
+    // The length is known unless it is given in epochs (then `Plan::prepare` fits again).
+    if plan.config.train.epochs.is_none() {
+        plan.config.train.fit_intervals(plan.fit_log, plan.fit_eval);
+    }
+    Ok(plan)
 }
 
 impl Plan {
-    /// Open and split the data ([`prepare`]).
+    /// Open and split the data ([`prepare`]) and settle the defaults that depend on the run's
+    /// length.
     pub fn prepare(self, graph: &LoweredGraph) -> Result<Prepared, TrainError> {
-        prepare(graph, self.config)
+        let mut p = prepare(graph, self.config)?;
+        p.config.train.fit_intervals(self.fit_log, self.fit_eval);
+        Ok(p)
     }
 }

@@ -146,6 +146,9 @@ impl Trainer {
                 String::new()
             }
         ));
+        for w in tc.warnings() {
+            progress.warn(&w);
+        }
         let elapsed0 = state.elapsed_s;
         let trainer = Trainer {
             out,
