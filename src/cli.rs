@@ -155,10 +155,14 @@ pub enum Command {
         file: PathBuf,
         #[arg(long, short = 'n')]
         network: String,
-        /// Weights: .safetensors or .pth (torchvision names)
+        /// Weights: .safetensors or .pth (torchvision names), or a checkpoint folder
+        /// (RUN/checkpoints/last). With a checkpoint (its mean.safetensors beside the weights)
+        /// the checkpoint's input mean is subtracted from the input first, as training and
+        /// eval do
         #[arg(long)]
         weights: PathBuf,
-        /// A .safetensors file holding the f32 tensor `input`
+        /// A .safetensors file holding the f32 tensor `input` (for a checkpoint of `archc
+        /// train`: pixels scaled to [0, 1], as training reads them; see --weights for the mean)
         #[arg(long)]
         input: PathBuf,
         /// Where to write the .safetensors file holding `output`

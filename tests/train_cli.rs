@@ -1001,3 +1001,107 @@ fn train_help_states_every_default() {
         "no default stated for {missing:?}:\n{help}"
     );
 }
+
+/// The f32 tensor `name` of a safetensors file: shape and values.
+fn read_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let buf = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&buf).unwrap();
+    let t = st.tensor(name).unwrap();
+    let v = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (t.shape().to_vec(), v)
+}
+
+fn write_f32(path: &Path, name: &str, shape: Vec<usize>, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, &bytes).unwrap();
+    safetensors::serialize_to_file([(name, view)], None, path).unwrap();
+}
+
+/// `forward --weights RUN/checkpoints/last` reads the checkpoint folder, as `eval` does, and
+/// subtracts the checkpoint's mean: its logits are those of the bare weights on the input
+/// minus the mean.
+#[test]
+fn forward_takes_a_checkpoint_folder_and_applies_its_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ckpt = run.join("checkpoints/last");
+    let x: Vec<f32> = (0..2 * 3 * 16 * 16)
+        .map(|i| (i % 11) as f32 / 11.0)
+        .collect();
+    let input = dir.path().join("x.safetensors");
+    write_f32(&input, "input", vec![2, 3, 16, 16], &x);
+    let forward = |weights: &Path, input: &Path, output: &Path| {
+        let o = archc()
+            .args(["forward", &f, "-n", "tiny", "--weights"])
+            .arg(weights)
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(output)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_f32(output, "output")
+    };
+    let (shape, from_folder) = forward(&ckpt, &input, &dir.path().join("y.safetensors"));
+    assert_eq!(shape, [2, 10]);
+    // The same weights alone (no mean beside them), on the input with the mean taken off.
+    let bare = dir.path().join("bare.safetensors");
+    std::fs::copy(ckpt.join("model.safetensors"), &bare).unwrap();
+    let (mshape, mean) = read_f32(&ckpt.join("mean.safetensors"), "mean");
+    assert_eq!(mshape, [3, 16, 16]);
+    assert!(mean.iter().any(|m| m.abs() > 1e-3), "a mean that matters");
+    let centred: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v - mean[i % mean.len()])
+        .collect();
+    let input_c = dir.path().join("xc.safetensors");
+    write_f32(&input_c, "input", vec![2, 3, 16, 16], &centred);
+    let (_, by_hand) = forward(&bare, &input_c, &dir.path().join("yc.safetensors"));
+    let (_, uncentred) = forward(&bare, &input, &dir.path().join("yu.safetensors"));
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= 1e-4);
+    assert!(
+        close(&from_folder, &by_hand),
+        "{from_folder:?}\n{by_hand:?}"
+    );
+    assert!(
+        !close(&from_folder, &uncentred),
+        "the mean changes the logits"
+    );
+    // The weights file inside the folder gets the same mean.
+    let (_, from_file) = forward(
+        &ckpt.join("model.safetensors"),
+        &input,
+        &dir.path().join("yf.safetensors"),
+    );
+    assert_eq!(from_file, from_folder);
+}

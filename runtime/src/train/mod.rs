@@ -402,21 +402,15 @@ pub fn evaluate_weights(
     device: &Device,
     batch_size: usize,
 ) -> Result<(EvalResult, String), TrainError> {
-    let model_path = if weights.is_dir() {
-        weights.join("model.safetensors")
-    } else {
-        weights.to_path_buf()
-    };
+    let at = checkpoint::weights_at(weights);
     let expect = expect_of(graph)?;
     let splits = data::open(spec, expect)?;
-    let mean_path = model_path.with_file_name("mean.safetensors");
-    let mean = if mean_path.is_file() {
-        checkpoint::load_mean(&mean_path).map_err(TrainError::Checkpoint)?
-    } else {
-        Mean::of(&splits.train, expect.input)?
+    let mean = match &at.mean {
+        Some(p) => checkpoint::load_mean(p).map_err(TrainError::Checkpoint)?,
+        None => Mean::of(&splits.train, expect.input)?,
     };
     let mut model = Network::new(graph, device, 0)?;
-    model.load_weights(&model_path)?;
+    model.load_weights(&at.model)?;
     let data = splits.test.unwrap_or(splits.train);
     let pipeline = Pipeline {
         input: expect.input,
