@@ -1,7 +1,7 @@
 //! Training and evaluation: the paper's recipe, a run folder, checkpoints, resume, plots.
 //!
 //! Contract:
-//! - [`plan`] turns an invocation's [`Flags`] into a configuration (a new run's from the
+//! - [`plan()`] turns an invocation's [`Flags`] into a configuration (a new run's from the
 //!   recipe, a resumed run's from its `config.json`: the rules of resuming are all in
 //!   [`resume`]); [`prepare`] opens and splits the data and resolves the configuration (epochs
 //!   to iterations); [`train`] runs it into a run folder: `config.json`, `metrics.csv` /
@@ -363,7 +363,7 @@ pub fn evaluate(
     })
 }
 
-/// Train: see the module docs. The steps are [`run::Trainer`]'s.
+/// Train: see the module docs. The steps are `run::Trainer`'s.
 pub fn train(run: Run) -> Result<Summary, TrainError> {
     let interrupt = run.interrupt.clone();
     let pause_after = run.pause_after;

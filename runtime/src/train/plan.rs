@@ -1,6 +1,6 @@
 //! From an invocation to a run: the flags given ([`Flags`]), the configuration they resolve to
 //! ([`plan`]: a new run's from the recipe, a resumed run's from its `config.json` through
-//! [`resume`](super::resume)), and the data opened ([`Plan::prepare`]).
+//! the `resume` module), and the data opened ([`Plan::prepare`]).
 //!
 //! Defaults that depend on the run's length are settled in [`Plan::prepare`], once `--epochs`
 //! has become iterations: `log_every` and `eval_every`, when not given, are the recipe's but

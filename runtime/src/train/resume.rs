@@ -10,7 +10,7 @@
 //!   gives must equal the stored value (re-typing the first command with `--resume` added is
 //!   fine), and a value that differs is refused, naming the flag, the stored value and the
 //!   given one.
-//! - The state ([`restore`]): weights, momentum buffers, data position and metric
+//! - The state (`restore`): weights, momentum buffers, data position and metric
 //!   accumulators come from `checkpoints/last`; the metric rows written after its iteration
 //!   are dropped (those steps are trained again and their rows written again, once).
 
