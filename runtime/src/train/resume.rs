@@ -216,3 +216,55 @@ pub(crate) fn restore(
     rows.retain(|r| r.iteration <= state.iteration);
     Ok((state, rows))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::Recipe;
+
+    fn flags() -> Flags {
+        Flags {
+            network: "tiny".into(),
+            data: "synthetic".into(),
+            device: "cpu".into(),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn equal_flags_are_accepted_and_differing_ones_named() {
+        let stored = flags().new_config();
+        assert_eq!(stored.data, "synthetic:5000", "the canonical spelling");
+        let out = Path::new("run");
+        // The first command again, with a new length and devices.
+        let again = Flags {
+            recipe: Some(Recipe::PaperCifar),
+            batch_size: Some(128),
+            lr: Some(0.1),
+            milestones: Some(vec![32_000, 48_000]),
+            seed: Some(0),
+            iterations: Some(10),
+            devices: vec!["cpu".into(), "cpu".into()],
+            ..flags()
+        };
+        let c = resumed_config(stored.clone(), &again, out).expect("accepted");
+        assert_eq!((c.train.iterations, c.devices.len()), (10, 2));
+        assert_eq!(c.train.batch_size, stored.train.batch_size);
+        let differ = Flags {
+            batch_size: Some(64),
+            input_override: Some(vec![3, 64, 64]),
+            augment: Some(false),
+            ..flags()
+        };
+        let e = resumed_config(stored, &differ, out)
+            .expect_err("refused")
+            .to_string();
+        for says in [
+            "--batch-size is 128 in the run, 64 here",
+            "--input is none (the network's own) in the run, 3x64x64 here",
+            "the augmentation (--no-augment) is on in the run, off here",
+        ] {
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}
