@@ -162,10 +162,14 @@ pub enum Command {
         file: PathBuf,
         #[arg(long, short = 'n')]
         network: String,
-        /// Weights: .safetensors or .pth (torchvision names)
+        /// Weights: .safetensors or .pth (torchvision names), or a checkpoint folder
+        /// (RUN/checkpoints/last). With a checkpoint (its mean.safetensors beside the weights)
+        /// the checkpoint's input mean is subtracted from the input first, as training and
+        /// eval do
         #[arg(long)]
         weights: PathBuf,
-        /// A .safetensors file holding the f32 tensor `input`
+        /// A .safetensors file holding the f32 tensor `input` (for a checkpoint of `archc
+        /// train`: pixels scaled to [0, 1], as training reads them; see --weights for the mean)
         #[arg(long)]
         input: PathBuf,
         /// Where to write the .safetensors file holding `output`
@@ -249,39 +253,50 @@ pub struct TrainArgs {
     /// The run folder (config, metrics, checkpoints, plots)
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, value_enum, default_value_t = RecipeArg::PaperCifar)]
-    pub recipe: RecipeArg,
-    /// Iterations (SGD steps) to run
+    /// The hyper-parameters' defaults: the paper's CIFAR or ImageNet recipe (default:
+    /// paper-cifar)
+    #[arg(long, value_enum)]
+    pub recipe: Option<RecipeArg>,
+    /// Iterations (SGD steps) to run (default: the recipe's, paper-cifar 64000, paper-imagenet
+    /// 600000)
     #[arg(long, conflicts_with = "epochs")]
     pub iterations: Option<u64>,
-    /// Epochs to run (converted to iterations)
+    /// Epochs to run, converted to iterations (default: none, the run is --iterations long)
     #[arg(long)]
     pub epochs: Option<u64>,
+    /// The global batch size (default: the recipe's, paper-cifar 128, paper-imagenet 256)
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Base learning rate
+    /// Base learning rate (default: 0.1)
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Iterations at which the learning rate is divided by 10 (comma-separated)
+    /// Iterations at which the learning rate is divided by 10, comma-separated (default:
+    /// paper-cifar 32000,48000, paper-imagenet 150000,300000,450000); a milestone past the
+    /// run is warned of
     #[arg(long, value_delimiter = ',')]
     pub milestones: Option<Vec<u64>>,
+    /// L2 penalty added to the gradient (default: 0.0001)
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// SGD momentum (default: 0.9)
     #[arg(long)]
     pub momentum: Option<f64>,
     /// A constant learning rate for the first iterations, as ITERS:LR (ResNet-110: 400:0.01)
+    /// (default: none)
     #[arg(long)]
     pub warmup: Option<String>,
-    /// Fraction of the training split held out for validation (paper-cifar: 0.1, the 45k/5k split)
+    /// Fraction of the training split held out for validation (default: paper-cifar 0.1, the
+    /// 45k/5k split, paper-imagenet 0)
     #[arg(long)]
     pub val_fraction: Option<f64>,
     /// Turn the data augmentation off
     #[arg(long)]
     pub no_augment: bool,
-    /// Iterations between metric rows
+    /// Iterations between metric rows (default: 100, but at most a tenth of the run)
     #[arg(long)]
     pub log_every: Option<u64>,
-    /// Iterations between evaluations and checkpoints
+    /// Iterations between evaluations and checkpoints (default: paper-cifar 1000,
+    /// paper-imagenet 5000, but at most a fifth of the run)
     #[arg(long)]
     pub eval_every: Option<u64>,
     /// cpu, or cuda:N with the `tch` feature
@@ -291,21 +306,31 @@ pub struct TrainArgs {
     /// each batch is split evenly (the batch size must be a multiple of their number), the
     /// gradients are summed on the first device (= the whole batch's mean gradient), and batch
     /// norm uses each device's share's statistics. See docs/training.md
+    /// (default: none, one device: --device)
     #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
+    /// Seed of the initialisation, the data order, the augmentation and the validation split
+    /// (default: 0)
     #[arg(long)]
     pub seed: Option<u64>,
     /// Continue the run in --out from its last checkpoint
     #[arg(long)]
     pub resume: bool,
-    /// Print the resolved configuration and exit
+    /// Print the resolved configuration and exit, after checking the devices, the output
+    /// folder and the data as a real run does
     #[arg(long)]
     pub dry_run: bool,
-    /// Progress output: a bar on a terminal, plain lines otherwise (auto)
+    /// Progress output: auto is a bar on a terminal, plain lines otherwise; quiet prints
+    /// nothing on success but warnings
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
-    #[command(flatten)]
-    pub overrides: OverrideArgs,
+    /// Override the input shape, as CxHxW, e.g. 3x32x32 (default: the network's own)
+    #[arg(long, value_parser = parse_dims)]
+    pub input: Option<Dims>,
+    /// Override the class count of networks that declare `classes` (default: the network's
+    /// own)
+    #[arg(long)]
+    pub classes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -654,3 +654,454 @@ fn devices_train_data_parallel_and_bad_lists_are_usage_errors() {
         assert!(err.contains("needs the LibTorch backend"), "{err}");
     }
 }
+
+/// A plot that cannot be written (here `error.svg` is a folder) is a warning, not a checkpoint
+/// error: the run finishes and its checkpoints are there.
+#[test]
+fn a_failed_plot_is_a_warning_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("error.svg")).unwrap();
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args(["--iterations", "4", "--batch-size", "16"])
+        .args(["--log-every", "2", "--eval-every", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: cannot draw the error plot") && err.contains("error.svg"),
+        "{err}"
+    );
+    assert_eq!(err.matches("cannot draw").count(), 1, "warned once: {err}");
+    assert!(!err.contains("checkpoint:"), "{err}");
+    assert!(err.contains("finished at iteration 4"), "{err}");
+    for f in ["last", "best"] {
+        assert!(run
+            .join("checkpoints")
+            .join(f)
+            .join("model.safetensors")
+            .is_file());
+    }
+}
+
+/// `--resume` added to the first command line is accepted (flags equal to the stored
+/// configuration); a flag whose value differs is refused, naming it with both values.
+#[test]
+fn resume_accepts_the_same_flags_and_names_a_differing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        archc()
+            .args([
+                "train",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--out",
+            ])
+            .arg(&run)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let same = [
+        "--recipe",
+        "paper-cifar",
+        "--batch-size",
+        "16",
+        "--seed",
+        "7",
+        "--lr",
+        "0.05",
+        "--milestones",
+        "3,5",
+        "--warmup",
+        "1:0.01",
+        "--no-augment",
+        "--log-every",
+        "2",
+        "--eval-every",
+        "2",
+        "--val-fraction",
+        "0.1",
+    ];
+    let o = train(&[&same[..], &["--iterations", "2"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = train(&[&same[..], &["--iterations", "4", "--resume"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming at iteration 2"), "{err}");
+    assert!(err.contains("finished at iteration 4"), "{err}");
+    // Values that differ: each is named, with the stored and the given value; nothing runs.
+    let o = train(&[
+        "--iterations",
+        "6",
+        "--resume",
+        "--batch-size",
+        "32",
+        "--seed",
+        "8",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--batch-size is 16 in the run, 32 here")
+            && err.contains("--seed is 7 in the run, 8 here"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    for (extra, says) in [
+        (
+            ["--warmup", "2:0.01"],
+            "--warmup is 1:0.01 in the run, 2:0.01 here",
+        ),
+        (
+            ["--recipe", "paper-imagenet"],
+            "--recipe is paper-cifar in the run, paper-imagenet here",
+        ),
+        (
+            ["--milestones", "3,6"],
+            "--milestones is 3,5 in the run, 3,6 here",
+        ),
+    ] {
+        let o = train(&[&extra[..], &["--resume"]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("checkpoints/last/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["iteration"], 4, "the refused resumes trained nothing");
+}
+
+/// `--progress quiet`: a run that succeeds prints nothing at all.
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--milestones",
+            "1",
+        ])
+        .args([
+            "--log-every",
+            "1",
+            "--eval-every",
+            "2",
+            "--progress",
+            "quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    assert!(run.join("checkpoints/last/model.safetensors").is_file());
+}
+
+/// `--dry-run` opens the device as a real run does: a device that cannot be used is a usage
+/// error there too, and nothing is written.
+#[test]
+fn dry_run_checks_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let out = dir.path().join("run");
+    let mut cases = vec![("gpu", "unknown device `gpu`")];
+    if !cfg!(feature = "tch") {
+        cases.push(("cuda:0", "needs the LibTorch backend"));
+    }
+    for (device, says) in cases {
+        let o = archc()
+            .args([
+                "train",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--out",
+            ])
+            .arg(&out)
+            .args(["--device", device, "--dry-run"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{device}: {err}");
+        assert!(err.contains(says), "{device}: {err}");
+        assert!(!out.exists(), "{device}: a dry run writes nothing");
+    }
+}
+
+/// A short run with the default intervals: ten metric rows and five evaluations, and a warning
+/// that the recipe's milestones lie past its end. Given intervals are kept; with --epochs the
+/// intervals fit the length the epochs come to.
+#[test]
+fn short_runs_scale_the_default_intervals_and_warn_of_late_milestones() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let train = |out: &Path, extra: &[&str]| {
+        archc()
+            .args([
+                "train",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--out",
+            ])
+            .arg(out)
+            .args(["--batch-size", "16", "--progress", "lines"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = train(&run, &["--iterations", "20"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "warning: the learning-rate milestones 32000, 48000 lie past the end of the run \
+             (20 iterations)"
+        ),
+        "{err}"
+    );
+    let rows = train_rows(&run);
+    let at = |col: &str| -> Vec<u64> {
+        rows.iter()
+            .filter(|r| !r[col].is_null())
+            .map(|r| r["iteration"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        at("train_loss"),
+        (1..=10).map(|i| 2 * i).collect::<Vec<_>>()
+    );
+    assert_eq!(at("val_error"), vec![4, 8, 12, 16, 20]);
+    assert_eq!(err.matches("iter ").count(), 10, "a line per row: {err}");
+    // Given intervals are kept; --epochs: 2 epochs of 180 / 16 = 11 batches, 22 iterations.
+    let dry = |extra: &[&str]| -> serde_json::Value {
+        let o = train(&dir.path().join("dry"), &[extra, &["--dry-run"]].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s = String::from_utf8(o.stdout).unwrap();
+        serde_json::from_str(&s[..s.find("\ntrain: ").unwrap()]).unwrap()
+    };
+    let c = dry(&[
+        "--iterations",
+        "20",
+        "--log-every",
+        "7",
+        "--eval-every",
+        "9",
+    ]);
+    assert_eq!(
+        (
+            c["train"]["log_every"].clone(),
+            c["train"]["eval_every"].clone()
+        ),
+        (7.into(), 9.into())
+    );
+    let c = dry(&["--epochs", "2"]);
+    assert_eq!(c["train"]["iterations"], 22);
+    assert_eq!(
+        (
+            c["train"]["log_every"].clone(),
+            c["train"]["eval_every"].clone()
+        ),
+        (2.into(), 4.into())
+    );
+    let c = dry(&["--milestones", "10"]);
+    assert_eq!(
+        (
+            c["train"]["log_every"].clone(),
+            c["train"]["eval_every"].clone()
+        ),
+        (100.into(), 1000.into()),
+        "the recipe's run keeps the recipe's intervals"
+    );
+}
+
+/// The metric rows of a run folder (`metrics.jsonl`).
+fn train_rows(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `train --help` gives the default of every option that takes a value (the three required
+/// ones have none).
+#[test]
+fn train_help_states_every_default() {
+    let o = archc().args(["train", "--help"]).output().unwrap();
+    assert!(o.status.success());
+    let help = String::from_utf8(o.stdout).unwrap();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if t.starts_with('-') && line.len() - t.len() <= 6 {
+            entries.push((t.to_string(), String::new()));
+        } else if let Some(e) = entries.last_mut() {
+            e.1.push(' ');
+            e.1.push_str(t);
+        }
+    }
+    // The options are found: their lines start with a dash, indented less than descriptions.
+    let options: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    for o in ["--lr <", "--seed <", "--resume", "--progress <"] {
+        assert!(options.iter().any(|x| x.starts_with(o)), "{o}: {options:?}");
+    }
+    let mut missing = Vec::new();
+    for (option, text) in &entries {
+        let takes_value = option.contains('<');
+        let required = ["--network", "--data", "--out"]
+            .iter()
+            .any(|r| option.contains(&format!("{r} <")));
+        if takes_value && !required && !format!("{option} {text}").contains("default") {
+            missing.push(option.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no default stated for {missing:?}:\n{help}"
+    );
+}
+
+/// The f32 tensor `name` of a safetensors file: shape and values.
+fn read_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let buf = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&buf).unwrap();
+    let t = st.tensor(name).unwrap();
+    let v = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (t.shape().to_vec(), v)
+}
+
+fn write_f32(path: &Path, name: &str, shape: Vec<usize>, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, &bytes).unwrap();
+    safetensors::serialize_to_file([(name, view)], None, path).unwrap();
+}
+
+/// `forward --weights RUN/checkpoints/last` reads the checkpoint folder, as `eval` does, and
+/// subtracts the checkpoint's mean: its logits are those of the bare weights on the input
+/// minus the mean.
+#[test]
+fn forward_takes_a_checkpoint_folder_and_applies_its_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ckpt = run.join("checkpoints/last");
+    let x: Vec<f32> = (0..2 * 3 * 16 * 16)
+        .map(|i| (i % 11) as f32 / 11.0)
+        .collect();
+    let input = dir.path().join("x.safetensors");
+    write_f32(&input, "input", vec![2, 3, 16, 16], &x);
+    let forward = |weights: &Path, input: &Path, output: &Path| {
+        let o = archc()
+            .args(["forward", &f, "-n", "tiny", "--weights"])
+            .arg(weights)
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(output)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_f32(output, "output")
+    };
+    let (shape, from_folder) = forward(&ckpt, &input, &dir.path().join("y.safetensors"));
+    assert_eq!(shape, [2, 10]);
+    // The same weights alone (no mean beside them), on the input with the mean taken off.
+    let bare = dir.path().join("bare.safetensors");
+    std::fs::copy(ckpt.join("model.safetensors"), &bare).unwrap();
+    let (mshape, mean) = read_f32(&ckpt.join("mean.safetensors"), "mean");
+    assert_eq!(mshape, [3, 16, 16]);
+    assert!(mean.iter().any(|m| m.abs() > 1e-3), "a mean that matters");
+    let centred: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v - mean[i % mean.len()])
+        .collect();
+    let input_c = dir.path().join("xc.safetensors");
+    write_f32(&input_c, "input", vec![2, 3, 16, 16], &centred);
+    let (_, by_hand) = forward(&bare, &input_c, &dir.path().join("yc.safetensors"));
+    let (_, uncentred) = forward(&bare, &input, &dir.path().join("yu.safetensors"));
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= 1e-4);
+    assert!(
+        close(&from_folder, &by_hand),
+        "{from_folder:?}\n{by_hand:?}"
+    );
+    assert!(
+        !close(&from_folder, &uncentred),
+        "the mean changes the logits"
+    );
+    // The weights file inside the folder gets the same mean.
+    let (_, from_file) = forward(
+        &ckpt.join("model.safetensors"),
+        &input,
+        &dir.path().join("yf.safetensors"),
+    );
+    assert_eq!(from_file, from_folder);
+}

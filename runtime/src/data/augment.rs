@@ -12,6 +12,7 @@
 //! stream keyed by `(seed, epoch, position in the epoch)`, so a batch is the same whichever
 //! thread builds it and whether or not the run was resumed.
 
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::rng::Rng;
@@ -128,6 +129,32 @@ impl Mean {
                 values,
             })
         }
+    }
+
+    /// Subtract the mean from a batch `[N, C, H, W]` of inputs scaled to [0, 1], as training
+    /// and evaluation do to every image: per pixel when the mean is `[C, H, W]` (the batch's
+    /// image shape), per channel when it is `[C]`. Another shape is an error saying both.
+    pub fn subtract(&self, x: Tensor<4>) -> Result<Tensor<4>, String> {
+        let [n, c, h, w] = x.dims();
+        let device = x.device();
+        let m = Tensor::<1>::from_data(
+            TensorData::new(self.values.clone(), [self.values.len()]),
+            &device,
+        );
+        let m: Tensor<4> = match self.shape[..] {
+            [mc, mh, mw] if [mc, mh, mw] == [c, h, w] && self.values.len() == c * h * w => {
+                m.reshape([1, c, h, w])
+            }
+            [mc] if mc == c && self.values.len() == c => m.reshape([1, c, 1, 1]),
+            _ => {
+                return Err(format!(
+                    "the input mean has shape {:?}, which does not fit images of shape [{c}, \
+                     {h}, {w}]",
+                    self.shape
+                ))
+            }
+        };
+        Ok(x - m.expand([n, c, h, w]))
     }
 }
 

@@ -143,6 +143,29 @@ pub fn save_with(
     Ok(dest)
 }
 
+/// Weights named on the command line (`--weights` of `eval` and `forward`): a weights file,
+/// or a checkpoint folder (its `model.safetensors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsAt {
+    pub model: PathBuf,
+    /// The checkpoint's input mean: `mean.safetensors` beside the weights file, when there.
+    pub mean: Option<PathBuf>,
+}
+
+/// Where the weights named `path` and their input mean are.
+pub fn weights_at(path: &Path) -> WeightsAt {
+    let model = if path.is_dir() {
+        path.join("model.safetensors")
+    } else {
+        path.to_path_buf()
+    };
+    let mean = model.with_file_name("mean.safetensors");
+    WeightsAt {
+        mean: mean.is_file().then_some(mean),
+        model,
+    }
+}
+
 /// Read a checkpoint's state.
 pub fn load_state(ckpt: &Path) -> Result<State, String> {
     let p = ckpt.join("state.json");

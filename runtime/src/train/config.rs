@@ -140,6 +140,43 @@ impl TrainConfig {
         self.lr * self.lr_factor.powi(steps as i32)
     }
 
+    /// Fit the intervals left to their defaults to the run's length (`log`: `log_every`,
+    /// `eval`: `eval_every`): at most a tenth of the run between metric rows and a fifth
+    /// between evaluations (at least 1), so that a short run shows ten rows and five
+    /// evaluations. The recipes' own runs keep the recipes' intervals.
+    pub fn fit_intervals(&mut self, log: bool, eval: bool) {
+        if log {
+            self.log_every = self.log_every.min((self.iterations / 10).max(1));
+        }
+        if eval {
+            self.eval_every = self.eval_every.min((self.iterations / 5).max(1));
+        }
+    }
+
+    /// What is most likely not meant: learning-rate milestones at or past the run's last
+    /// iteration (the rate is never divided at them).
+    pub fn warnings(&self) -> Vec<String> {
+        let past: Vec<String> = self
+            .milestones
+            .iter()
+            .filter(|&&m| m >= self.iterations)
+            .map(u64::to_string)
+            .collect();
+        if past.is_empty() {
+            return Vec::new();
+        }
+        let one = past.len() == 1;
+        vec![format!(
+            "the learning-rate milestone{} {} {} past the end of the run ({} iterations), so \
+             the rate is never divided {}; give --milestones within the run",
+            if one { "" } else { "s" },
+            past.join(", "),
+            if one { "lies" } else { "lie" },
+            self.iterations,
+            if one { "there" } else { "at them" },
+        )]
+    }
+
     /// Check values a user may have got wrong; the message says which.
     pub fn validate(&self) -> Result<(), String> {
         let pos = |name: &str, v: f64| {
@@ -223,5 +260,27 @@ mod tests {
         assert!(Warmup::parse("400").is_err());
         assert!(Warmup::parse("x:0.1").is_err());
         assert!(Warmup::parse("10:-1").is_err());
+    }
+
+    #[test]
+    fn short_runs_fit_the_default_intervals_and_warn_of_late_milestones() {
+        let mut c = Recipe::PaperCifar.config();
+        assert!(c.warnings().is_empty());
+        c.fit_intervals(true, true);
+        assert_eq!((c.log_every, c.eval_every), (100, 1000), "the paper's run");
+        c.iterations = 50;
+        let mut given = c.clone();
+        c.fit_intervals(true, true);
+        assert_eq!((c.log_every, c.eval_every), (5, 10));
+        given.fit_intervals(false, false);
+        assert_eq!((given.log_every, given.eval_every), (100, 1000));
+        c.iterations = 3;
+        c.fit_intervals(true, true);
+        assert_eq!((c.log_every, c.eval_every), (1, 1));
+        let w = c.warnings();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("milestones 32000, 48000 lie past the end of the run (3 iterations)"));
+        c.iterations = 40_000;
+        assert!(c.warnings()[0].contains("milestone 48000 lies past"));
     }
 }

@@ -1,10 +1,13 @@
 //! Training and evaluation: the paper's recipe, a run folder, checkpoints, resume, plots.
 //!
 //! Contract:
-//! - [`prepare`] opens and splits the data and resolves the configuration (epochs to
-//!   iterations); [`train`] runs it into a run folder: `config.json`, `metrics.csv` /
+//! - [`plan()`] turns an invocation's [`Flags`] into a configuration (a new run's from the
+//!   recipe, a resumed run's from its `config.json`: the rules of resuming are all in
+//!   [`resume`]); [`prepare`] opens and splits the data and resolves the configuration (epochs
+//!   to iterations); [`train`] runs it into a run folder: `config.json`, `metrics.csv` /
 //!   `metrics.jsonl` ([`metrics`]), `checkpoints/{last,best}/` ([`checkpoint`]) and
-//!   `error.svg` / `error.png` ([`plot`]);
+//!   `error.svg` / `error.png` ([`plot`]), through the named steps of `run::Trainer`
+//!   (prepare, step, evaluate, checkpoint);
 //! - the loop is archc's own: softmax cross-entropy on the logits, [`Sgd`] with PyTorch's
 //!   semantics, the learning rate of [`TrainConfig::lr_at`];
 //! - everything random (data order, augmentation, dropout) is keyed by the seed and the
@@ -24,28 +27,31 @@ pub mod checkpoint;
 pub mod config;
 pub mod metrics;
 pub mod parallel;
+pub mod plan;
 pub mod plot;
 mod progress;
+pub mod resume;
+mod run;
 pub mod sgd;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use archc_compiler::lower::LoweredGraph;
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::data::rng::{permutation, stream, Rng};
 use crate::data::{self, Augment, DataError, DataSpec, Dataset, Expect, Mean, Pipeline};
 use crate::{BuildError, Network, WeightError};
 
 pub use config::{Recipe, RunConfig, TrainConfig, Warmup};
 pub use metrics::Row;
+pub use plan::{plan, Flags, Plan};
 pub use progress::ProgressMode;
 pub use sgd::Sgd;
+
+use run::Trainer;
 
 /// Why a run or an evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -189,16 +195,17 @@ pub fn read_config(out: &Path) -> Result<RunConfig, TrainError> {
     serde_json::from_str(&text).map_err(|e| TrainError::Config(format!("`{}`: {e}", p.display())))
 }
 
-/// A flag set by Ctrl-C and SIGTERM (installed once per process). A second signal exits at
-/// once with status 130.
-pub fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+/// A flag set by Ctrl-C and SIGTERM (installed once per process, with the first call's
+/// `on_second`). A second signal calls `on_second`: the `archc` binary exits there with status
+/// 130; the library itself never ends the process.
+pub fn interrupt_flag(on_second: fn()) -> Result<Arc<AtomicBool>, String> {
     static FLAG: OnceLock<Result<Arc<AtomicBool>, String>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
         ctrlc::set_handler(move || {
             if f.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                on_second();
             }
         })
         .map(|()| flag)
@@ -282,9 +289,6 @@ pub fn check_writable(out: &Path) -> Result<(), TrainError> {
     std::fs::remove_file(&probe).map_err(err)
 }
 
-const PERMUTATION: u64 = 0x5045_524D;
-const STEP: u64 = 0x5354_4550;
-
 /// Top-1 (and top-5) mistakes and summed loss of a batch of logits `[n, classes]`.
 fn score(logits: &[f32], labels: &[i64], classes: usize) -> (f64, usize, usize) {
     let mut loss = 0.0f64;
@@ -359,249 +363,34 @@ pub fn evaluate(
     })
 }
 
-/// Train: see the module docs.
+/// Train: see the module docs. The steps are `run::Trainer`'s.
 pub fn train(run: Run) -> Result<Summary, TrainError> {
-    let out = run.out.clone();
-    check_writable(&out)?;
-    let ckpt_dir = out.join("checkpoints");
-    let Prepared {
-        config,
-        train: train_set,
-        val,
-        test,
-    } = run.prepared;
-    let tc = config.train.clone();
-    let last_ckpt = checkpoint::find(&ckpt_dir, "last");
-    if !run.resume && (last_ckpt.is_some() || out.join("config.json").exists()) {
-        return Err(TrainError::Config(format!(
-            "`{}` already holds a run: continue it with --resume, or choose another --out",
-            out.display()
-        )));
-    }
-    // A run killed before its first checkpoint has a config.json and nothing to lose: resuming
-    // it starts again from iteration 0.
-    if run.resume && last_ckpt.is_none() && !out.join("config.json").is_file() {
-        return Err(TrainError::Config(format!(
-            "`{}` has no checkpoint to resume from (checkpoints/last)",
-            out.display()
-        )));
-    }
-    remove_stale_temporaries(&out);
-    let json =
-        serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
-    write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(|source| {
-        TrainError::Output {
-            path: out.clone(),
-            source,
-        }
-    })?;
-
-    let expect = expect_of(run.graph)?;
-    let mean = Mean::of(&train_set, expect.input)?;
-    let augment = if tc.augment {
-        Augment::paper(&train_set, expect.input)
-    } else {
-        Augment::None
-    };
-    let pipeline = Pipeline {
-        input: expect.input,
-        mean: mean.clone(),
-        augment,
-        seed: tc.seed,
-    };
-    let device = run.device.clone().autodiff();
-    let mut model = Network::new(run.graph, &device, tc.seed)?;
-    let mut sgd = Sgd::new(tc.momentum, tc.dampening, tc.nesterov, tc.weight_decay);
-    let mut state = checkpoint::State::default();
-    let mut rows: Vec<Row> = Vec::new();
-    let resume_from = last_ckpt.as_ref().filter(|_| run.resume);
-    if let Some(ck) = resume_from {
-        state = checkpoint::load_state(ck).map_err(TrainError::Checkpoint)?;
-        model.load_weights(ck.join("model.safetensors"))?;
-        let opt = ck.join("optimizer.safetensors");
-        sgd.load(&opt, &device.clone().without_autodiff())
-            .map_err(|e| TrainError::Checkpoint(format!("`{}`: {e}", opt.display())))?;
-        // Rows written after the checkpoint are dropped: the steps they measured are
-        // trained again and their rows written again, once.
-        rows = if out.join("metrics.jsonl").exists() {
-            metrics::read(&out).map_err(TrainError::Checkpoint)?
-        } else {
-            Vec::new()
-        };
-        rows.retain(|r| r.iteration <= state.iteration);
-    } else {
-        Network::materialize(&model);
-    }
-
-    let parallel = (run.devices.len() > 1).then(|| parallel::DataParallel::new(&run.devices));
-    let progress = Progress::new(run.progress, state.iteration, tc.iterations);
-    progress.message(&format!(
-        "training `{}` ({} parameters) on {} ({}), {} iterations of batch {}{}",
-        config.network,
-        config.params,
-        train_set.name(),
-        if parallel.is_some() {
-            format!("data-parallel on {}", config.devices.join(","))
-        } else {
-            config.device.clone()
-        },
-        tc.iterations,
-        tc.batch_size,
-        if run.resume && last_ckpt.is_none() {
-            ", resuming: no checkpoint was saved yet, starting again".to_string()
-        } else if run.resume {
-            format!(", resuming at iteration {}", state.iteration)
-        } else {
-            String::new()
-        }
-    ));
-    let n = train_set.len() as u64;
-    let b = tc.batch_size as u64;
-    let mut perm: Option<(u64, Vec<u32>)> = None;
-    let started = Instant::now();
-    let elapsed0 = state.elapsed_s;
-    let mut interval_start = Instant::now();
-    let mut interval_images = 0u64;
+    let interrupt = run.interrupt.clone();
+    let pause_after = run.pause_after;
+    let (mut trainer, mut model) = Trainer::prepare(run)?;
     let mut steps_here = 0u64;
-    let eval_batch = tc.batch_size.max(100);
-    let mut outcome = Outcome::Finished;
-
-    while state.iteration < tc.iterations {
-        let stop = run
-            .interrupt
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-            || run.pause_after.is_some_and(|p| steps_here >= p);
+    while !trainer.done() {
+        let stop = interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+            || pause_after.is_some_and(|p| steps_here >= p);
         if stop {
-            state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
-            checkpoint::save(&ckpt_dir, "last", &model, &sgd, &mean, &state)
-                .map_err(TrainError::Checkpoint)?;
-            outcome = Outcome::Interrupted;
-            progress.message(&format!(
-                "interrupted at iteration {}: saved {}; continue with --resume",
-                state.iteration,
-                ckpt_dir.join("last").display()
-            ));
-            break;
+            trainer.interrupt(&model)?;
+            return Ok(trainer.finish(Outcome::Interrupted));
         }
-        if state.position + b > n {
-            state.epoch += 1;
-            state.position = 0;
-        }
-        if perm.as_ref().map(|p| p.0) != Some(state.epoch) {
-            let mut rng = Rng::keyed(tc.seed, &[PERMUTATION, state.epoch]);
-            perm = Some((state.epoch, permutation(n as usize, &mut rng)));
-        }
-        let order = perm.as_ref().map(|p| &p.1[..]).unwrap_or(&[]);
-        let items = &order[state.position as usize..(state.position + b) as usize];
-        let batch = pipeline.batch(&train_set, items, true, state.epoch, state.position)?;
-        device.seed(stream(tc.seed, &[STEP, state.iteration]));
-        let (loss_value, wrong, grads) = if let Some(p) = &parallel {
-            let r = p.step(&model, batch)?;
-            (r.loss, r.wrong, r.grads)
-        } else {
-            let whole = parallel::Shard {
-                images: Tensor::from_data(TensorData::new(batch.images, batch.shape), &device),
-                labels: batch.labels,
-                weight: 1.0,
-                index: 0,
-            };
-            let (loss, out) = model.shard_loss(whole)?;
-            let grads = if out.loss.is_finite() {
-                GradientsParams::from_grads(loss.backward(), &model)
-            } else {
-                GradientsParams::new()
-            };
-            (out.loss, out.wrong, grads)
-        };
-        if !loss_value.is_finite() {
-            progress.finish();
-            return Err(TrainError::NonFinite {
-                iteration: state.iteration,
-                loss: loss_value,
-            });
-        }
-        let lr = tc.lr_at(state.iteration);
-        model = sgd.step(model, grads, lr);
-        state.iteration += 1;
-        state.position += b;
-        state.loss_sum += loss_value as f64 * b as f64;
-        state.error_sum += wrong as f64;
-        state.seen += b;
-        interval_images += b;
+        let stepped = trainer.step(model)?;
+        model = stepped.model;
         steps_here += 1;
-        progress.step(state.iteration);
-
-        let it = state.iteration;
-        let end = it == tc.iterations;
-        let log = it % tc.log_every == 0 || end;
-        let eval = it % tc.eval_every == 0 || end;
-        if !(log || eval) {
-            continue;
-        }
-        let secs = interval_start.elapsed().as_secs_f64();
-        let mut row = Row {
-            iteration: it,
-            lr,
-            epoch: state.epoch,
-            elapsed_s: elapsed0 + started.elapsed().as_secs_f64(),
-            ..Row::default()
-        };
-        if log && state.seen > 0 {
-            row.train_loss = Some(state.loss_sum / state.seen as f64);
-            row.train_error = Some(state.error_sum / state.seen as f64);
-            row.images_per_s = (secs > 0.0).then(|| interval_images as f64 / secs);
-            state.loss_sum = 0.0;
-            state.error_sum = 0.0;
-            state.seen = 0;
-        }
-        if eval {
-            if let Some(v) = &val {
-                row.val_error =
-                    Some(evaluate(&model, v, &pipeline, eval_batch, &device)?.top1_error);
+        let due = trainer.due();
+        if due.log || due.eval {
+            let row = trainer.evaluate(&model, stepped.lr, due)?;
+            if due.eval {
+                trainer.checkpoint(&model, &row)?;
+                trainer.plot();
             }
-            if let Some(t) = &test {
-                let r = evaluate(&model, t, &pipeline, eval_batch, &device)?;
-                row.test_error = Some(r.top1_error);
-                row.test_top5_error = r.top5_error;
-            }
+            trainer.report(&row);
         }
-        rows.push(row.clone());
-        metrics::write(&out, &rows).map_err(|source| TrainError::Output {
-            path: out.clone(),
-            source,
-        })?;
-        if eval {
-            state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
-            if let Some(e) = row.val_error.or(row.test_error) {
-                if state.best.is_none_or(|(b, _)| e < b) {
-                    state.best = Some((e, it));
-                    checkpoint::save(&ckpt_dir, "best", &model, &sgd, &mean, &state)
-                        .map_err(TrainError::Checkpoint)?;
-                }
-            }
-            checkpoint::save(&ckpt_dir, "last", &model, &sgd, &mean, &state)
-                .map_err(TrainError::Checkpoint)?;
-            let label = config.network.as_str();
-            plot::plot(&[plot::Series { label, rows: &rows }], &out.join("error"))
-                .map_err(TrainError::Checkpoint)?;
-        }
-        let rate = secs / (interval_images.max(1) as f64 / b as f64);
-        let eta = (tc.iterations - it) as f64 * rate;
-        progress.row(&row, Some(eta));
-        interval_start = Instant::now();
-        interval_images = 0;
     }
-    progress.finish();
-    Ok(Summary {
-        outcome,
-        iteration: state.iteration,
-        last: rows.last().cloned(),
-        best: state.best,
-    })
+    Ok(trainer.finish(Outcome::Finished))
 }
-
-use progress::Progress;
 
 /// Evaluate weights (a `.safetensors`/`.pth` file, or a checkpoint folder) on a data set's
 /// test split (the training split when there is none). The input mean is the checkpoint's
@@ -613,21 +402,15 @@ pub fn evaluate_weights(
     device: &Device,
     batch_size: usize,
 ) -> Result<(EvalResult, String), TrainError> {
-    let model_path = if weights.is_dir() {
-        weights.join("model.safetensors")
-    } else {
-        weights.to_path_buf()
-    };
+    let at = checkpoint::weights_at(weights);
     let expect = expect_of(graph)?;
     let splits = data::open(spec, expect)?;
-    let mean_path = model_path.with_file_name("mean.safetensors");
-    let mean = if mean_path.is_file() {
-        checkpoint::load_mean(&mean_path).map_err(TrainError::Checkpoint)?
-    } else {
-        Mean::of(&splits.train, expect.input)?
+    let mean = match &at.mean {
+        Some(p) => checkpoint::load_mean(p).map_err(TrainError::Checkpoint)?,
+        None => Mean::of(&splits.train, expect.input)?,
     };
     let mut model = Network::new(graph, device, 0)?;
-    model.load_weights(&model_path)?;
+    model.load_weights(&at.model)?;
     let data = splits.test.unwrap_or(splits.train);
     let pipeline = Pipeline {
         input: expect.input,

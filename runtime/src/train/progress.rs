@@ -104,6 +104,15 @@ impl Progress {
         }
     }
 
+    /// A warning: shown in every mode, `--progress quiet` too.
+    pub(crate) fn warn(&self, m: &str) {
+        if let Some(b) = &self.bar {
+            b.println(format!("warning: {m}"));
+        } else {
+            eprintln!("warning: {m}");
+        }
+    }
+
     pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish();

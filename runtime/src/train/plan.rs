@@ -1,0 +1,159 @@
+//! From an invocation to a run: the flags given ([`Flags`]), the configuration they resolve to
+//! ([`plan`]: a new run's from the recipe, a resumed run's from its `config.json` through
+//! the `resume` module), and the data opened ([`Plan::prepare`]).
+//!
+//! Defaults that depend on the run's length are settled in [`Plan::prepare`], once `--epochs`
+//! has become iterations: `log_every` and `eval_every`, when not given, are the recipe's but
+//! at most a tenth and a fifth of the run ([`TrainConfig::fit_intervals`]).
+
+use std::path::Path;
+
+use archc_compiler::lower::LoweredGraph;
+
+#[cfg(doc)]
+use super::config::TrainConfig;
+use super::config::{Recipe, RunConfig, Warmup};
+use super::{prepare, read_config, resume, Prepared, TrainError};
+use crate::data::DataSpec;
+
+/// What an invocation gives: the network, data and devices, and each hyper-parameter as
+/// given (`None`: left to the recipe for a new run, to `config.json` for a resumed one).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// The `.arch` file and network.
+    pub file: String,
+    pub network: String,
+    /// The data spec as given (`synthetic`, `cifar10:DIR`, ...).
+    pub data: String,
+    pub input_override: Option<Vec<u64>>,
+    pub classes_override: Option<u64>,
+    /// The (main) device and, for a data-parallel run, the list (else empty).
+    pub device: String,
+    pub devices: Vec<String>,
+    pub recipe: Option<Recipe>,
+    pub iterations: Option<u64>,
+    pub epochs: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub milestones: Option<Vec<u64>>,
+    pub weight_decay: Option<f64>,
+    pub momentum: Option<f64>,
+    pub warmup: Option<Warmup>,
+    pub val_fraction: Option<f64>,
+    /// `Some(false)` for `--no-augment`.
+    pub augment: Option<bool>,
+    pub log_every: Option<u64>,
+    pub eval_every: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+impl Flags {
+    /// The data spec in its canonical spelling (`synthetic` → `synthetic:5000`), or as given
+    /// when it does not parse (opening the data says why).
+    pub fn data_spec(&self) -> String {
+        self.data
+            .parse::<DataSpec>()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| self.data.clone())
+    }
+
+    /// A new run's configuration: the recipe's, with the flags given.
+    pub fn new_config(&self) -> RunConfig {
+        let mut t = self.recipe.unwrap_or(Recipe::PaperCifar).config();
+        if let Some(i) = self.iterations {
+            t.iterations = i;
+        }
+        t.epochs = self.epochs;
+        if let Some(v) = self.batch_size {
+            t.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            t.lr = v;
+        }
+        if let Some(m) = &self.milestones {
+            t.milestones = m.clone();
+        }
+        if let Some(v) = self.weight_decay {
+            t.weight_decay = v;
+        }
+        if let Some(v) = self.momentum {
+            t.momentum = v;
+        }
+        if self.warmup.is_some() {
+            t.warmup = self.warmup;
+        }
+        if let Some(v) = self.val_fraction {
+            t.val_fraction = v;
+        }
+        if let Some(a) = self.augment {
+            t.augment = a;
+        }
+        if let Some(v) = self.log_every {
+            t.log_every = v;
+        }
+        if let Some(v) = self.eval_every {
+            t.eval_every = v;
+        }
+        if let Some(v) = self.seed {
+            t.seed = v;
+        }
+        RunConfig {
+            archc_version: env!("CARGO_PKG_VERSION").to_string(),
+            file: self.file.clone(),
+            network: self.network.clone(),
+            input_override: self.input_override.clone(),
+            classes_override: self.classes_override,
+            input: Vec::new(),
+            classes: 0,
+            params: 0,
+            data: self.data_spec(),
+            device: self.device.clone(),
+            devices: self.devices.clone(),
+            train: t,
+        }
+    }
+}
+
+/// A run resolved from an invocation, its data not yet opened.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The configuration: the new run's, or the resumed run's (its network is built with
+    /// `input_override` and `classes_override`).
+    pub config: RunConfig,
+    pub resume: bool,
+    /// The intervals left to their defaults (a new run's, when not given).
+    fit_log: bool,
+    fit_eval: bool,
+}
+
+/// Resolve what `flags` ask for in the run folder `out`: check the folder ([`resume::check_folder`])
+/// and build the configuration. Writes nothing.
+pub fn plan(flags: &Flags, out: &Path, resume: bool) -> Result<Plan, TrainError> {
+    resume::check_folder(out, resume)?;
+    let config = if resume {
+        resume::resumed_config(read_config(out)?, flags, out)?
+    } else {
+        flags.new_config()
+    };
+    let mut plan = Plan {
+        config,
+        resume,
+        fit_log: !resume && flags.log_every.is_none(),
+        fit_eval: !resume && flags.eval_every.is_none(),
+    };
+    // The length is known unless it is given in epochs (then `Plan::prepare` fits again).
+    if plan.config.train.epochs.is_none() {
+        plan.config.train.fit_intervals(plan.fit_log, plan.fit_eval);
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// Open and split the data ([`prepare`]) and settle the defaults that depend on the run's
+    /// length.
+    pub fn prepare(self, graph: &LoweredGraph) -> Result<Prepared, TrainError> {
+        let mut p = prepare(graph, self.config)?;
+        p.config.train.fit_intervals(self.fit_log, self.fit_eval);
+        Ok(p)
+    }
+}

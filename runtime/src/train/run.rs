@@ -1,0 +1,392 @@
+//! The training loop as named steps: [`Trainer::prepare`] (the run folder, the model, the
+//! state to continue from), [`Trainer::step`] (one SGD step), [`Trainer::evaluate`] (a metric
+//! row: training averages, validation and test error), [`Trainer::checkpoint`] (`last`,
+//! `best`) and [`Trainer::plot`]. [`train`](super::train) strings them together.
+//!
+//! The model moves through the steps by value (`step` takes it and returns the stepped one,
+//! as [`Sgd::step`] does); everything else of the run is the [`Trainer`]'s.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::checkpoint::{self, State};
+use super::config::{RunConfig, TrainConfig};
+use super::metrics::{self, Row};
+use super::parallel::{self, DataParallel};
+use super::progress::Progress;
+use super::sgd::Sgd;
+use super::{
+    evaluate, expect_of, plot, remove_stale_temporaries, resume, write_atomic, Outcome, Prepared,
+    Run, Summary, TrainError,
+};
+use crate::data::rng::{permutation, stream, Rng};
+use crate::data::{Augment, Dataset, Mean, Pipeline};
+use crate::Network;
+
+const PERMUTATION: u64 = 0x5045_524D;
+const STEP: u64 = 0x5354_4550;
+
+/// A run under way: its data, optimiser, state, rows and clocks (the model is passed along).
+pub(crate) struct Trainer {
+    out: PathBuf,
+    ckpt_dir: PathBuf,
+    config: RunConfig,
+    train_set: Dataset,
+    val: Option<Dataset>,
+    test: Option<Dataset>,
+    mean: Mean,
+    pipeline: Pipeline,
+    /// The main device in its autodiff form.
+    device: Device,
+    parallel: Option<DataParallel>,
+    sgd: Sgd,
+    state: State,
+    rows: Vec<Row>,
+    progress: Progress,
+    /// The permutation of the epoch being read.
+    perm: Option<(u64, Vec<u32>)>,
+    /// Training time before this invocation, and when it began.
+    elapsed0: f64,
+    started: Instant,
+    /// Since the last metric row: when it was written, images trained; the interval's
+    /// training seconds once the row is measured.
+    interval_start: Instant,
+    interval_images: u64,
+    interval_secs: f64,
+    /// A plot failed (warned once).
+    plot_failed: bool,
+}
+
+/// What is due after a step: a metric row of training averages (`log`), an evaluation and
+/// checkpoint (`eval`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Due {
+    pub log: bool,
+    pub eval: bool,
+}
+
+/// What [`Trainer::step`] did.
+pub(crate) struct Stepped {
+    pub model: Network,
+    /// The learning rate the step used.
+    pub lr: f64,
+}
+
+impl Trainer {
+    /// Check and claim the run folder, write `config.json`, build the model and, when
+    /// resuming, load the last checkpoint into it.
+    pub(crate) fn prepare(run: Run) -> Result<(Trainer, Network), TrainError> {
+        let out = run.out.clone();
+        super::check_writable(&out)?;
+        let ckpt_dir = out.join("checkpoints");
+        let Prepared {
+            config,
+            train: train_set,
+            val,
+            test,
+        } = run.prepared;
+        let tc = config.train.clone();
+        let last_ckpt = resume::check_folder(&out, run.resume)?;
+        remove_stale_temporaries(&out);
+        let json =
+            serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
+        write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(
+            |source| TrainError::Output {
+                path: out.clone(),
+                source,
+            },
+        )?;
+
+        let expect = expect_of(run.graph)?;
+        let mean = Mean::of(&train_set, expect.input)?;
+        let augment = if tc.augment {
+            Augment::paper(&train_set, expect.input)
+        } else {
+            Augment::None
+        };
+        let pipeline = Pipeline {
+            input: expect.input,
+            mean: mean.clone(),
+            augment,
+            seed: tc.seed,
+        };
+        let device = run.device.clone().autodiff();
+        let mut model = Network::new(run.graph, &device, tc.seed)?;
+        let mut sgd = Sgd::new(tc.momentum, tc.dampening, tc.nesterov, tc.weight_decay);
+        let (state, rows) = match &last_ckpt {
+            Some(ck) => resume::restore(ck, &out, &mut model, &mut sgd, &device)?,
+            None => {
+                Network::materialize(&model);
+                (State::default(), Vec::new())
+            }
+        };
+
+        let parallel = (run.devices.len() > 1).then(|| DataParallel::new(&run.devices));
+        let progress = Progress::new(run.progress, state.iteration, tc.iterations);
+        progress.message(&format!(
+            "training `{}` ({} parameters) on {} ({}), {} iterations of batch {}{}",
+            config.network,
+            config.params,
+            train_set.name(),
+            if parallel.is_some() {
+                format!("data-parallel on {}", config.devices.join(","))
+            } else {
+                config.device.clone()
+            },
+            tc.iterations,
+            tc.batch_size,
+            if run.resume && last_ckpt.is_none() {
+                ", resuming: no checkpoint was saved yet, starting again".to_string()
+            } else if run.resume {
+                format!(", resuming at iteration {}", state.iteration)
+            } else {
+                String::new()
+            }
+        ));
+        for w in tc.warnings() {
+            progress.warn(&w);
+        }
+        let elapsed0 = state.elapsed_s;
+        let trainer = Trainer {
+            out,
+            ckpt_dir,
+            config,
+            train_set,
+            val,
+            test,
+            mean,
+            pipeline,
+            device,
+            parallel,
+            sgd,
+            state,
+            rows,
+            progress,
+            perm: None,
+            elapsed0,
+            started: Instant::now(),
+            interval_start: Instant::now(),
+            interval_images: 0,
+            interval_secs: 0.0,
+            plot_failed: false,
+        };
+        Ok((trainer, model))
+    }
+
+    fn tc(&self) -> &TrainConfig {
+        &self.config.train
+    }
+
+    /// Whether the run has done all its iterations.
+    pub(crate) fn done(&self) -> bool {
+        self.state.iteration >= self.tc().iterations
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.elapsed0 + self.started.elapsed().as_secs_f64()
+    }
+
+    /// One SGD step on the next batch of the data order. A non-finite loss is an error (the
+    /// model is not stepped, nothing is saved).
+    pub(crate) fn step(&mut self, model: Network) -> Result<Stepped, TrainError> {
+        let n = self.train_set.len() as u64;
+        let b = self.tc().batch_size as u64;
+        let seed = self.tc().seed;
+        let state = &mut self.state;
+        if state.position + b > n {
+            state.epoch += 1;
+            state.position = 0;
+        }
+        if self.perm.as_ref().map(|p| p.0) != Some(state.epoch) {
+            let mut rng = Rng::keyed(seed, &[PERMUTATION, state.epoch]);
+            self.perm = Some((state.epoch, permutation(n as usize, &mut rng)));
+        }
+        let order = self.perm.as_ref().map(|p| &p.1[..]).unwrap_or(&[]);
+        let items = &order[state.position as usize..(state.position + b) as usize];
+        let batch =
+            self.pipeline
+                .batch(&self.train_set, items, true, state.epoch, state.position)?;
+        self.device.seed(stream(seed, &[STEP, state.iteration]));
+        let (loss_value, wrong, grads) = if let Some(p) = &self.parallel {
+            let r = p.step(&model, batch)?;
+            (r.loss, r.wrong, r.grads)
+        } else {
+            let whole = parallel::Shard {
+                images: Tensor::from_data(TensorData::new(batch.images, batch.shape), &self.device),
+                labels: batch.labels,
+                weight: 1.0,
+                index: 0,
+            };
+            let (loss, out) = model.shard_loss(whole)?;
+            let grads = if out.loss.is_finite() {
+                GradientsParams::from_grads(loss.backward(), &model)
+            } else {
+                GradientsParams::new()
+            };
+            (out.loss, out.wrong, grads)
+        };
+        if !loss_value.is_finite() {
+            self.progress.finish();
+            return Err(TrainError::NonFinite {
+                iteration: self.state.iteration,
+                loss: loss_value,
+            });
+        }
+        let lr = self.tc().lr_at(self.state.iteration);
+        let model = self.sgd.step(model, grads, lr);
+        let state = &mut self.state;
+        state.iteration += 1;
+        state.position += b;
+        state.loss_sum += loss_value as f64 * b as f64;
+        state.error_sum += wrong as f64;
+        state.seen += b;
+        self.interval_images += b;
+        self.progress.step(state.iteration);
+        Ok(Stepped { model, lr })
+    }
+
+    /// What is due at the iteration reached: every `log_every` a row, every `eval_every` an
+    /// evaluation, both at the end.
+    pub(crate) fn due(&self) -> Due {
+        let tc = self.tc();
+        let it = self.state.iteration;
+        let end = it == tc.iterations;
+        Due {
+            log: it.is_multiple_of(tc.log_every) || end,
+            eval: it.is_multiple_of(tc.eval_every) || end,
+        }
+    }
+
+    /// The metric row of the iteration reached, after a step with learning rate `lr`: the
+    /// training averages since the last row when `due.log`, the validation and test error of
+    /// `model` when `due.eval`. The rows so far are written to `metrics.csv` and
+    /// `metrics.jsonl`.
+    pub(crate) fn evaluate(
+        &mut self,
+        model: &Network,
+        lr: f64,
+        due: Due,
+    ) -> Result<Row, TrainError> {
+        let it = self.state.iteration;
+        let eval_batch = self.tc().batch_size.max(100);
+        let secs = self.interval_start.elapsed().as_secs_f64();
+        self.interval_secs = secs;
+        let mut row = Row {
+            iteration: it,
+            lr,
+            epoch: self.state.epoch,
+            elapsed_s: self.elapsed(),
+            ..Row::default()
+        };
+        let state = &mut self.state;
+        if due.log && state.seen > 0 {
+            row.train_loss = Some(state.loss_sum / state.seen as f64);
+            row.train_error = Some(state.error_sum / state.seen as f64);
+            row.images_per_s = (secs > 0.0).then(|| self.interval_images as f64 / secs);
+            state.loss_sum = 0.0;
+            state.error_sum = 0.0;
+            state.seen = 0;
+        }
+        if due.eval {
+            if let Some(v) = &self.val {
+                row.val_error =
+                    Some(evaluate(model, v, &self.pipeline, eval_batch, &self.device)?.top1_error);
+            }
+            if let Some(t) = &self.test {
+                let r = evaluate(model, t, &self.pipeline, eval_batch, &self.device)?;
+                row.test_error = Some(r.top1_error);
+                row.test_top5_error = r.top5_error;
+            }
+        }
+        self.rows.push(row.clone());
+        metrics::write(&self.out, &self.rows).map_err(|source| TrainError::Output {
+            path: self.out.clone(),
+            source,
+        })?;
+        Ok(row)
+    }
+
+    /// After an evaluation row: save `best` when the row's validation (else test) error is
+    /// the lowest so far, then `last`.
+    pub(crate) fn checkpoint(&mut self, model: &Network, row: &Row) -> Result<(), TrainError> {
+        self.state.elapsed_s = self.elapsed();
+        if let Some(e) = row.val_error.or(row.test_error) {
+            if self.state.best.is_none_or(|(b, _)| e < b) {
+                self.state.best = Some((e, row.iteration));
+                self.save(model, "best")?;
+            }
+        }
+        self.save(model, "last")?;
+        Ok(())
+    }
+
+    /// Draw `error.svg` and `error.png` from the rows so far. A plot that cannot be drawn or
+    /// written stops nothing (the rows are in the metrics files, `archc plot` draws them
+    /// later): the first failure is a warning.
+    pub(crate) fn plot(&mut self) {
+        let label = self.config.network.as_str();
+        let series = [plot::Series {
+            label,
+            rows: &self.rows,
+        }];
+        if let Err(e) = plot::plot(&series, &self.out.join("error")) {
+            if !self.plot_failed {
+                self.progress.warn(&format!(
+                    "cannot draw the error plot: {e}; training goes on (the rows are in \
+                     metrics.csv: `archc plot {}` draws them)",
+                    self.out.display()
+                ));
+            }
+            self.plot_failed = true;
+        }
+    }
+
+    fn save(&self, model: &Network, name: &str) -> Result<(), TrainError> {
+        checkpoint::save(
+            &self.ckpt_dir,
+            name,
+            model,
+            &self.sgd,
+            &self.mean,
+            &self.state,
+        )
+        .map(|_| ())
+        .map_err(TrainError::Checkpoint)
+    }
+
+    /// Show `row` and start the next interval.
+    pub(crate) fn report(&mut self, row: &Row) {
+        let b = self.tc().batch_size as u64;
+        let rate = self.interval_secs / (self.interval_images.max(1) as f64 / b as f64);
+        let eta = (self.tc().iterations - row.iteration) as f64 * rate;
+        self.progress.row(row, Some(eta));
+        self.interval_start = Instant::now();
+        self.interval_images = 0;
+    }
+
+    /// Stop early (an interrupt, or `pause_after`): save `last` and say how to continue.
+    pub(crate) fn interrupt(&mut self, model: &Network) -> Result<(), TrainError> {
+        self.state.elapsed_s = self.elapsed();
+        self.save(model, "last")?;
+        self.progress.message(&format!(
+            "interrupted at iteration {}: saved {}; continue with --resume",
+            self.state.iteration,
+            self.ckpt_dir.join("last").display()
+        ));
+        Ok(())
+    }
+
+    /// End the progress output and sum the run up.
+    pub(crate) fn finish(self, outcome: Outcome) -> Summary {
+        self.progress.finish();
+        Summary {
+            outcome,
+            iteration: self.state.iteration,
+            last: self.rows.last().cloned(),
+            best: self.state.best,
+        }
+    }
+}
