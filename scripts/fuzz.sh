@@ -52,7 +52,7 @@ artifacts=$(find fuzz/artifacts/compile -type f -newermt "$started" 2> /dev/null
 summary="fuzz/runs/${started//:/}.txt"
 {
     echo "date:        $started"
-    echo "commit:      $(git rev-parse --short HEAD 2> /dev/null || echo unknown)$(git diff --quiet HEAD 2> /dev/null || echo ' (with local changes)')"
+    echo "commit:      $(git rev-parse --short HEAD 2> /dev/null || echo unknown)$(git diff --quiet HEAD -- grammar compiler fuzz 2> /dev/null || echo ' (with local changes to grammar/, compiler/ or fuzz/)')"
     echo "command:     scripts/fuzz.sh $secs $jobs"
     echo "machine:     $(nproc) cores"
     echo "inputs run:  $runs"
