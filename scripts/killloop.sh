@@ -8,7 +8,12 @@
 #
 # Environment: ARCHC (the binary; default: `cargo build`, then $CARGO_TARGET_DIR/debug/archc),
 # ITERATIONS (default 150), WORK (a folder to keep; default a temporary one), SEED (the kill
-# schedule; default random).
+# schedule; default 1).
+#
+# The seed fixes the kill schedule as fractions of D (below): the k-th kill comes at the same
+# fraction of D in every run with that seed. The seed is printed first, and every failure ends
+# with the command that repeats the run (same seed, iterations and kills); the moments of the
+# kills are listed in WORK/kills.log.
 #
 # The moment of each kill is uniform in [0, D]: D is the time an uninterrupted run takes to its
 # first checkpoint, plus its remaining time divided by KILLS + 1 (so KILLS starts cannot finish
@@ -20,8 +25,18 @@ cd "$(dirname "$0")/.."
 
 kills_wanted=${1:-20}
 iterations=${ITERATIONS:-150}
-seed=${SEED:-$RANDOM}
+seed=${SEED:-1}
 RANDOM=$seed
+echo "killloop: seed ${seed} (repeat with: SEED=${seed} ITERATIONS=${iterations} scripts/killloop.sh ${kills_wanted})"
+fail() {
+    echo "killloop: $*"
+    if [ -f "$WORK/kills.log" ]; then
+        echo "killloop: the kills (start, delay in ms, exit status):"
+        tail -n 20 "$WORK/kills.log"
+    fi
+    echo "killloop: FAILED with seed ${seed}; repeat with: SEED=${seed} ITERATIONS=${iterations} scripts/killloop.sh ${kills_wanted}"
+    exit 1
+}
 if [ -z "${ARCHC:-}" ]; then
     cargo build --quiet --bin archc
     ARCHC="${CARGO_TARGET_DIR:-target}/debug/archc"
@@ -31,7 +46,7 @@ if [ -z "${WORK:-}" ]; then
     trap 'rm -rf "$WORK"' EXIT
 fi
 mkdir -p "$WORK"
-rm -rf "$WORK/whole" "$WORK/killed"
+rm -rf "$WORK/whole" "$WORK/killed" "$WORK/kills.log"
 
 cat > "$WORK/tiny.arch" <<'ARCH'
 block basic(c) {
@@ -67,7 +82,7 @@ while kill -0 "$pid" 2> /dev/null; do
     fi
     sleep 0.02
 done
-wait "$pid" || { echo "killloop: the uninterrupted run failed:"; tail -5 "$WORK/whole.log"; exit 1; }
+wait "$pid" || fail "the uninterrupted run failed: $(tail -5 "$WORK/whole.log")"
 whole_ms=$(( $(now_ms) - t0 ))
 first=${first:-$whole_ms}
 span=$(( first + (whole_ms - first) / (kills_wanted + 1) ))
@@ -86,15 +101,16 @@ t0=$(now_ms)
 while :; do
     starts=$((starts + 1))
     if [ "$starts" -gt $((kills_wanted * 30 + 30)) ]; then
-        echo "killloop: no end after $starts starts"
-        exit 1
+        fail "no end after $starts starts"
     fi
     before=$(leftovers)
     resume=("${fresh[@]}")
     if [ -f "$WORK/killed/config.json" ]; then resume=(--resume); fi
     "$ARCHC" "${args[@]}" --out "$WORK/killed" "${resume[@]}" 2> "$WORK/killed.log" &
     pid=$!
-    delay=$(( (RANDOM * 32768 + RANDOM) % (span + 1) ))
+    # A fraction of the span drawn from the seed (30 bits), so that a seed gives the same
+    # schedule relative to the run's duration on any machine.
+    delay=$(( (RANDOM * 32768 + RANDOM) * (span + 1) / 1073741824 ))
     deadline=$(( $(now_ms) + delay ))
     while kill -0 "$pid" 2> /dev/null && [ "$(now_ms)" -lt "$deadline" ]; do
         sleep 0.005
@@ -102,12 +118,11 @@ while :; do
     kill -KILL "$pid" 2> /dev/null || true
     rc=0
     { wait "$pid"; } 2> /dev/null || rc=$?  # no "Killed" line per kill
+    echo "$starts $delay $rc" >> "$WORK/kills.log"
     if [ "$rc" -eq 0 ]; then
         break
     elif [ "$rc" -ne 137 ]; then
-        echo "killloop: start $starts exited with $rc:"
-        tail -5 "$WORK/killed.log"
-        exit 1
+        fail "start $starts exited with $rc: $(tail -5 "$WORK/killed.log")"
     fi
     kills=$((kills + 1))
     # What the kill interrupted: a checkpoint being written (a new `.NAME.tmp/` left behind),
@@ -146,10 +161,9 @@ echo "killloop: ${kills} kills (${mid_write} in a checkpoint write, ${mid_swap} 
 if [ "$same" -ne 1 ]; then
     echo "killloop: DIFFERENT from the uninterrupted run:"
     diff <(untimed_csv "$WORK/whole/metrics.csv") <(untimed_csv "$WORK/killed/metrics.csv") | head -20 || true
-    exit 1
+    fail "the killed run differs from the uninterrupted one"
 fi
 echo "killloop: equal to the uninterrupted run (metrics.csv, metrics.jsonl, last and best checkpoints)"
 if [ "$kills" -lt "$kills_wanted" ]; then
-    echo "killloop: only $kills kills before the run finished (wanted $kills_wanted): raise ITERATIONS"
-    exit 1
+    fail "only $kills kills before the run finished (wanted $kills_wanted): raise ITERATIONS"
 fi

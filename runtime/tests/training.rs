@@ -178,17 +178,35 @@ fn a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     c.train.log_every = 1;
     c.train.val_fraction = 0.0;
     let p = train::prepare(&g, c).expect("prepares");
-    let e = run(&g, p, dir.path(), false, None).expect_err("diverges");
+    let e = run(&g, p.clone(), dir.path(), false, None).expect_err("diverges");
     let TrainError::NonFinite { iteration, .. } = e else {
         panic!("expected a non-finite loss, got {e}")
     };
     assert!(e.to_string().contains("last good checkpoint"), "{e}");
-    let ck = checkpoint::find(&dir.path().join("checkpoints"), "last");
-    if iteration > 0 {
-        let s = checkpoint::load_state(&ck.expect("a checkpoint")).expect("state");
-        assert_eq!(
-            s.iteration, iteration,
-            "the checkpoint of the last finite step"
+    // The first step starts from finite initial weights and its loss is finite, so the run
+    // stops at a later step, with checkpoints saved after every step before it.
+    assert!(iteration >= 1, "diverged at step {iteration}");
+    let ck = checkpoint::find(&dir.path().join("checkpoints"), "last").expect("a checkpoint");
+    let s = checkpoint::load_state(&ck).expect("state");
+    assert_eq!(
+        s.iteration, iteration,
+        "the checkpoint of the last finite step"
+    );
+    // Its weights and momentum are those before the bad step: those of the same run stopped
+    // there by design (`iterations` = the bad step; same seed, same schedule).
+    let stopped = tempfile::tempdir().expect("tempdir");
+    let mut c = p.config.clone();
+    c.train.iterations = iteration;
+    let p = train::prepare(&g, c).expect("prepares");
+    let r = run(&g, p, stopped.path(), false, None).expect("the steps before are finite");
+    assert_eq!(r.iteration, iteration);
+    let good = stopped.path().join("checkpoints/last");
+    for f in ["model.safetensors", "optimizer.safetensors"] {
+        let kept = std::fs::read(ck.join(f)).expect("kept");
+        let before = std::fs::read(good.join(f)).expect("before");
+        assert!(
+            kept == before,
+            "{f}: the kept checkpoint is not the one before the bad step {iteration}"
         );
     }
 }
@@ -264,11 +282,32 @@ fn plots_overlay_runs_as_svg_and_png() {
         svg.contains("<svg") && svg.contains("plain20 test"),
         "labels in the svg"
     );
-    assert!(
-        svg.contains("stroke-dasharray")
-            || svg.matches("<line").count() > 10
-            || svg.matches("<polyline").count() >= 2
-    );
+    // Each run's training error is dashed: many thin dashes of its colour (6 pixels long; one
+    // that turns at a data point has three points) and no longer thin line but the legend's
+    // 8-pixel sample; its test error is one bold line through the four test points.
+    for (label, colour) in [("resnet20", "#1F77B4"), ("plain20", "#D62728")] {
+        let lines = polylines(&svg, colour);
+        let thin: Vec<f64> = lines
+            .iter()
+            .filter(|(w, _)| *w == 1.0)
+            .map(|(_, pts)| length(pts))
+            .collect();
+        let dashes = thin.iter().filter(|&&l| l <= 6.5).count();
+        assert!(
+            dashes >= 10,
+            "{label}: a dashed training curve ({dashes} dashes)"
+        );
+        assert!(
+            thin.iter().all(|&l| l <= 8.5),
+            "{label}: a thin line longer than a dash: the training curve is solid: {lines:?}"
+        );
+        let bold: Vec<_> = lines
+            .iter()
+            .filter(|(w, pts)| *w == 3.0 && pts.len() > 2)
+            .collect();
+        assert_eq!(bold.len(), 1, "{label}: one bold test curve: {lines:?}");
+        assert_eq!(bold[0].1.len(), 4, "{label}: through the 4 test points");
+    }
     let png = image::open(dir.path().join("fig6.png"))
         .expect("png decodes")
         .to_rgb8();
@@ -278,6 +317,39 @@ fn plots_overlay_runs_as_svg_and_png() {
         "something is drawn"
     );
     assert!(plot::plot(&[], &dir.path().join("x.pdf")).is_err());
+}
+
+/// The `<polyline>`s of an SVG stroked in `colour` (`#RRGGBB`): stroke width and points.
+fn polylines(svg: &str, colour: &str) -> Vec<(f64, Vec<(f64, f64)>)> {
+    let attr = |el: &str, name: &str| -> Option<String> {
+        let start = el.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(el[start..start + el[start..].find('"')?].to_string())
+    };
+    svg.split("<polyline")
+        .skip(1)
+        .map(|el| &el[..el.find("/>").expect("a closed polyline")])
+        .filter(|el| attr(el, "stroke").is_some_and(|s| s.eq_ignore_ascii_case(colour)))
+        .map(|el| {
+            let width = attr(el, "stroke-width").map_or(1.0, |w| w.parse().expect("width"));
+            let points = attr(el, "points")
+                .expect("points")
+                .split_whitespace()
+                .map(|p| {
+                    let (x, y) = p.split_once(',').expect("x,y");
+                    (x.parse().expect("x"), y.parse().expect("y"))
+                })
+                .collect();
+            (width, points)
+        })
+        .collect()
+}
+
+/// The length of a polyline, in pixels.
+fn length(points: &[(f64, f64)]) -> f64 {
+    points
+        .windows(2)
+        .map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt())
+        .sum()
 }
 
 /// Train `iterations` steps into `out` (no validation split) and return the prepared data.
@@ -530,4 +602,48 @@ fn a_run_killed_before_its_first_checkpoint_resumes_from_the_start() {
     let b = metrics::read(parts.path()).expect("metrics");
     assert_eq!(untimed(&a), untimed(&b));
     assert!(!parts.path().join(".metrics.csv.tmp999").exists());
+}
+
+#[test]
+fn the_best_checkpoint_is_the_one_with_the_lowest_validation_error() {
+    let g = tiny();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = config(&g, "synthetic:200", 24);
+    c.train.eval_every = 2;
+    c.train.log_every = 2;
+    let p = train::prepare(&g, c).expect("prepares");
+    let s = run(&g, p.clone(), dir.path(), false, None).expect("trains");
+    let evals: Vec<(u64, f64)> = metrics::read(dir.path())
+        .expect("metrics")
+        .iter()
+        .filter_map(|r| r.val_error.map(|e| (r.iteration, e)))
+        .collect();
+    println!("validation errors (iteration, error): {evals:?}");
+    assert_eq!(evals.len(), 12, "{evals:?}");
+    // The lowest validation error (the first evaluation that reached it).
+    let (at, lowest) =
+        evals
+            .iter()
+            .copied()
+            .fold((0, f64::INFINITY), |b, e| if e.1 < b.1 { e } else { b });
+    // The evaluations differ and the lowest is not the last, so keeping the last checkpoint or
+    // the first one as `best` would show; another configuration is needed if this fails.
+    assert!(at != 24 && at != 2, "lowest at {at}: {evals:?}");
+    assert!(
+        evals.iter().any(|&(it, e)| it > at && e > lowest),
+        "{evals:?}"
+    );
+    assert_eq!(s.best, Some((lowest, at)));
+    let best = checkpoint::find(&dir.path().join("checkpoints"), "best").expect("best");
+    let state = checkpoint::load_state(&best).expect("state");
+    assert_eq!((state.iteration, state.best), (at, Some((lowest, at))));
+    // Its weights are those after step `at`: the same run stopped there by design.
+    let stopped = tempfile::tempdir().expect("tempdir");
+    let mut c = p.config.clone();
+    c.train.iterations = at;
+    let p = train::prepare(&g, c).expect("prepares");
+    run(&g, p, stopped.path(), false, None).expect("trains");
+    let a = std::fs::read(best.join("model.safetensors")).expect("best");
+    let b = std::fs::read(stopped.path().join("checkpoints/last/model.safetensors")).expect("b");
+    assert!(a == b, "best/ holds the weights of iteration {at}");
 }

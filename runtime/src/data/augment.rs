@@ -6,7 +6,10 @@
 //! - ImageNet-style (image folders, section 3.4): resize the shorter side to a random length in
 //!   [256, 480] (scaled by input/224 for other input sizes), take a random crop of the input
 //!   size, flip with probability 1/2, subtract the per-channel mean; for evaluation resize the
-//!   shorter side to 256 (scaled likewise) and take the centre crop. Resizing is bilinear.
+//!   shorter side to 256 (scaled likewise) and take the centre crop, whatever the image's size.
+//!   Resizing is bilinear without antialiasing (torchvision's `antialias=False`; PIL and
+//!   torchvision by default antialias when they shrink); `runtime/tests/reference.rs` compares
+//!   it with torchvision.
 //!
 //! Pixel values are scaled to [0, 1] before the mean is subtracted. Randomness comes from a
 //! stream keyed by `(seed, epoch, position in the epoch)`, so a batch is the same whichever
@@ -102,7 +105,8 @@ impl Mean {
                 .map(|&i| {
                     let img = data.image(i)?;
                     let mut out = vec![0f32; c * h * w];
-                    transform(&img, input, Augment::None, &mut Rng::new(0), &mut out, None);
+                    let mut rng = Rng::new(0);
+                    transform(&img, input, Augment::None, &mut rng, &mut out, None, true);
                     let per = h * w;
                     Ok((0..c)
                         .map(|ch| {
@@ -191,13 +195,15 @@ impl Pipeline {
         let per = c * h * w;
         let mut images = vec![0f32; items.len() * per];
         let augment = if train { self.augment } else { Augment::None };
+        let folder = data.is_folder();
         images
             .par_chunks_mut(per.max(1))
             .zip(items.par_iter().enumerate())
             .try_for_each(|(out, (k, &i))| {
                 let img = data.image(i as usize)?;
                 let mut rng = Rng::keyed(self.seed, &[epoch, first + k as u64]);
-                transform(&img, self.input, augment, &mut rng, out, Some(&self.mean));
+                let mean = Some(&self.mean);
+                transform(&img, self.input, augment, &mut rng, out, mean, folder);
                 Ok::<(), DataError>(())
             })?;
         let labels = items
@@ -212,7 +218,9 @@ impl Pipeline {
     }
 }
 
-/// Write one transformed image of shape `input` into `out`.
+/// Write one transformed image of shape `input` into `out`. An image of a `folder` is always
+/// resized and cropped (ImageNet-style), even one that already has the input's size, as
+/// torchvision's `Resize` and `CenterCrop` do; fixed-size data (CIFAR) is not resized.
 fn transform(
     img: &RawImage,
     input: [usize; 3],
@@ -220,6 +228,7 @@ fn transform(
     rng: &mut Rng,
     out: &mut [f32],
     mean: Option<&Mean>,
+    folder: bool,
 ) {
     let [c, h, w] = input;
     let same_size = img.height == h && img.width == w && img.channels == c;
@@ -234,7 +243,7 @@ fn transform(
             0.0
         }
     };
-    if same_size && !matches!(augment, Augment::ScaleCropFlip { .. }) {
+    if same_size && !folder && !matches!(augment, Augment::ScaleCropFlip { .. }) {
         let (pad, flip) = match augment {
             Augment::PadCropFlip { pad } => (pad, rng.coin()),
             _ => (0, false),
@@ -336,6 +345,7 @@ mod tests {
             &mut Rng::new(1),
             &mut out,
             None,
+            false,
         );
         let want: Vec<f32> = i.pixels.iter().map(|&p| p as f32 / 255.0).collect();
         assert_eq!(out, want);
@@ -354,6 +364,7 @@ mod tests {
                 &mut Rng::new(s),
                 &mut out,
                 None,
+                false,
             );
             let allowed: Vec<f32> = i.pixels.iter().map(|&p| p as f32 / 255.0).collect();
             assert!(out.iter().all(|v| *v == 0.0 || allowed.contains(v)));
@@ -373,6 +384,7 @@ mod tests {
             &mut Rng::new(0),
             &mut out,
             None,
+            false,
         );
         assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
         let mut out2 = out.clone();
@@ -383,6 +395,7 @@ mod tests {
             &mut Rng::new(3),
             &mut out2,
             None,
+            false,
         );
         assert!(out2.iter().all(|v| (0.0..=1.0).contains(v)));
     }
