@@ -188,7 +188,10 @@ fn eval_and_forward_on_a_trained_checkpoint_equal_the_library() {
         "eval's loss {cli_loss}, here {loss}: {out}"
     );
 
-    // archc forward on the checkpoint's weights: the logits of the same batch.
+    // archc forward on the checkpoint's weights: the logits of the same batch. The weights sit
+    // in the checkpoint folder beside its mean, so forward subtracts that (moved) mean itself
+    // (issue 23, item 14): it is given the images with no mean subtracted.
+    write_f32(&input, "input", &batch(&vec![0.0; per]), &shape);
     let output = dir.path().join("output.safetensors");
     stdout_of(archc().args([
         "forward",

@@ -386,7 +386,7 @@ fn drop_path_drops_whole_samples_while_training_only() {
 fn a_network_of_the_new_kinds_trains() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::optim::momentum::MomentumConfig;
-    use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+    use burn::optim::{GradientsParams, SgdConfig};
     use burn::tensor::{Distribution, Int};
 
     let g = common::lowered_str(
