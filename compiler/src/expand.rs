@@ -299,6 +299,7 @@ impl<'p> Expander<'p> {
         self.nodes.push(Node {
             id: NodeId(0),
             name: "input".into(),
+            path: NodePath::input(),
             op: Op::Input,
             inputs: vec![],
             span: in_span,
@@ -318,7 +319,16 @@ impl<'p> Expander<'p> {
             for seg in &st.segments {
                 let r = match seg {
                     Segment::Layer(l) => self
-                        .layer(l, &env, &st.name.name, &mut counters, true)
+                        .layer(
+                            l,
+                            &env,
+                            &Scope {
+                                stage: st.name.name.clone(),
+                                rep: None,
+                            },
+                            &mut counters,
+                            true,
+                        )
                         .map(|_| ()),
                     Segment::Call(c) => self.stage_call(c, &env, &st.name.name, s.shortcut),
                 };
@@ -403,7 +413,7 @@ impl<'p> Expander<'p> {
 
     fn push(
         &mut self,
-        name: String,
+        path: NodePath,
         op: Op,
         inputs: Vec<NodeId>,
         span: Span,
@@ -423,7 +433,8 @@ impl<'p> Expander<'p> {
         let id = NodeId(self.nodes.len());
         self.nodes.push(Node {
             id,
-            name,
+            name: path.dotted(),
+            path,
             op,
             inputs,
             span,
@@ -439,7 +450,7 @@ impl<'p> Expander<'p> {
         &mut self,
         l: &Layer,
         env: &Env,
-        prefix: &str,
+        prefix: &Scope,
         counters: &mut Counters,
         describe: bool,
     ) -> Result<Option<Vec<Op>>, Abort> {
@@ -460,7 +471,7 @@ impl<'p> Expander<'p> {
         }
         for op in &ops {
             let local = counters.next(op.kind());
-            let name = format!("{prefix}.{local}");
+            let name = prefix.at(local);
             let input = self.cur;
             self.push(name, *op, vec![input], l.span)?;
         }
@@ -587,7 +598,10 @@ impl<'p> Expander<'p> {
             let s = if i == 0 { stride } else { 1 };
             // Repetitions are numbered across the whole stage line, so two block calls on
             // one line never share a name.
-            let prefix = format!("{stage}.{}", first + i);
+            let prefix = Scope {
+                stage: stage.to_string(),
+                rep: Some(first + i),
+            };
             let mut counters = Counters::default();
             let mut texts = Vec::new();
             let record = if i == 0 { Some(&mut texts) } else { None };
@@ -689,7 +703,7 @@ impl<'p> Expander<'p> {
         block: &'p BlockDef,
         args: &[Val],
         stride: u64,
-        prefix: &str,
+        prefix: &Scope,
         shortcut: ShortcutOption,
         counters: &mut Counters,
         call: &Call,
@@ -832,7 +846,7 @@ impl<'p> Expander<'p> {
         }
         let body_out = self.cur;
         let sc = self.push(
-            format!("{prefix}.{}", if gated { "gate" } else { "shortcut" }),
+            prefix.at(if gated { "gate" } else { "shortcut" }),
             Op::Shortcut {
                 option: shortcut,
                 stride,
@@ -843,21 +857,16 @@ impl<'p> Expander<'p> {
         )?;
         if gated {
             self.push(
-                format!("{prefix}.highway"),
+                prefix.at("highway"),
                 Op::Highway,
                 vec![body_out, start, sc],
                 call.span,
             )?;
             return Ok(true);
         }
-        let add = self.push(
-            format!("{prefix}.add"),
-            Op::Add,
-            vec![body_out, sc],
-            call.span,
-        )?;
+        let add = self.push(prefix.at("add"), Op::Add, vec![body_out, sc], call.span)?;
         if let Some(n) = last_act {
-            self.push(n.name, n.op, vec![add], n.span)?;
+            self.push(n.path, n.op, vec![add], n.span)?;
         }
         Ok(true)
     }

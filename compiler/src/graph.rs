@@ -230,11 +230,62 @@ impl Op {
     }
 }
 
+/// Where a node sits: its stage line, the block repetition it belongs to (counted from 0
+/// across the stage line; nested blocks share their outer repetition) and its local name
+/// (`conv1`, `shortcut`, `add`). Passes that need the parts (torchvision naming) read them
+/// here instead of splitting the dotted name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePath {
+    pub stage: Option<String>,
+    pub rep: Option<u64>,
+    pub local: String,
+}
+
+impl NodePath {
+    /// The input node's path.
+    pub fn input() -> Self {
+        NodePath {
+            stage: None,
+            rep: None,
+            local: "input".into(),
+        }
+    }
+
+    /// `stage[.repetition].local`, the name reports print.
+    pub fn dotted(&self) -> String {
+        match (&self.stage, self.rep) {
+            (Some(s), Some(r)) => format!("{s}.{r}.{}", self.local),
+            (Some(s), None) => format!("{s}.{}", self.local),
+            _ => self.local.clone(),
+        }
+    }
+}
+
+/// The stage and repetition that nodes being expanded belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub stage: String,
+    pub rep: Option<u64>,
+}
+
+impl Scope {
+    pub fn at(&self, local: impl Into<String>) -> NodePath {
+        NodePath {
+            stage: Some(self.stage.clone()),
+            rep: self.rep,
+            local: local.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {
     pub id: NodeId,
-    /// Hierarchical name: `stage[.repetition].local`, such as `conv3_x.0.conv1`.
+    /// Hierarchical name: `stage[.repetition].local`, such as `conv3_x.0.conv1`
+    /// (`path.dotted()`).
     pub name: String,
+    /// The parts of the name.
+    pub path: NodePath,
     pub op: Op,
     pub inputs: Vec<NodeId>,
     /// The source text this node came from (for a repeated block: the layer in the block).
@@ -288,5 +339,25 @@ pub struct Graph {
 impl Graph {
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_paths_print_as_the_reports_name_them() {
+        let block = Scope {
+            stage: "conv3_x".into(),
+            rep: Some(0),
+        };
+        assert_eq!(block.at("conv1").dotted(), "conv3_x.0.conv1");
+        let line = Scope {
+            stage: "head".into(),
+            rep: None,
+        };
+        assert_eq!(line.at("fc1").dotted(), "head.fc1");
+        assert_eq!(NodePath::input().dotted(), "input");
     }
 }

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod infer;
 pub mod layers;
 pub mod lower;
+pub mod naming;
 pub mod report;
 pub mod resolve;
 pub mod source;
