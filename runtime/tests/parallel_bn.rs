@@ -1,6 +1,6 @@
 //! Batch norm's running statistics in data-parallel training (`--devices cpu,cpu`) are the
-//! average of the workers' updates, as docs/training.md and src/train/parallel.rs say: after
-//! one step of batch 4 on two workers, each worker normalises its 2 images with their own
+//! average of the workers' updates, as docs/training.md and runtime/src/train/parallel.rs say:
+//! after one step of batch 4 on two workers, each worker normalises its 2 images with their own
 //! statistics, and the running mean and variance saved are
 //! `0.9 * initial + 0.1 * (shard a + shard b) / 2` (unbiased variances). Computed here by hand
 //! from the images, for the batch the step read.
