@@ -511,8 +511,12 @@ impl Checker<'_, '_> {
                         let mut candidates: Vec<&String> =
                             scope.params.iter().map(|p| &p.name).collect();
                         let stride = "stride".to_string();
+                        let classes = "classes".to_string();
                         if scope.in_block {
                             candidates.push(&stride);
+                        } else {
+                            // `fc clases`: the class count is a name in networks and families.
+                            candidates.push(&classes);
                         }
                         let mut help = suggest(
                             &v.name,
