@@ -37,7 +37,7 @@ pub enum CompileError {
     Duplicate {
         what: &'static str,
         name: String,
-        #[label("second definition")]
+        #[label(primary, "second definition")]
         at: SourceSpan,
         #[label("first defined here")]
         first: Option<SourceSpan>,
