@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Every `--data` kind (train and eval say the same; tests/layers.rs checks both helps).
+pub const DATA_HELP: &str = "The data: cifar10:DIR, cifar100:DIR, folder:DIR (one sub-folder per class), synthetic[:N] or textures[:N] (seeded, no download)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "archc",
@@ -137,8 +140,7 @@ pub enum Command {
         /// Weights: .safetensors or .pth, or a checkpoint folder (RUN/checkpoints/best)
         #[arg(long)]
         weights: PathBuf,
-        /// cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N]
-        #[arg(long)]
+        #[arg(long, help = DATA_HELP)]
         data: String,
         /// cpu, or cuda:N with the `tch` feature
         #[arg(long, default_value = "cpu")]
@@ -247,8 +249,7 @@ pub struct TrainArgs {
     /// The network to train
     #[arg(long, short = 'n')]
     pub network: String,
-    /// cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N]
-    #[arg(long)]
+    #[arg(long, help = DATA_HELP)]
     pub data: String,
     /// The run folder (config, metrics, checkpoints, plots)
     #[arg(long)]

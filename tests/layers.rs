@@ -265,3 +265,16 @@ fn table_shows_the_groups_of_a_conv_on_a_stage_line() {
         "{text}"
     );
 }
+
+/// Issue 23, item 17: `train --help` and `eval --help` list every `--data` kind the runtime
+/// reads (textures was missing).
+#[test]
+fn train_and_eval_help_list_every_data_kind() {
+    for cmd in ["train", "eval"] {
+        let out = archc().args([cmd, "--help"]).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        for kind in ["cifar10:DIR", "cifar100:DIR", "folder:DIR", "synthetic[:N]", "textures[:N]"] {
+            assert!(text.contains(kind), "{cmd} --help lacks {kind}:\n{text}");
+        }
+    }
+}
