@@ -273,7 +273,13 @@ fn train_and_eval_help_list_every_data_kind() {
     for cmd in ["train", "eval"] {
         let out = archc().args([cmd, "--help"]).output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        for kind in ["cifar10:DIR", "cifar100:DIR", "folder:DIR", "synthetic[:N]", "textures[:N]"] {
+        for kind in [
+            "cifar10:DIR",
+            "cifar100:DIR",
+            "folder:DIR",
+            "synthetic[:N]",
+            "textures[:N]",
+        ] {
             assert!(text.contains(kind), "{cmd} --help lacks {kind}:\n{text}");
         }
     }

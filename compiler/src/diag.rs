@@ -43,6 +43,21 @@ pub enum CompileError {
         first: Option<SourceSpan>,
     },
 
+    /// A block or family parameter that its body never reads (a warning: exit 0).
+    #[error("{what} `{owner}` never uses its parameter `{name}`")]
+    #[diagnostic(
+        code(archc::resolve::unused_parameter),
+        severity(Warning),
+        help("remove the parameter (and its argument at every call), or use it in the body")
+    )]
+    UnusedParameter {
+        what: &'static str,
+        name: String,
+        owner: String,
+        #[label("never read")]
+        at: SourceSpan,
+    },
+
     /// A name that is not defined where it is used.
     #[error("unknown {what} `{name}`")]
     #[diagnostic(code(archc::resolve::unknown_name))]

@@ -204,6 +204,15 @@ impl From<OverrideArgs> for Overrides {
 
 /// Print diagnostics to stderr: colours on a terminal (unless NO_COLOR), plain otherwise.
 pub fn print_diagnostics(d: &Diagnostics, sources: &SourceSet) {
+    print_reports(d, sources, "error");
+}
+
+/// Warnings (such as an unused block parameter) on stderr; they do not change the exit code.
+pub fn print_warnings(d: &Diagnostics, sources: &SourceSet) {
+    print_reports(d, sources, "warning");
+}
+
+fn print_reports(d: &Diagnostics, sources: &SourceSet, kind: &str) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if colour {
         miette::GraphicalTheme::unicode()
@@ -218,7 +227,7 @@ pub fn print_diagnostics(d: &Diagnostics, sources: &SourceSet) {
     }
     let n = d.len();
     out.push_str(&format!(
-        "archc: {n} error{} found\n",
+        "archc: {n} {kind}{} found\n",
         if n == 1 { "" } else { "s" }
     ));
     eprint!("{out}");
@@ -228,7 +237,13 @@ pub fn print_diagnostics(d: &Diagnostics, sources: &SourceSet) {
 pub fn load(path: &Path) -> Result<(SourceSet, Program), Failure> {
     let (sources, r) = archc_compiler::load_path(path);
     match r {
-        Ok(p) => Ok((sources, p)),
+        Ok(p) => {
+            let warnings = archc_compiler::unused::unused_parameters(&p);
+            if !warnings.is_empty() {
+                print_warnings(&warnings, &sources);
+            }
+            Ok((sources, p))
+        }
         Err(LoadError::Io(e)) => {
             eprintln!("archc: cannot read `{}`: {e}", path.display());
             Err(Failure::Usage)
