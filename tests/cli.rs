@@ -180,6 +180,30 @@ fn batch_size_scales_activation_memory() {
         a[0]["activation_bytes"].as_u64().unwrap() * 128,
         b[0]["activation_bytes"].as_u64().unwrap()
     );
+    // Issue 23, item 8: MACs and FLOPs stay per sample, and the per-batch figures (torchinfo's
+    // convention) are given beside them.
+    assert_eq!(a[0]["macs"], b[0]["macs"]);
+    assert_eq!(
+        b[0]["macs_per_batch"].as_u64().unwrap(),
+        128 * a[0]["macs"].as_u64().unwrap()
+    );
+    assert_eq!(
+        b[0]["flops_per_batch"].as_u64().unwrap(),
+        128 * a[0]["flops"].as_u64().unwrap()
+    );
+    let table = stdout(archc().args([
+        "report",
+        "architectures/cifar.arch",
+        "-n",
+        "cifar_resnet20",
+        "--batch-size",
+        "128",
+    ]));
+    // 40,551,040 MACs per sample x 128.
+    assert!(
+        table.contains("at batch 128") && table.contains("5,190,533,120"),
+        "{table}"
+    );
 }
 
 #[test]

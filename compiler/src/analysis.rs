@@ -26,8 +26,12 @@ pub struct NetworkReport {
     pub flops: u128,
     /// Activation elements per sample: the outputs a training step keeps for backward.
     pub activations: u128,
-    /// The batch size the byte figures are for.
+    /// The batch size the per-batch figures are for (`--batch-size`, default 1).
     pub batch_size: u64,
+    /// `macs` x batch: torchinfo's convention is per batch.
+    pub macs_per_batch: u128,
+    /// `flops` x batch.
+    pub flops_per_batch: u128,
     /// `activations` x batch x 4 bytes (f32).
     pub activation_bytes: u128,
     /// `params` x 4 bytes (f32).
@@ -210,6 +214,8 @@ pub fn analyse(t: &TypedGraph, batch_size: u64) -> NetworkReport {
         flops: total.flops,
         activations,
         batch_size,
+        macs_per_batch: total.macs * batch_size as u128,
+        flops_per_batch: total.flops * batch_size as u128,
         activation_bytes: activations * batch_size as u128 * BYTES_PER_ELEMENT,
         param_bytes: total.params * BYTES_PER_ELEMENT,
         shortcut: g.shortcut.name().to_string(),

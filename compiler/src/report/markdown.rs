@@ -67,5 +67,15 @@ pub fn render(r: &NetworkReport, per_layer: bool) -> String {
         bytes(r.activation_bytes),
         r.batch_size
     ));
+    if r.batch_size > 1 {
+        out.push_str(&format!(
+            "- at batch {}: mult-adds {} ({}), FLOPs {} ({}); the figures above are per sample\n",
+            r.batch_size,
+            thousands(r.macs_per_batch),
+            si(r.macs_per_batch),
+            thousands(r.flops_per_batch),
+            si(r.flops_per_batch)
+        ));
+    }
     out
 }

@@ -98,6 +98,18 @@ pub fn totals(r: &NetworkReport) -> String {
             si(r.flops)
         ),
     ]);
+    if r.batch_size > 1 {
+        t.row(vec![
+            format!("at batch {}", r.batch_size),
+            thousands(r.macs_per_batch),
+            format!(
+                "mult-adds per batch ({}); FLOPs (full) {} ({}); the figures above are per sample",
+                si(r.macs_per_batch),
+                thousands(r.flops_per_batch),
+                si(r.flops_per_batch)
+            ),
+        ]);
+    }
     t.row(vec![
         "activations".into(),
         thousands(r.activations),
