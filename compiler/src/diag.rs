@@ -301,6 +301,10 @@ pub enum CompileError {
         #[label("{reason}")]
         at: SourceSpan,
         reason: String,
+        /// The layer inside the block that changed the shape, where it is in the same file.
+        #[label("{cause_text}")]
+        cause: Option<SourceSpan>,
+        cause_text: String,
         #[help]
         help: String,
     },

@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
-use crate::diag::Diagnostics;
-use crate::graph::{Graph, NodeId, Op, Shape};
+use crate::diag::{CompileError, Diagnostics};
+use crate::graph::{Graph, Node, NodeId, Op, Shape};
 use crate::layers::args::too_large;
 use crate::layers::shortcut::{self, ShortcutPlan};
 use crate::layers::{self, Cost, ShapeCtx};
@@ -49,6 +49,70 @@ impl TypedGraph {
     }
 }
 
+/// A residual mismatch also labels the layer inside the block that changed the shape: the
+/// last one between the block's input and its output whose output differs from its input in
+/// the dimension that does not match (the map's size, else the channels).
+fn with_cause(
+    e: CompileError,
+    graph: &Graph,
+    typed: &[TypedNode],
+    input: NodeId,
+    target: NodeId,
+) -> CompileError {
+    let CompileError::ResidualMismatch {
+        option,
+        input: block_in,
+        output,
+        at,
+        reason,
+        help,
+        ..
+    } = e
+    else {
+        return e;
+    };
+    let hw = |s: Shape| match s {
+        Shape::Map { h, w, .. } => Some((h, w)),
+        Shape::Flat { .. } => None,
+    };
+    let spatial = hw(typed[input.0].output) != hw(typed[target.0].output);
+    let changes = |n: &Node| {
+        let t = &typed[n.id.0];
+        if spatial {
+            hw(t.input) != hw(t.output)
+        } else {
+            t.input.channels() != t.output.channels()
+        }
+    };
+    let file = graph.node(target).span.file;
+    let cause = graph.nodes[input.0 + 1..=target.0].iter().rev().find(|n| {
+        n.inputs.len() == 1
+            && changes(n)
+            && n.span.file == file
+            && n.span != graph.node(target).stage_span
+    });
+    let (cause, cause_text) = match cause {
+        Some(n) => {
+            let t = &typed[n.id.0];
+            (
+                Some(crate::diag::at(n.span)),
+                format!("`{}` changes {} to {}", n.name, t.input, t.output),
+            )
+        }
+        None => (None, String::new()),
+    };
+    CompileError::ResidualMismatch {
+        option,
+        input: block_in,
+        output,
+        at,
+        reason,
+        cause,
+        cause_text,
+        help,
+    }
+}
+
 pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
     let input = graph.input;
     let mut typed: Vec<TypedNode> = Vec::with_capacity(graph.nodes.len());
@@ -72,7 +136,8 @@ pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
                 stride,
                 target,
             } => shortcut::infer(&ctx, *option, *stride, in_shape, typed[target.0].output)
-                .map(|(s, c, p)| (s, c, Some(p))),
+                .map(|(s, c, p)| (s, c, Some(p)))
+                .map_err(|e| with_cause(e, &graph, &typed, node.inputs[0], *target)),
             Op::Add
                 if node
                     .inputs

@@ -73,6 +73,8 @@ pub fn infer(
         output: target.to_string(),
         at: at(ctx.span),
         reason,
+        cause: None,
+        cause_text: String::new(),
         help: help.to_string(),
     };
     match option {
