@@ -119,10 +119,8 @@ fn detail(op: &Op, plan: Option<ShortcutPlan>) -> String {
         Op::Linear { out_features, bias } => {
             format!("{out_features}{}", if *bias { ", bias" } else { "" })
         }
-        Op::Dropout { p } | Op::DropPath { p } => format!("p={p}"),
-        Op::GroupNorm { groups, .. } => format!("groups {groups}"),
-        Op::Maxout { pieces } => format!("pieces {pieces}"),
-        Op::ChannelShuffle { groups } => format!("groups {groups}"),
+        Op::Dropout { p } => format!("p={p}"),
+        Op::Unit(u) => crate::layers::rules(u.kind).map_or(String::new(), |r| (r.describe)(u)),
         Op::Shortcut { option, .. } => match plan {
             Some(ShortcutPlan::Identity) if *option == ShortcutOption::Identity => {
                 "identity".into()

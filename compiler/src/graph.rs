@@ -3,7 +3,7 @@
 //! from. Shapes are not known here; `infer` computes them in one forward sweep.
 
 use archc_grammar::ast::Span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct NodeId(pub usize);
@@ -139,6 +139,48 @@ pub struct Pool2d {
     pub ceil_mode: bool,
 }
 
+/// One numeric argument of a unit's op: a count or a decimal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Attr {
+    Int(u64),
+    Float(f64),
+}
+
+impl Attr {
+    pub fn int(self) -> u64 {
+        match self {
+            Attr::Int(i) => i,
+            Attr::Float(f) => f as u64,
+        }
+    }
+
+    pub fn float(self) -> f64 {
+        match self {
+            Attr::Int(i) => i as f64,
+            Attr::Float(f) => f,
+        }
+    }
+}
+
+impl std::fmt::Display for Attr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attr::Int(i) => write!(f, "{i}"),
+            Attr::Float(x) if *x != 0.0 && x.abs() < 1e-2 => write!(f, "{x:e}"),
+            Attr::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// The op of a kind served wholly by its unit: the unit's word and its arguments, in the
+/// order the unit gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct UnitOp {
+    pub kind: &'static str,
+    pub args: [Attr; 2],
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
@@ -176,27 +218,9 @@ pub enum Op {
     },
     /// Elementwise sum of two tensors of one shape.
     Add,
-    /// Layer norm over the channels (features of a vector), with scale and shift.
-    LayerNorm {
-        epsilon: f64,
-    },
-    /// Group norm in `groups` groups of channels, with scale and shift per channel.
-    GroupNorm {
-        groups: u64,
-        epsilon: f64,
-    },
-    /// The maximum over `pieces` adjacent channels.
-    Maxout {
-        pieces: u64,
-    },
-    /// Stochastic depth: a whole sample zeroed with probability `p` while training.
-    DropPath {
-        p: f64,
-    },
-    /// ShuffleNet's channel shuffle in `groups` groups.
-    ChannelShuffle {
-        groups: u64,
-    },
+    /// A kind served wholly by its op unit (`layers::Unit::rules`): layer norm, group norm,
+    /// maxout, drop path, channel shuffle.
+    Unit(UnitOp),
     /// The Highway combination of a gated block: inputs `[F(x), x, g]`, all of one shape,
     /// give `F(x)·sigmoid(g) + x·(1 − sigmoid(g))`; `g` is the gate's pre-activation (the
     /// `Shortcut` node of option `gated`).
@@ -221,11 +245,7 @@ impl Op {
             Op::Shortcut { .. } => "shortcut",
             Op::Add => "add",
             Op::Highway => "highway",
-            Op::LayerNorm { .. } => "layernorm",
-            Op::GroupNorm { .. } => "groupnorm",
-            Op::Maxout { .. } => "maxout",
-            Op::DropPath { .. } => "drop_path",
-            Op::ChannelShuffle { .. } => "channel_shuffle",
+            Op::Unit(u) => u.kind,
         }
     }
 }

@@ -12,10 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Activation, Op, Shape};
+use crate::graph::{Activation, Attr, Op, Shape};
 use crate::infer::TypedGraph;
 use crate::layers::shortcut::{ShortcutPlan, GATE_BIAS_INIT};
-use crate::layers::{conv, layernorm, linear, norm};
+use crate::layers::{self, conv, linear, norm};
 use crate::naming::Namer;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,29 +75,12 @@ pub enum LoweredOp {
     PRelu {
         num_parameters: usize,
     },
-    /// Layer norm over the channels at each position (ConvNeXt's LayerNorm2d) or over a
-    /// vector's features: PyTorch's `nn.LayerNorm(num_features)` on the channel dimension.
-    LayerNorm {
-        num_features: usize,
-        epsilon: f64,
-    },
-    /// PyTorch's `nn.GroupNorm(num_groups, num_channels, eps)` (Burn's `GroupNormConfig`).
-    GroupNorm {
-        num_groups: usize,
-        num_channels: usize,
-        epsilon: f64,
-    },
-    /// The maximum over `pieces` adjacent channels: `x.view(N, C/K, K, …).amax(2)`.
-    Maxout {
-        pieces: usize,
-    },
-    /// torchvision's `StochasticDepth(prob, "row")`.
-    DropPath {
-        prob: f64,
-    },
-    /// torchvision's `channel_shuffle(x, groups)`.
-    ChannelShuffle {
-        groups: usize,
+    /// A kind served wholly by its op unit (`layers::UnitRules`; its runtime half is in
+    /// `runtime/src/ops/`): the unit's word and its attributes, named as Burn's and PyTorch's
+    /// fields (`num_features`, `epsilon`).
+    Unit {
+        unit: String,
+        attrs: Vec<(String, Attr)>,
     },
     /// `MaxPool2dConfig`.
     MaxPool2d {
@@ -159,11 +142,7 @@ impl LoweredOp {
             LoweredOp::BatchNorm { .. } => "BatchNorm",
             LoweredOp::Act { act } => act.lowered_name(),
             LoweredOp::PRelu { .. } => "PRelu",
-            LoweredOp::LayerNorm { .. } => "LayerNorm",
-            LoweredOp::GroupNorm { .. } => "GroupNorm",
-            LoweredOp::Maxout { .. } => "Maxout",
-            LoweredOp::DropPath { .. } => "DropPath",
-            LoweredOp::ChannelShuffle { .. } => "ChannelShuffle",
+            LoweredOp::Unit { unit, .. } => layers::rules(unit).map_or("Unit", |r| r.lowered),
             LoweredOp::MaxPool2d { .. } => "MaxPool2d",
             LoweredOp::AvgPool2d { .. } => "AvgPool2d",
             LoweredOp::AdaptiveAvgPool2d { .. } => "AdaptiveAvgPool2d",
@@ -204,8 +183,10 @@ impl LoweredOp {
             LoweredOp::PRelu { num_parameters } => {
                 Activation::PRelu.param_shapes(num_parameters as u64)
             }
-            LoweredOp::LayerNorm { num_features, .. } => layernorm::params(num_features as u64),
-            LoweredOp::GroupNorm { num_channels, .. } => layernorm::params(num_channels as u64),
+            LoweredOp::Unit {
+                ref unit,
+                ref attrs,
+            } => layers::rules(unit).map_or_else(Vec::new, |r| (r.params)(attrs)),
             _ => Vec::new(),
         };
         p.into_iter()
@@ -294,18 +275,15 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                 num_parameters: cin,
             }),
             Op::Act(act) => Some(LoweredOp::Act { act: *act }),
-            Op::LayerNorm { epsilon } => Some(LoweredOp::LayerNorm {
-                num_features: cin,
-                epsilon: *epsilon,
+            Op::Unit(op) => Some(LoweredOp::Unit {
+                unit: op.kind.to_string(),
+                attrs: layers::rules(op.kind)
+                    .map(|r| (r.lower)(op, tn.input))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
             }),
-            Op::GroupNorm { groups, epsilon } => Some(LoweredOp::GroupNorm {
-                num_groups: u(*groups),
-                num_channels: cin,
-                epsilon: *epsilon,
-            }),
-            Op::Maxout { pieces } => Some(LoweredOp::Maxout { pieces: u(*pieces) }),
-            Op::DropPath { p } => Some(LoweredOp::DropPath { prob: *p }),
-            Op::ChannelShuffle { groups } => Some(LoweredOp::ChannelShuffle { groups: u(*groups) }),
             Op::MaxPool2d(p) => Some(LoweredOp::MaxPool2d {
                 kernel_size: p.kernel.map(u),
                 strides: p.stride.map(u),
@@ -521,18 +499,11 @@ pub fn to_text(l: &LoweredGraph) -> String {
             LoweredOp::Highway { gate_bias } => format!("gate_bias={gate_bias}"),
             LoweredOp::Act { act } => act.args_text(),
             LoweredOp::PRelu { num_parameters } => format!("num_parameters={num_parameters}"),
-            LoweredOp::LayerNorm {
-                num_features,
-                epsilon,
-            } => format!("num_features={num_features} epsilon={epsilon:e}"),
-            LoweredOp::GroupNorm {
-                num_groups,
-                num_channels,
-                epsilon,
-            } => format!("num_groups={num_groups} num_channels={num_channels} epsilon={epsilon:e}"),
-            LoweredOp::Maxout { pieces } => format!("pieces={pieces}"),
-            LoweredOp::DropPath { prob } => format!("prob={prob}"),
-            LoweredOp::ChannelShuffle { groups } => format!("groups={groups}"),
+            LoweredOp::Unit { attrs, .. } => attrs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             _ => String::new(),
         };
         let ins = n

@@ -233,62 +233,10 @@ pub fn check(g: &LoweredGraph) -> Result<(), BuildError> {
                 ins[0].to_vec()
             }
             LoweredOp::Softmax => ins[0].to_vec(),
-            LoweredOp::LayerNorm {
-                num_features: c,
-                epsilon,
-            }
-            | LoweredOp::GroupNorm {
-                num_channels: c,
-                epsilon,
-                ..
-            } => {
-                if ins[0].first() != Some(c) {
-                    return Err(err(i, format!("input {:?} has not {c} channels", ins[0])));
-                }
-                if let LoweredOp::GroupNorm { num_groups, .. } = &n.op {
-                    if *num_groups == 0 || c % num_groups != 0 {
-                        return Err(err(
-                            i,
-                            format!("{num_groups} groups do not divide {c} channels"),
-                        ));
-                    }
-                }
-                if !(epsilon.is_finite() && *epsilon > 0.0) {
-                    return Err(err(i, format!("epsilon {epsilon} is not positive")));
-                }
-                ins[0].to_vec()
-            }
-            LoweredOp::Maxout { pieces } => {
-                let c = ins[0].first().copied().unwrap_or(0);
-                if *pieces == 0 || c % pieces != 0 {
-                    return Err(err(
-                        i,
-                        format!("{pieces} pieces do not divide {c} channels"),
-                    ));
-                }
-                let mut out = ins[0].to_vec();
-                out[0] = c / pieces;
-                out
-            }
-            LoweredOp::ChannelShuffle { groups } => {
-                let [c, h, w] = map(ins[0])?;
-                if *groups == 0 || c % groups != 0 {
-                    return Err(err(
-                        i,
-                        format!("{groups} groups do not divide {c} channels"),
-                    ));
-                }
-                vec![c, h, w]
-            }
-            LoweredOp::DropPath { prob } => {
-                if !(0.0..1.0).contains(prob) {
-                    return Err(err(
-                        i,
-                        format!("drop path probability {prob} is not in [0, 1)"),
-                    ));
-                }
-                ins[0].to_vec()
-            }
+            LoweredOp::Unit { unit, attrs } => match crate::ops::unit(unit) {
+                Some(u) => (u.check)(attrs, ins[0]).map_err(|m| err(i, m))?,
+                None => return Err(err(i, format!("no runtime unit for `{unit}`"))),
+            },
             LoweredOp::Flatten => vec![numel(ins[0])],
             LoweredOp::Add => {
                 if ins[0] != ins[1] {

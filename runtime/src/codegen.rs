@@ -150,14 +150,7 @@ fn module(op: &LoweredOp) -> Option<(&'static str, String)> {
 /// drop path, channel shuffle), as a message; `archc codegen` refuses such a network.
 pub fn unsupported(l: &LoweredGraph) -> Option<String> {
     l.nodes.iter().find_map(|n| {
-        matches!(
-            n.op,
-            LoweredOp::LayerNorm { .. }
-                | LoweredOp::GroupNorm { .. }
-                | LoweredOp::Maxout { .. }
-                | LoweredOp::DropPath { .. }
-                | LoweredOp::ChannelShuffle { .. }
-        )
+        matches!(n.op, LoweredOp::Unit { .. })
         .then(|| {
             format!(
                 "`{}` has a {} node (`{}`), which archc codegen cannot write yet; the runtime builds and trains it (archc train)",
@@ -234,11 +227,7 @@ pub fn generate(l: &LoweredGraph, origin: &str) -> String {
             | LoweredOp::Dropout { .. }
             | LoweredOp::PRelu { .. } => format!("self.{f}.forward({})", x(0)),
             LoweredOp::Act { act } => activation::rust_text(*act, &x(0)),
-            LoweredOp::LayerNorm { .. }
-            | LoweredOp::GroupNorm { .. }
-            | LoweredOp::Maxout { .. }
-            | LoweredOp::DropPath { .. }
-            | LoweredOp::ChannelShuffle { .. } => format!(
+            LoweredOp::Unit { .. } => format!(
                 "compile_error!(\"archc codegen cannot write {} yet\")",
                 n.op.kind()
             ),

@@ -34,8 +34,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::check::{check, BuildError};
 use crate::init::{param, Fill};
-use crate::ops::norm::ChannelNorm;
-use crate::ops::{activation, shape_ops};
+use crate::ops::{self, activation, UnitLayer};
 
 /// The Burn module of one node.
 #[derive(Module, Debug)]
@@ -48,10 +47,8 @@ pub enum Layer {
     AdaptiveAvgPool(AdaptiveAvgPool2d),
     Dropout(Dropout),
     PRelu(PRelu),
-    /// Layer norm or group norm (`ops::norm`).
-    ChannelNorm(ChannelNorm),
-    /// Stochastic depth: Burn's dropout module for its probability and training flag.
-    DropPath(Dropout),
+    /// The module of a unit node (`ops::RuntimeUnit`): layer norm, group norm, drop path.
+    Unit(UnitLayer),
 }
 
 /// The non-module part of a [`Network`]: the lowered graph and, per node, its layer and the last
@@ -238,32 +235,12 @@ impl Network {
                 LoweredOp::PRelu { num_parameters } => Some(Layer::PRelu(
                     activation::prelu_module(num_parameters, seed, i, device),
                 )),
-                LoweredOp::LayerNorm {
-                    num_features,
-                    epsilon,
-                } => Some(Layer::ChannelNorm(ChannelNorm::new(
-                    num_features,
-                    0,
-                    epsilon,
-                    seed,
-                    i,
-                    device,
-                ))),
-                LoweredOp::GroupNorm {
-                    num_groups,
-                    num_channels,
-                    epsilon,
-                } => Some(Layer::ChannelNorm(ChannelNorm::new(
-                    num_channels,
-                    num_groups,
-                    epsilon,
-                    seed,
-                    i,
-                    device,
-                ))),
-                LoweredOp::DropPath { prob } => {
-                    Some(Layer::DropPath(DropoutConfig::new(prob).init()))
-                }
+                LoweredOp::Unit {
+                    ref unit,
+                    ref attrs,
+                } => ops::unit(unit)
+                    .and_then(|u| (u.build)(attrs, seed, i, device))
+                    .map(Layer::Unit),
                 _ => None,
             };
             layer.push(l.map(|l| {
@@ -406,20 +383,18 @@ impl Network {
                     Value::Map(t) => Value::Map(activation::prelu_forward(m, t)),
                     Value::Flat(t) => Value::Flat(activation::prelu_forward(m, t)),
                 },
-                (_, Some(Layer::ChannelNorm(m))) => match arg() {
-                    Value::Map(t) => Value::Map(m.forward(t)),
-                    v => Value::Flat(m.forward(v.map()).flatten(1, 3)),
-                },
-                (_, Some(Layer::DropPath(m))) => match arg() {
-                    Value::Map(t) => Value::Map(shape_ops::drop_path(m, t)),
-                    v => Value::Flat(shape_ops::drop_path(m, v.map()).flatten(1, 3)),
-                },
-                (LoweredOp::Maxout { pieces }, _) => match arg() {
-                    Value::Map(t) => Value::Map(shape_ops::maxout(t, *pieces)),
-                    v => Value::Flat(shape_ops::maxout(v.map(), *pieces).flatten(1, 3)),
-                },
-                (LoweredOp::ChannelShuffle { groups }, _) => {
-                    Value::Map(shape_ops::channel_shuffle(arg().map(), *groups))
+                (LoweredOp::Unit { unit, attrs }, layer) => {
+                    let run = ops::unit(unit).unwrap_or_else(|| unreachable_unit(g, n.id));
+                    let m = match layer {
+                        Some(Layer::Unit(m)) => Some(m),
+                        _ => None,
+                    };
+                    let y = (run.forward)(attrs, m, arg().map());
+                    if n.output.len() == 1 {
+                        Value::Flat(y.flatten(1, 3))
+                    } else {
+                        Value::Map(y)
+                    }
                 }
                 (LoweredOp::Act { act }, _) => match arg() {
                     Value::Map(t) => Value::Map(activation::forward(*act, t)),
@@ -459,7 +434,7 @@ impl Network {
                     *pad_before,
                     *pad_after,
                 )),
-                (op, None) => panic!("archc-runtime: no layer for {} node", op.kind()),
+                (op, _) => panic!("archc-runtime: no layer for {} node", op.kind()),
             };
             values[n.id] = Some(out);
         }
@@ -468,6 +443,14 @@ impl Network {
             .unwrap_or_else(|| unreachable_value(g, g.logits))
             .flat()
     }
+}
+
+#[cold]
+fn unreachable_unit(g: &LoweredGraph, id: usize) -> &'static ops::RuntimeUnit {
+    panic!(
+        "archc-runtime: node %{id} of `{}` has no runtime unit (check() refuses such a graph)",
+        g.network
+    )
 }
 
 #[cold]

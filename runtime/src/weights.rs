@@ -501,12 +501,13 @@ impl Network {
                     let device = p.alpha.lazy_device();
                     p.alpha = param_from(p.alpha.id, take(format!("{name}.weight")), [c], &device);
                 }
-                Layer::ChannelNorm(m) => {
-                    let [c] = m.weight.lazy_shape().dims::<1>();
-                    let device = m.weight.lazy_device();
-                    m.weight =
-                        param_from(m.weight.id, take(format!("{name}.weight")), [c], &device);
-                    m.bias = param_from(m.bias.id, take(format!("{name}.bias")), [c], &device);
+                Layer::Unit(m) => {
+                    // The compiler's parameter names, in the order the unit built them.
+                    for (p, (suffix, _)) in m.params.iter_mut().zip(n.op.param_shapes()) {
+                        let [c] = p.lazy_shape().dims::<1>();
+                        let device = p.lazy_device();
+                        *p = param_from(p.id, take(format!("{name}.{suffix}")), [c], &device);
+                    }
                 }
                 _ => {}
             }
@@ -576,8 +577,9 @@ impl Network {
                     let a = p.alpha.val();
                     push("weight", a.dims().to_vec(), f32s(a.into_data()));
                 }
-                Layer::ChannelNorm(m) => {
-                    for (suffix, t) in [("weight", m.weight.val()), ("bias", m.bias.val())] {
+                Layer::Unit(m) => {
+                    for (p, (suffix, _)) in m.params.iter().zip(n.op.param_shapes()) {
+                        let t = p.val();
                         push(suffix, t.dims().to_vec(), f32s(t.into_data()));
                     }
                 }

@@ -329,11 +329,11 @@ fn norms_maxout_and_shuffle_match_pytorch() {
             &tensor(&st, &format!("{name}.dx")),
         );
         if affine {
-            let Some(Layer::ChannelNorm(m)) = net.layer(node) else {
+            let Some(Layer::Unit(m)) = net.layer(node) else {
                 panic!("{node} is a norm")
             };
-            let dw = values(m.weight.val().grad(&grads).expect("weight gradient"));
-            let db = values(m.bias.val().grad(&grads).expect("bias gradient"));
+            let dw = values(m.params[0].val().grad(&grads).expect("weight gradient"));
+            let db = values(m.params[1].val().grad(&grads).expect("bias gradient"));
             // Sums over 32 positions and 2 samples: 1e-4 absolute.
             for (what, got, want) in [("weight", dw, "dweight"), ("bias", db, "dbias")] {
                 let want = tensor(&st, &format!("{name}.{want}"));
@@ -426,7 +426,7 @@ fn a_network_of_the_new_kinds_trains() {
     ] {
         let v = |n: &Network| match n.layer(name) {
             Some(Layer::PRelu(p)) => values(p.alpha.val()),
-            Some(Layer::ChannelNorm(m)) => values(m.weight.val()),
+            Some(Layer::Unit(m)) => values(m.params[0].val()),
             _ => panic!("{name}"),
         };
         assert_ne!(v(a), v(b), "{name} was trained");

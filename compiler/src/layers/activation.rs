@@ -238,6 +238,7 @@ pub fn unit(name: &str) -> Option<Unit> {
         shape_rule: "the input's shape",
         cost_rule: doc.flops,
         build: build_op,
+        rules: None,
     })
 }
 

@@ -37,6 +37,7 @@ pub static UNIT: Unit = Unit {
     shape_rule: "C×H×W → channels × out(H) × out(W), out(n) = floor((n + 2p − d(k−1) − 1)/s) + 1; groups divide C and channels",
     cost_rule: "params channels·(C/groups)·kh·kw (+ channels bias); MACs out elements × (C/groups)·kh·kw; FLOPs 2·MACs (+ out elements with bias)",
     build: |_, a, d| build(a, d),
+    rules: None,
 };
 
 /// The ops one `conv` line becomes: the convolution, then its norm and activation.

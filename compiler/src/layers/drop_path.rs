@@ -4,9 +4,9 @@
 //! branch before its addition. No parameters; counted as free, as `dropout` is.
 
 use super::args::Args;
-use super::{Cost, Signature, Unit};
+use super::{Cost, Signature, Unit, UnitRules};
 use crate::diag::{at, CompileError};
-use crate::graph::{Op, Shape};
+use crate::graph::{Attr, Op, UnitOp};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["probability"],
@@ -23,17 +23,25 @@ pub static UNIT: Unit = Unit {
     shape_rule: "the input's shape",
     cost_rule: "nothing (no parameters, no FLOPs counted, as dropout)",
     build: |_, a, _| build(a),
+    rules: Some(&RULES),
 };
 
-pub fn build(a: &mut Args) -> Option<Vec<Op>> {
+static RULES: UnitRules = UnitRules {
+    lowered: "DropPath",
+    infer: |_, _, inputs| Ok((inputs[0], Cost::default())),
+    lower: |u, _| vec![("prob", u.args[0])],
+    params: |_| Vec::new(),
+    describe: |u| format!("drop path {}", u.args[0]),
+};
+
+fn build(a: &mut Args) -> Option<Vec<Op>> {
     let (p, span) = a.float(0, "drop path probability")?;
     if !(0.0..1.0).contains(&p) {
         a.errors.push(CompileError::Probability { p, at: at(span) });
         return None;
     }
-    Some(vec![Op::DropPath { p }])
-}
-
-pub fn infer(input: Shape) -> (Shape, Cost) {
-    (input, Cost::default())
+    Some(vec![Op::Unit(UnitOp {
+        kind: "drop_path",
+        args: [Attr::Float(p), Attr::Int(0)],
+    })])
 }

@@ -20,6 +20,7 @@ pub static UNIT: Unit = Unit {
     shape_rule: "the input's shape",
     cost_rule: "nothing (no parameters, no FLOPs counted)",
     build: |_, a, _| build(a),
+    rules: None,
 };
 
 pub fn build(a: &mut Args) -> Option<Vec<Op>> {

@@ -19,6 +19,7 @@ pub static UNIT: Unit = Unit {
     shape_rule: "C×H×W → C·H·W",
     cost_rule: "nothing",
     build: |_, _, _| Some(vec![crate::graph::Op::Flatten]),
+    rules: None,
 };
 
 pub fn infer(input: Shape) -> (Shape, Cost) {

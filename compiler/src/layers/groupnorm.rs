@@ -1,12 +1,12 @@
 //! `groupnorm G [eps: E]` (Wu & He 2018): the channels in G groups, each group normalised over
 //! its channels and positions, then a learned scale and shift per channel, as PyTorch's
-//! `nn.GroupNorm(G, C)`. Costs as `layernorm` ([`NORM_FLOPS`]).
+//! `nn.GroupNorm(G, C)`. Costs and parameters as `layernorm`.
 
 use super::args::{Args, MAX_CHANNELS};
-use super::layernorm::{self, NORM_FLOPS};
-use super::{Cost, ShapeCtx, Signature, Unit};
+use super::layernorm;
+use super::{attr, Cost, ShapeCtx, Signature, Unit, UnitRules};
 use crate::diag::{at, CompileError};
-use crate::graph::{Op, Shape};
+use crate::graph::{Attr, Op, Shape, UnitOp};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["groups"],
@@ -23,19 +23,35 @@ pub static UNIT: Unit = Unit {
     shape_rule: "the input's shape; G divides C",
     cost_rule: "params 2·C (weight, bias); FLOPs 8 per element (mean, variance, normalise, affine)",
     build: |_, a, _| build(a),
+    rules: Some(&RULES),
 };
 
-pub fn build(a: &mut Args) -> Option<Vec<Op>> {
+static RULES: UnitRules = UnitRules {
+    lowered: "GroupNorm",
+    infer,
+    lower: |u, input| {
+        vec![
+            ("num_groups", u.args[0]),
+            ("num_channels", Attr::Int(input.channels())),
+            ("epsilon", u.args[1]),
+        ]
+    },
+    params: |attrs| layernorm::params(attr(attrs, "num_channels").int()),
+    describe: |u| format!("group norm, {} groups", u.args[0]),
+};
+
+fn build(a: &mut Args) -> Option<Vec<Op>> {
     let groups = a.int(0, "", "groups", MAX_CHANNELS);
     let epsilon = layernorm::epsilon(a);
-    Some(vec![Op::GroupNorm {
-        groups: groups?,
-        epsilon: epsilon?,
-    }])
+    Some(vec![Op::Unit(UnitOp {
+        kind: "groupnorm",
+        args: [Attr::Int(groups?), Attr::Float(epsilon?)],
+    })])
 }
 
-pub fn infer(ctx: &ShapeCtx, groups: u64, input: Shape) -> Result<(Shape, Cost), CompileError> {
-    let c = input.channels();
+fn infer(ctx: &ShapeCtx, u: &UnitOp, inputs: &[Shape]) -> Result<(Shape, Cost), CompileError> {
+    let groups = u.args[0].int();
+    let c = inputs[0].channels();
     if !c.is_multiple_of(groups) {
         return Err(CompileError::Groups {
             groups,
@@ -45,12 +61,5 @@ pub fn infer(ctx: &ShapeCtx, groups: u64, input: Shape) -> Result<(Shape, Cost),
             help: format!("choose a number of groups that divides the {c} channels"),
         });
     }
-    Ok((
-        input,
-        Cost {
-            params: super::count(&layernorm::params(c)),
-            flops: NORM_FLOPS * input.numel(),
-            ..Cost::default()
-        },
-    ))
+    Ok(layernorm::infer(inputs[0]))
 }

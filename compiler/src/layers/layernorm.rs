@@ -3,12 +3,13 @@
 //! permutation), or over the features of a vector (`nn.LayerNorm(N)`); a learned scale and
 //! shift per channel (`weight`, `bias`, initialised to 1 and 0).
 //!
-//! `groupnorm G [eps: E]` lives in `groupnorm.rs`; the two share [`NORM_FLOPS`].
+//! `groupnorm G [eps: E]` lives in `groupnorm.rs`; the two share [`NORM_FLOPS`], [`epsilon`]
+//! and [`params`].
 
 use super::args::{ArgVal, Args};
-use super::{Cost, Signature, Unit};
+use super::{attr, Cost, Signature, Unit, UnitRules};
 use crate::diag::{at, CompileError};
-use crate::graph::{Op, Shape};
+use crate::graph::{Attr, Op, Shape, UnitOp};
 
 /// PyTorch's default epsilon of `nn.LayerNorm` and `nn.GroupNorm`.
 pub const EPSILON: f64 = 1e-5;
@@ -34,8 +35,25 @@ pub static UNIT: Unit = Unit {
     cost_rule: "params 2·C (weight, bias); FLOPs 8 per element (mean, variance, normalise, affine)",
     build: |_, a, _| {
         let epsilon = epsilon(a)?;
-        Some(vec![Op::LayerNorm { epsilon }])
+        Some(vec![Op::Unit(UnitOp {
+            kind: "layernorm",
+            args: [Attr::Float(epsilon), Attr::Int(0)],
+        })])
     },
+    rules: Some(&RULES),
+};
+
+static RULES: UnitRules = UnitRules {
+    lowered: "LayerNorm",
+    infer: |_, _, inputs| Ok(infer(inputs[0])),
+    lower: |u, input| {
+        vec![
+            ("num_features", Attr::Int(input.channels())),
+            ("epsilon", u.args[0]),
+        ]
+    },
+    params: |attrs| params(attr(attrs, "num_features").int()),
+    describe: |_| "layer norm".into(),
 };
 
 /// The `eps:` argument of a normalisation (positive), or PyTorch's default.
@@ -63,6 +81,7 @@ pub fn params(c: u64) -> Vec<(&'static str, Vec<u64>)> {
     vec![("weight", vec![c]), ("bias", vec![c])]
 }
 
+/// Shape and cost of a normalisation over channels.
 pub fn infer(input: Shape) -> (Shape, Cost) {
     (
         input,

@@ -22,6 +22,7 @@ pub static UNIT: Unit = Unit {
     cost_rule:
         "params n·features (+ features bias); MACs n·features; FLOPs 2·MACs (+ features with bias)",
     build: |_, a, _| build(a),
+    rules: None,
 };
 
 /// The parameters of a fully connected layer, in PyTorch's layout `[out, in]` (Burn stores

@@ -4,9 +4,9 @@
 //! features of a vector). No parameters; K − 1 comparisons per output element.
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, ShapeCtx, Signature, Unit};
+use super::{Cost, ShapeCtx, Signature, Unit, UnitRules};
 use crate::diag::{at, CompileError};
-use crate::graph::{Op, Shape};
+use crate::graph::{Attr, Op, Shape, UnitOp};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["pieces"],
@@ -23,14 +23,28 @@ pub static UNIT: Unit = Unit {
     shape_rule: "C×H×W → (C/K)×H×W, or N → N/K; K divides C",
     cost_rule: "FLOPs (K − 1) comparisons per output element",
     build: |_, a, _| build(a),
+    rules: Some(&RULES),
 };
 
-pub fn build(a: &mut Args) -> Option<Vec<Op>> {
+static RULES: UnitRules = UnitRules {
+    lowered: "Maxout",
+    infer,
+    lower: |u, _| vec![("pieces", u.args[0])],
+    params: |_| Vec::new(),
+    describe: |u| format!("maxout, {} pieces", u.args[0]),
+};
+
+fn build(a: &mut Args) -> Option<Vec<Op>> {
     let pieces = a.int(0, "", "pieces", MAX_CHANNELS)?;
-    Some(vec![Op::Maxout { pieces }])
+    Some(vec![Op::Unit(UnitOp {
+        kind: "maxout",
+        args: [Attr::Int(pieces), Attr::Int(0)],
+    })])
 }
 
-pub fn infer(ctx: &ShapeCtx, pieces: u64, input: Shape) -> Result<(Shape, Cost), CompileError> {
+fn infer(ctx: &ShapeCtx, u: &UnitOp, inputs: &[Shape]) -> Result<(Shape, Cost), CompileError> {
+    let pieces = u.args[0].int();
+    let input = inputs[0];
     let c = input.channels();
     if !c.is_multiple_of(pieces) {
         return Err(CompileError::Groups {
@@ -70,9 +84,13 @@ mod tests {
             span: Default::default(),
             network_hw: None,
         };
-        let (s, c) = infer(&ctx, 2, Shape::Map { c: 96, h: 8, w: 8 }).unwrap();
+        let op = |k| UnitOp {
+            kind: "maxout",
+            args: [Attr::Int(k), Attr::Int(0)],
+        };
+        let (s, c) = infer(&ctx, &op(2), &[Shape::Map { c: 96, h: 8, w: 8 }]).unwrap();
         assert_eq!(s, Shape::Map { c: 48, h: 8, w: 8 });
         assert_eq!((c.params, c.flops), (0, 48 * 64));
-        assert!(infer(&ctx, 5, Shape::Flat { n: 12 }).is_err());
+        assert!(infer(&ctx, &op(5), &[Shape::Flat { n: 12 }]).is_err());
     }
 }

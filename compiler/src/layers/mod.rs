@@ -24,7 +24,7 @@ use archc_grammar::ast::{Layer, LayerKind, Span};
 use serde::Serialize;
 
 use crate::diag::{at, CompileError, Diagnostics};
-use crate::graph::{Activation, Op, Shape};
+use crate::graph::{Activation, Attr, Op, Shape, UnitOp};
 
 /// Network-wide defaults a layer falls back on (`norm`, `act`, `bias` settings).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +64,41 @@ pub struct Unit {
     pub shape_rule: &'static str,
     pub cost_rule: &'static str,
     pub build: fn(&str, &mut args::Args, &LayerDefaults) -> Option<Vec<Op>>,
+    /// For a kind served wholly by its unit (its op is `Op::Unit`): everything after `build`.
+    pub rules: Option<&'static UnitRules>,
+}
+
+/// A shape rule's result: the output shape and the cost, or why the input does not fit.
+pub type ShapeAndCost = Result<(Shape, Cost), CompileError>;
+/// Parameters by PyTorch name and shape.
+pub type ParamShapes = Vec<(&'static str, Vec<u64>)>;
+
+/// The rules of a kind whose op is [`Op::Unit`]: shape and cost, lowering, parameters and
+/// report text, so that the kind lives in its unit file (and the runtime's `ops/` file) only.
+pub struct UnitRules {
+    /// The lowered node's kind, after Burn's and PyTorch's module names (`LayerNorm`).
+    pub lowered: &'static str,
+    /// Shape and cost from the shapes of the inputs.
+    pub infer: fn(&ShapeCtx, &UnitOp, &[Shape]) -> ShapeAndCost,
+    /// The lowered node's attributes (Burn's and PyTorch's field names), given the input shape.
+    pub lower: fn(&UnitOp, Shape) -> Vec<(&'static str, Attr)>,
+    /// The lowered node's parameters by PyTorch name and shape, from its attributes.
+    pub params: fn(&[(String, Attr)]) -> ParamShapes,
+    /// A short description: the figure's box label and the per-layer report's detail.
+    pub describe: fn(&UnitOp) -> String,
+}
+
+/// The rules of a unit op's kind.
+pub fn rules(kind: &str) -> Option<&'static UnitRules> {
+    unit(kind).and_then(|u| u.rules)
+}
+
+/// The value of a lowered unit attribute by name (0 if absent: validation reports it).
+pub fn attr(attrs: &[(String, Attr)], name: &str) -> Attr {
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(Attr::Int(0), |(_, v)| *v)
 }
 
 /// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
@@ -359,11 +394,10 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, inputs: &[Shape]) -> Result<(Shape, Cost),
         Op::Softmax => Ok(softmax::infer(input)),
         Op::Add => Ok(add::infer(input)),
         Op::Highway => Ok(highway::infer(input)),
-        Op::LayerNorm { .. } => Ok(layernorm::infer(input)),
-        Op::GroupNorm { groups, .. } => groupnorm::infer(ctx, *groups, input),
-        Op::Maxout { pieces } => maxout::infer(ctx, *pieces, input),
-        Op::DropPath { .. } => Ok(drop_path::infer(input)),
-        Op::ChannelShuffle { groups } => shuffle::infer(ctx, *groups, input),
+        Op::Unit(u) => match rules(u.kind) {
+            Some(r) => (r.infer)(ctx, u, inputs),
+            None => unreachable!("`{}` builds a unit op but has no rules", u.kind),
+        },
         Op::Shortcut { .. } => unreachable!("shortcuts are inferred by shortcut::infer"),
     }
 }

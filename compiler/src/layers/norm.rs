@@ -26,6 +26,7 @@ pub static UNIT: Unit = Unit {
     shape_rule: "the input's shape",
     cost_rule: "params 2·C (scale, shift); buffers 2·C (running mean, variance); FLOPs 2 per element (scale and shift folded)",
     build: |_, a, _| build(a).map(|op| vec![op]),
+    rules: None,
 };
 
 /// Batch norm with PyTorch's defaults (after a conv).

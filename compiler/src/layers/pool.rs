@@ -32,6 +32,7 @@ pub static MAX_UNIT: Unit = Unit {
     shape_rule: "C×H×W → C × out(H) × out(W), out(n) = floor((n + 2p − k)/s) + 1 (ceil_mode: rounded up, the last window starting inside the input or its left padding)",
     cost_rule: "FLOPs (kh·kw − 1) comparisons per output element",
     build: |_, a, _| build_max(a),
+    rules: None,
 };
 
 pub static AVG_UNIT: Unit = Unit {
@@ -48,6 +49,7 @@ pub static AVG_UNIT: Unit = Unit {
     shape_rule: "C×H×W → C × out(H) × out(W) (window), C×1×1 (global), C×oh×ow (adaptive)",
     cost_rule: "FLOPs kh·kw per output element of a window (kh·kw − 1 adds and a division); global and adaptive: the sum of the window sizes over the outputs",
     build: |_, a, _| build_avg(a),
+    rules: None,
 };
 
 fn window_args(a: &mut Args) -> Option<Pool2d> {

@@ -5,9 +5,9 @@
 //! `channel_shuffle`). A permutation: no parameters, no FLOPs.
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{need_map, Cost, ShapeCtx, Signature, Unit};
+use super::{attr, need_map, Cost, ShapeCtx, Signature, Unit, UnitRules};
 use crate::diag::{at, CompileError};
-use crate::graph::{Op, Shape};
+use crate::graph::{Attr, Op, Shape, UnitOp};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["groups"],
@@ -24,15 +24,33 @@ pub static UNIT: Unit = Unit {
     shape_rule: "C×H×W → C×H×W; G divides C",
     cost_rule: "nothing (a permutation of channels)",
     build: |_, a, _| build(a),
+    rules: Some(&RULES),
 };
 
-pub fn build(a: &mut Args) -> Option<Vec<Op>> {
-    let groups = a.int(0, "", "groups", MAX_CHANNELS)?;
-    Some(vec![Op::ChannelShuffle { groups }])
+static RULES: UnitRules = UnitRules {
+    lowered: "ChannelShuffle",
+    infer,
+    lower: |u, _| vec![("groups", u.args[0])],
+    params: |_| Vec::new(),
+    describe: |u| format!("channel shuffle, {} groups", u.args[0]),
+};
+
+/// The groups of a lowered channel shuffle.
+pub fn groups(attrs: &[(String, Attr)]) -> u64 {
+    attr(attrs, "groups").int()
 }
 
-pub fn infer(ctx: &ShapeCtx, groups: u64, input: Shape) -> Result<(Shape, Cost), CompileError> {
-    let (c, _, _) = need_map(ctx, "channel_shuffle", input)?;
+fn build(a: &mut Args) -> Option<Vec<Op>> {
+    let groups = a.int(0, "", "groups", MAX_CHANNELS)?;
+    Some(vec![Op::Unit(UnitOp {
+        kind: "channel_shuffle",
+        args: [Attr::Int(groups), Attr::Int(0)],
+    })])
+}
+
+fn infer(ctx: &ShapeCtx, u: &UnitOp, inputs: &[Shape]) -> Result<(Shape, Cost), CompileError> {
+    let groups = u.args[0].int();
+    let (c, _, _) = need_map(ctx, "channel_shuffle", inputs[0])?;
     if !c.is_multiple_of(groups) {
         return Err(CompileError::Groups {
             groups,
@@ -42,5 +60,5 @@ pub fn infer(ctx: &ShapeCtx, groups: u64, input: Shape) -> Result<(Shape, Cost),
             help: format!("shuffle in a number of groups that divides the {c} channels"),
         });
     }
-    Ok((input, Cost::default()))
+    Ok((inputs[0], Cost::default()))
 }

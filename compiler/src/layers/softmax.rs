@@ -19,6 +19,7 @@ pub static UNIT: Unit = Unit {
     shape_rule: "the input's shape",
     cost_rule: "FLOPs 3 per element (an exponential, a sum, a division)",
     build: |_, _, _| Some(vec![crate::graph::Op::Softmax]),
+    rules: None,
 };
 
 pub fn infer(input: Shape) -> (Shape, Cost) {

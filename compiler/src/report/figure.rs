@@ -133,11 +133,7 @@ fn label(op: &Op, input: &Shape) -> Option<String> {
         Op::AdaptiveAvgPool2d { output } => format!("avg pool to {}", kernel_text(*output)),
         Op::Linear { out_features, .. } => format!("fc {out_features}"),
         Op::Dropout { p } => format!("dropout {p}"),
-        Op::LayerNorm { .. } => "layer norm".to_string(),
-        Op::GroupNorm { groups, .. } => format!("group norm, {groups} groups"),
-        Op::Maxout { pieces } => format!("maxout {pieces}"),
-        Op::DropPath { p } => format!("drop path {p}"),
-        Op::ChannelShuffle { groups } => format!("channel shuffle {groups}"),
+        Op::Unit(u) => (crate::layers::rules(u.kind)?.describe)(u),
         Op::Input
         | Op::BatchNorm { .. }
         | Op::Act(_)
