@@ -3,19 +3,15 @@
 
 use std::path::Path;
 
-use archc_compiler::{build_networks, load_path, LoadError, Overrides};
+use archc_compiler::{check_path, Overrides};
 
-/// Compile a file; return the rendered diagnostics and their codes (empty if it compiled).
+/// Check a file as `archc check` does; return the rendered diagnostics and their codes (empty
+/// if it compiled).
 fn diagnose(rel: &Path) -> (String, Vec<String>) {
-    let (sources, prog) = load_path(rel);
-    let d = match prog {
-        Ok(p) => {
-            let names = p.root_networks.clone();
-            let (_, d) = build_networks(&p, &names, &Overrides::default());
-            d
-        }
-        Err(LoadError::Diagnostics(d)) => d,
-        Err(LoadError::Io(e)) => panic!("cannot read {}: {e}", rel.display()),
+    let (sources, checked) = check_path(rel, &Overrides::default());
+    let d = match checked {
+        Ok(c) => c.diags,
+        Err(e) => panic!("cannot read {}: {e}", rel.display()),
     };
     let codes = d.errors.iter().map(|l| l.error.code()).collect();
     (d.render_plain(&sources), codes)
@@ -72,4 +68,21 @@ fn at_least_thirty_kinds_of_mistake_are_covered() {
 fn every_error_of_a_file_is_reported_in_one_run() {
     let (rendered, codes) = diagnose(Path::new("tests/fixtures/bad/many_errors_at_once.arch"));
     assert!(codes.len() >= 4, "{codes:?}\n{rendered}");
+}
+
+#[test]
+fn errors_of_later_phases_come_with_unknown_names() {
+    let (rendered, codes) = diagnose(Path::new(
+        "tests/fixtures/bad/unknown_name_and_bad_setting.arch",
+    ));
+    for code in [
+        "archc::resolve::unknown_name",
+        "archc::layer::bad_value",
+        "archc::size::non_positive",
+    ] {
+        assert!(
+            codes.iter().any(|c| c == code),
+            "{code} missing: {codes:?}\n{rendered}"
+        );
+    }
 }

@@ -83,10 +83,11 @@ pub fn expand(prog: &Program, name: &str, ov: &Overrides) -> Result<Graph, Diagn
         stage: None,
         stage_span: net.span,
         stage_reps: 0,
+        skipped: 0,
     };
     let graph = ex.network(net, ov);
     match graph {
-        Some(g) if ex.diags.is_empty() => Ok(g),
+        Some(g) if ex.diags.is_empty() && ex.skipped == 0 => Ok(g),
         _ => Err(ex.diags.finish()),
     }
 }
@@ -102,6 +103,9 @@ struct Expander<'p> {
     stage_span: Span,
     /// Block repetitions expanded so far on the current stage line.
     stage_reps: u64,
+    /// Statements skipped because resolution failed on them (`Program::broken`); their errors
+    /// are already reported, and the graph is incomplete, so it is never returned.
+    skipped: usize,
 }
 
 /// Local name counters inside one block repetition or stage.
@@ -126,6 +130,19 @@ impl<'p> Expander<'p> {
         self.diags.push(span.file, e);
     }
 
+    /// Whether resolution failed on a statement overlapping `span` (then it is skipped).
+    fn broken(&mut self, span: Span) -> bool {
+        let hit = self
+            .prog
+            .broken
+            .iter()
+            .any(|b| b.file == span.file && b.start < span.end && span.start < b.end);
+        if hit {
+            self.skipped += 1;
+        }
+        hit
+    }
+
     /// Find the body, the bound parameters and the settings of a network.
     fn spec(
         &mut self,
@@ -137,7 +154,13 @@ impl<'p> Expander<'p> {
             NetworkRhs::Instance {
                 target, args, with, ..
             } => {
+                if self.broken(target.span) {
+                    return None;
+                }
                 if let Some(fam) = self.prog.families.get(&target.name) {
+                    if self.broken(fam.name.span) {
+                        return None;
+                    }
                     let empty = Env::new();
                     let mut env = Env::new();
                     let mut ok = true;
@@ -175,6 +198,9 @@ impl<'p> Expander<'p> {
             defaults: LayerDefaults::default(),
         };
         for st in list {
+            if self.broken(st.span) {
+                continue;
+            }
             let key = st.key.name.as_str();
             let bad = |expected: &str, help: &str| CompileError::BadValue {
                 what: key.to_string(),
@@ -266,6 +292,7 @@ impl<'p> Expander<'p> {
                     )?;
                     s.classes = Some((c as i64, sp));
                 }
+                None if self.skipped > 0 => return None,
                 None => {
                     self.err(
                         CompileError::NoClasses {
@@ -286,6 +313,9 @@ impl<'p> Expander<'p> {
         }
         self.defaults = s.defaults;
         let Some((dims, in_span)) = s.input.clone() else {
+            if self.skipped > 0 {
+                return None;
+            }
             self.err(
                 CompileError::MissingInput {
                     name: net.name.name.clone(),
@@ -307,6 +337,9 @@ impl<'p> Expander<'p> {
             stage: None,
         });
         for st in &body.stages {
+            if self.broken(st.span) {
+                continue;
+            }
             self.stage_span = st.span;
             self.stage_reps = 0;
             self.stage = Some(self.stages.len());
@@ -337,7 +370,7 @@ impl<'p> Expander<'p> {
                 }
             }
         }
-        if self.nodes.len() == 1 && self.diags.is_empty() {
+        if self.nodes.len() == 1 && self.diags.is_empty() && self.skipped == 0 {
             self.err(
                 CompileError::EmptyNetwork {
                     name: net.name.name.clone(),
@@ -347,7 +380,7 @@ impl<'p> Expander<'p> {
             );
             return None;
         }
-        if !self.diags.is_empty() {
+        if !self.diags.is_empty() || self.skipped > 0 {
             return None;
         }
         Some(Graph {
@@ -454,6 +487,9 @@ impl<'p> Expander<'p> {
         counters: &mut Counters,
         describe: bool,
     ) -> Result<Option<Vec<Op>>, Abort> {
+        if self.broken(l.span) {
+            return Ok(None);
+        }
         let Some(mut args) = self.args(l, env) else {
             return Ok(None);
         };
@@ -539,6 +575,9 @@ impl<'p> Expander<'p> {
         stage: &str,
         net_shortcut: ShortcutOption,
     ) -> Result<(), Abort> {
+        if self.broken(c.span) {
+            return Ok(());
+        }
         let repeat = match &c.repeat {
             Some(e) => match self.eval_int(e, env) {
                 Some(v) => self.positive("repeat count", v, e.span(), MAX_REPEAT),
@@ -748,6 +787,10 @@ impl<'p> Expander<'p> {
         let start = self.cur;
         let start_len = self.nodes.len();
         let errors_before = self.diags.len();
+        let skipped_before = self.skipped;
+        if self.broken(block.name.span) {
+            return Ok(false);
+        }
         for seg in &block.body {
             match seg {
                 Segment::Layer(l) => {
@@ -760,6 +803,9 @@ impl<'p> Expander<'p> {
                     }
                 }
                 Segment::Call(inner) => {
+                    if self.broken(inner.span) {
+                        continue;
+                    }
                     let Some(b) = self.callee(inner, &env) else {
                         continue;
                     };
@@ -814,7 +860,7 @@ impl<'p> Expander<'p> {
                 }
             }
         }
-        if self.diags.len() > errors_before {
+        if self.diags.len() > errors_before || self.skipped > skipped_before {
             return Ok(false);
         }
         if stride != 1 && !env.stride_used.get() {

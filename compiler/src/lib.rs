@@ -57,6 +57,42 @@ pub fn load_path(path: &Path) -> (SourceSet, Result<Program, LoadError>) {
     (sources, r)
 }
 
+/// What `archc check` reports for one file: the networks that compiled, the program when it
+/// resolved cleanly (for warnings), and every error.
+#[derive(Debug)]
+pub struct Checked {
+    pub program: Option<Program>,
+    pub networks: Vec<TypedGraph>,
+    pub diags: Diagnostics,
+}
+
+/// Load, resolve and build every root network, collecting errors across phases: where
+/// resolution fails (but no cycle does), the networks are still expanded without the
+/// statements that failed, so a bad setting or value is reported beside an unknown name.
+pub fn check_path(path: &Path, ov: &Overrides) -> (SourceSet, Result<Checked, std::io::Error>) {
+    let mut sources = SourceSet::new();
+    let root = match sources.load(path) {
+        Ok(id) => id,
+        Err(e) => return (sources, Err(e)),
+    };
+    let (files, mut diags) = resolve::load(&mut sources, root);
+    let (prog, d) = resolve::resolve_partial(&files, root);
+    let clean = diags.is_empty() && d.is_empty();
+    diags.extend(d);
+    let mut networks = Vec::new();
+    if let Some(p) = &prog {
+        let (nets, d) = build_networks(p, &p.root_networks, ov);
+        networks = nets;
+        diags.extend(d);
+    }
+    let checked = Checked {
+        program: prog.filter(|_| clean),
+        networks,
+        diags: diags.finish(),
+    };
+    (sources, Ok(checked))
+}
+
 #[derive(Debug)]
 pub enum LoadError {
     /// The root file itself cannot be read.

@@ -22,6 +22,11 @@ pub struct Program {
     pub networks: BTreeMap<String, NetworkDef>,
     /// Networks of the root file, in source order (what `report` shows by default).
     pub root_networks: Vec<String>,
+    /// Spans of the statements (layer lines, block calls, settings, parameter lists, stage
+    /// lines, a network's right-hand side) that failed resolution. Empty in a program that
+    /// resolved; in one from [`resolve_partial`], expansion skips what these overlap, so that
+    /// `check` still reports the errors the rest of the file has.
+    pub broken: Vec<Span>,
 }
 
 /// Parse `root` and, transitively, every file it `use`s (each once).
@@ -90,6 +95,15 @@ impl Kind {
 
 /// Index the definitions and check every use of a name.
 pub fn resolve(files: &[(FileId, File)], root: FileId) -> Result<Program, Diagnostics> {
+    match resolve_partial(files, root) {
+        (Some(p), d) if d.is_empty() => Ok(p),
+        (_, d) => Err(d),
+    }
+}
+
+/// As [`resolve`], but keeps going: every error, and the program with its failed statements
+/// listed in [`Program::broken`], unless a cycle makes expansion unsafe (then `None`).
+pub fn resolve_partial(files: &[(FileId, File)], root: FileId) -> (Option<Program>, Diagnostics) {
     let mut diags = Diagnostics::new();
     let mut prog = Program::default();
     let mut defined: HashMap<String, (Kind, Span)> = HashMap::new();
@@ -140,6 +154,7 @@ pub fn resolve(files: &[(FileId, File)], root: FileId) -> Result<Program, Diagno
     let mut ck = Checker {
         g: globals,
         diags: &mut diags,
+        broken: Vec::new(),
     };
     for b in prog.blocks.values() {
         ck.block(b);
@@ -150,14 +165,15 @@ pub fn resolve(files: &[(FileId, File)], root: FileId) -> Result<Program, Diagno
     for n in prog.networks.values() {
         ck.network(n);
     }
+    let broken = ck.broken;
+    let before = diags.len();
     block_cycles(&prog, &mut diags);
     network_cycles(&prog, &mut diags);
-
-    if diags.is_empty() {
-        Ok(prog)
-    } else {
-        Err(diags)
+    if diags.len() > before {
+        return (None, diags);
     }
+    prog.broken = broken;
+    (Some(prog), diags)
 }
 
 #[derive(Clone, Copy)]
@@ -185,11 +201,22 @@ impl Scope<'_> {
 struct Checker<'a, 'd> {
     g: Globals<'a>,
     diags: &'d mut Diagnostics,
+    /// Statements that had errors (see [`Program::broken`]).
+    broken: Vec<Span>,
 }
 
 impl Checker<'_, '_> {
     fn err(&mut self, span: Span, e: CompileError) {
         self.diags.push(span.file, e);
+    }
+
+    /// Run `check`; if it found an error, record `span` as a broken statement.
+    fn statement(&mut self, span: Span, check: impl FnOnce(&mut Self)) {
+        let before = self.diags.len();
+        check(self);
+        if self.diags.len() > before {
+            self.broken.push(span);
+        }
     }
 
     /// Record `name` in `seen`; a second one of the same list is a duplicate.
@@ -233,18 +260,18 @@ impl Checker<'_, '_> {
     }
 
     fn block(&mut self, b: &BlockDef) {
-        self.params(&b.params);
+        self.statement(b.name.span, |ck| ck.params(&b.params));
         let scope = Scope {
             params: &b.params,
             in_block: true,
         };
         for s in &b.body {
-            self.segment(s, &scope, &["stride"]);
+            self.statement(segment_span(s), |ck| ck.segment(s, &scope, &["stride"]));
         }
     }
 
     fn family(&mut self, f: &FamilyDef) {
-        self.params(&f.params);
+        self.statement(f.name.span, |ck| ck.params(&f.params));
         let scope = Scope {
             params: &f.params,
             in_block: false,
@@ -268,6 +295,7 @@ impl Checker<'_, '_> {
                 with,
             } => {
                 self.settings(with);
+                let before = self.diags.len();
                 match self.g.defined.get(&target.name) {
                     Some((Kind::Family, _)) => {
                         let fam = &self.g.prog.families[&target.name];
@@ -346,6 +374,9 @@ impl Checker<'_, '_> {
                 for a in args.iter().flatten() {
                     self.expr_names(a, &empty, true);
                 }
+                if self.diags.len() > before {
+                    self.broken.push(target.span);
+                }
             }
         }
     }
@@ -354,9 +385,11 @@ impl Checker<'_, '_> {
         self.settings(&body.settings);
         let mut names: HashMap<&str, Span> = HashMap::new();
         for st in &body.stages {
-            self.once(&mut names, "stage", &st.name);
+            self.statement(st.span, |ck| ck.once(&mut names, "stage", &st.name));
             for s in &st.segments {
-                self.segment(s, scope, &["stride", "shortcut"]);
+                self.statement(segment_span(s), |ck| {
+                    ck.segment(s, scope, &["stride", "shortcut"])
+                });
             }
         }
     }
@@ -364,7 +397,7 @@ impl Checker<'_, '_> {
     fn settings(&mut self, settings: &[Setting]) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for s in settings {
-            self.once(&mut seen, "setting", &s.key);
+            self.statement(s.span, |ck| ck.once(&mut seen, "setting", &s.key));
             // The value's form is checked by the expander, which reads it.
         }
     }
@@ -560,6 +593,13 @@ pub(crate) fn suggest<'a>(
     match best {
         Some((_, c)) => format!("did you mean `{c}`?"),
         None => fallback.to_string(),
+    }
+}
+
+fn segment_span(s: &Segment) -> Span {
+    match s {
+        Segment::Layer(l) => l.span,
+        Segment::Call(c) => c.span,
     }
 }
 

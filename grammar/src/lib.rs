@@ -1,8 +1,8 @@
 //! The `.arch` language: grammar (`arch.pest`), parser and syntax tree with spans.
 //!
 //! Contract: `parse(text, file)` returns the syntax tree of a whole file, or every syntax
-//! error it could find (pest stops at the first grammar error; number errors are all
-//! collected). No name is looked up here; that is the compiler's resolve pass.
+//! error it could find (pest stops at the first grammar error, so `parse` blanks the failed
+//! statement and parses again; number errors are all collected). No name is looked up here; that is the compiler's resolve pass.
 
 pub mod ast;
 mod error;
@@ -29,27 +29,94 @@ use pest_derive::Parser;
 struct ArchParser;
 
 /// Parse one file. `file` is stamped on every span.
+///
+/// pest stops at the first grammar error. To report the next ones too, the statement that
+/// failed (its line, with the lines a trailing comma joins to it) is blanked out, byte for
+/// byte so that every later span is unchanged, and the text is parsed again. A statement that
+/// holds a brace is not blanked (that would unbalance the file and report errors that are not
+/// there), so recovery stops at it.
 pub fn parse(text: &str, file: FileId) -> Result<File, Vec<SyntaxError>> {
     if let Some(e) = too_deep(text, file) {
         return Err(vec![e]);
     }
     // Track literal tokens too, so errors can say "expected `,`".
     pest::set_error_detail(true);
-    let mut pairs = match ArchParser::parse(Rule::file, text) {
-        Ok(p) => p,
-        Err(e) => return Err(vec![grammar_error(e, text, file)]),
-    };
-    let root = pairs.next().expect("pest returns the file rule on success");
-    let mut b = Builder {
-        file,
-        errors: Vec::new(),
-    };
-    let f = b.file(root);
-    if b.errors.is_empty() {
-        Ok(f)
-    } else {
-        Err(b.errors)
+    let mut errors = Vec::new();
+    // The text with every failed statement so far replaced by spaces.
+    let mut work = text.to_string();
+    loop {
+        let e = match ArchParser::parse(Rule::file, &work) {
+            Ok(mut pairs) => {
+                let root = pairs.next().expect("pest returns the file rule on success");
+                let mut b = Builder {
+                    file,
+                    errors: Vec::new(),
+                };
+                let f = b.file(root);
+                errors.extend(b.errors);
+                return if errors.is_empty() {
+                    Ok(f)
+                } else {
+                    Err(errors)
+                };
+            }
+            Err(e) => grammar_error(e, &work, file),
+        };
+        let (start, end) = statement_at(&work, e.span().start);
+        let stmt = &work[start..end];
+        if stmt.trim().is_empty() && !text[start..end].trim().is_empty() {
+            // The error is only there because an earlier statement was blanked.
+            return Err(errors);
+        }
+        let stop = stmt.trim().is_empty()
+            || stmt.contains(['{', '}'])
+            || errors.len() + 1 >= MAX_SYNTAX_ERRORS;
+        errors.push(e);
+        if stop {
+            return Err(errors);
+        }
+        let blank: String = stmt
+            .chars()
+            .map(|c| {
+                if c == '\n' {
+                    "\n".to_string()
+                } else {
+                    " ".repeat(c.len_utf8())
+                }
+            })
+            .collect();
+        work.replace_range(start..end, &blank);
     }
+}
+
+/// Most syntax errors reported for one file.
+pub const MAX_SYNTAX_ERRORS: usize = 50;
+
+/// The byte range of the statement around `pos`: its line, joined with the lines before and
+/// after it that a trailing comma continues.
+fn statement_at(text: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(text.len());
+    let line_start = |p: usize| text[..p].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = |p: usize| text[p..].find('\n').map_or(text.len(), |i| p + i);
+    // Whether a line's code (before any comment) ends in a comma.
+    let continues = |s: usize, e: usize| {
+        let line = &text[s..e];
+        let code = line.split('#').next().unwrap_or(line);
+        code.trim_end().ends_with(',')
+    };
+    let mut start = line_start(pos);
+    let mut end = line_end(pos);
+    while start > 0 {
+        let prev = line_start(start - 1);
+        if !continues(prev, start - 1) {
+            break;
+        }
+        start = prev;
+    }
+    while end < text.len() && continues(line_start(end), end) {
+        end = line_end(end + 1);
+    }
+    (start, end)
 }
 
 fn grammar_error(e: pest::error::Error<Rule>, text: &str, file: FileId) -> SyntaxError {

@@ -131,3 +131,53 @@ fn keyword_table_is_the_grammars() {
         "the error lists the kinds: {e:?}"
     );
 }
+
+/// Every syntax error of a file, as (line, column) of each span's start (1-based).
+fn error_lines(src: &str) -> Vec<(usize, usize)> {
+    let errs = match parse(src, FileId(0)) {
+        Ok(_) => panic!("expected syntax errors"),
+        Err(e) => e,
+    };
+    errs.iter()
+        .map(|e| {
+            let pos = e.span().start;
+            let line = src[..pos].matches('\n').count() + 1;
+            let col = pos - src[..pos].rfind('\n').map_or(0, |i| i + 1) + 1;
+            (line, col)
+        })
+        .collect()
+}
+
+#[test]
+fn two_misspelt_layers_give_two_errors_at_their_lines() {
+    let src = "block b(c) {\n    cnv 3x3, c\n    conv 3x3, c\n    bachnorm\n}\n\nnetwork n {\n    input 3x32x32\n    conv1 conv 3x3, 16,\n          relu\n    conv2 b(16) x 2\n    head avgpool, fcc 10\n}\n";
+    assert_eq!(error_lines(src), vec![(2, 9), (4, 13), (12, 23)]);
+    let errs = parse(src, FileId(0)).unwrap_err();
+    assert!(errs[0].to_string().contains("`cnv`"), "{}", errs[0]);
+    assert!(errs[1].to_string().contains("bachnorm"), "{}", errs[1]);
+}
+
+#[test]
+fn recovery_blanks_a_statement_continued_by_a_comma() {
+    // The error is on the continuation line; the whole statement is left out, so the next
+    // line is not read as its continuation, and the later mistake is still found.
+    let src = "network n {\n    input 3x32x32\n    conv1 conv 3x3, 16,\n          cnv 3x3\n    conv2 cnv 3x3, 16\n}\n";
+    assert_eq!(error_lines(src), vec![(4, 15), (5, 15)]);
+}
+
+#[test]
+fn recovery_stops_at_a_brace_and_adds_no_errors_of_its_own() {
+    // A single bad line in a block: one error, not a cascade.
+    assert_eq!(
+        error_lines("block b(c) {\n    cnv 3x3, c\n}\n"),
+        vec![(2, 9)]
+    );
+    // A missing closing brace is reported once; nothing after it is guessed at.
+    assert_eq!(
+        error_lines("block b(c) {\n    conv 3x3, c\n\nblock d(c) {\n    conv 3x3, c\n}\n").len(),
+        1
+    );
+    // Number errors of the lines that parse are still collected with the grammar errors.
+    let src = "network n {\n    input 3x32x32\n    conv1 cnv 3x3, 16\n    conv2 conv 3x3, 99999999999999999999999\n}\n";
+    assert_eq!(error_lines(src).len(), 2);
+}
