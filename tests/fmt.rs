@@ -135,3 +135,17 @@ fn fmt_command_checks_writes_and_refuses_bad_syntax() {
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 2, "no temporary file left behind");
 }
+
+/// Issue 23, item 6: comments the author aligned in a column stay aligned (as rustfmt keeps
+/// them); a lone trailing comment gets two spaces, as before.
+#[test]
+fn aligned_trailing_comments_stay_aligned() {
+    let src = "network n {\n    input    3x32x32      # CIFAR\n    conv1    conv 3x3, 16 # the stem\n    head     avgpool, fc 10   # a lone one\n}\n";
+    let out = archc_compiler::fmt::format(src);
+    let lines: Vec<&str> = out.lines().collect();
+    let col = |l: &str| l.find('#').unwrap();
+    assert_eq!(col(lines[1]), col(lines[2]), "{out}");
+    assert!(lines[3].contains("fc 10  # a lone one"), "{out}");
+    // Idempotent.
+    assert_eq!(archc_compiler::fmt::format(&out), out);
+}

@@ -9,7 +9,9 @@
 //! - inside a family or network body, the second column (what follows a setting or stage
 //!   name) is aligned; a line continued after a trailing comma is indented to that column
 //!   (in a block: one level deeper);
-//! - a comment after code is separated by two spaces.
+//! - a comment after code is separated by two spaces, unless the author aligned it: comments
+//!   after code on consecutive lines whose `#` stood in the same column stay aligned, at that
+//!   column if the code still leaves two spaces before it, else at the nearest column that does.
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -17,7 +19,8 @@ enum Tok {
     Num(String),
     Str(String),
     Punct(char),
-    Comment(String),
+    /// A comment and the column (in characters) its `#` stood at in the source.
+    Comment(String, usize),
     Newline,
 }
 
@@ -25,12 +28,14 @@ fn lex(text: &str) -> Vec<Tok> {
     let mut out = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
+    let mut line_start = 0;
     while i < chars.len() {
         let c = chars[i];
         match c {
             '\n' => {
                 out.push(Tok::Newline);
                 i += 1;
+                line_start = i;
             }
             ' ' | '\t' | '\r' => i += 1,
             '#' => {
@@ -39,7 +44,7 @@ fn lex(text: &str) -> Vec<Tok> {
                     i += 1;
                 }
                 let s: String = chars[start..i].iter().collect();
-                out.push(Tok::Comment(s.trim_end().to_string()));
+                out.push(Tok::Comment(s.trim_end().to_string(), start - line_start));
             }
             '"' => {
                 let start = i;
@@ -133,7 +138,7 @@ fn render_tokens(toks: &[Tok]) -> String {
             };
         let space = match (prev, t) {
             (None, _) => false,
-            (_, Tok::Comment(_)) => {
+            (_, Tok::Comment(..)) => {
                 s.push_str("  ");
                 false
             }
@@ -150,7 +155,7 @@ fn render_tokens(toks: &[Tok]) -> String {
             s.push(' ');
         }
         match t {
-            Tok::Word(w) | Tok::Num(w) | Tok::Str(w) | Tok::Comment(w) => s.push_str(w),
+            Tok::Word(w) | Tok::Num(w) | Tok::Str(w) | Tok::Comment(w, _) => s.push_str(w),
             Tok::Punct(c) => s.push(*c),
             Tok::Newline => {}
         }
@@ -168,8 +173,19 @@ pub fn format(text: &str) -> String {
     let mut stack: Vec<(bool, usize)> = Vec::new();
     let mut continuation = false;
     let mut body_kind_next = false;
+    // Lines ending in a comment after code: (index in `out`, code, comment, source column).
+    let mut trailing: Vec<(usize, String, String, usize)> = Vec::new();
     for (li, line) in lines.iter().enumerate() {
-        let toks = &line.toks;
+        let all = &line.toks;
+        let comment = match all.last() {
+            Some(Tok::Comment(c, col)) if all.len() > 1 => Some((c.clone(), *col)),
+            _ => None,
+        };
+        let toks = if comment.is_some() {
+            &all[..all.len() - 1]
+        } else {
+            &all[..]
+        };
         let closes_first = toks.first() == Some(&Tok::Punct('}'));
         if closes_first {
             stack.pop();
@@ -200,7 +216,14 @@ pub fn format(text: &str) -> String {
         } else {
             format!("{indent}{}", render_tokens(toks))
         };
-        out.push(text.trim_end().to_string());
+        let code = text.trim_end().to_string();
+        match comment {
+            Some((c, col)) => {
+                trailing.push((out.len(), code.clone(), c.clone(), col));
+                out.push(format!("{code}  {c}"));
+            }
+            None => out.push(code),
+        }
         // What this line opens or closes (after the first token, already handled).
         let start_kind =
             matches!(toks.first(), Some(Tok::Word(w)) if w == "family" || w == "network");
@@ -227,12 +250,39 @@ pub fn format(text: &str) -> String {
         }
         // A body's `{` is always on its `family`/`network` line (the grammar says so).
         body_kind_next = false;
-        let last_code = toks.iter().rev().find(|t| !matches!(t, Tok::Comment(_)));
-        continuation = last_code == Some(&Tok::Punct(','));
+        continuation = toks.last() == Some(&Tok::Punct(','));
     }
+    align_comments(&mut out, &trailing);
     let mut s = out.join("\n");
     s.push('\n');
     s
+}
+
+/// Keep the alignment of trailing comments the author lined up: a run of two or more
+/// consecutive output lines whose comments stood at one source column is aligned again, at
+/// that column where every line's code leaves two spaces before it, else at the nearest
+/// column that does.
+fn align_comments(out: &mut [String], trailing: &[(usize, String, String, usize)]) {
+    let mut i = 0;
+    while i < trailing.len() {
+        let mut j = i + 1;
+        while j < trailing.len()
+            && trailing[j].0 == trailing[j - 1].0 + 1
+            && trailing[j].3 == trailing[i].3
+        {
+            j += 1;
+        }
+        if j - i >= 2 {
+            let run = &trailing[i..j];
+            let widest = run.iter().map(|t| t.1.chars().count()).max().unwrap_or(0);
+            let col = run[0].3.max(widest + 2);
+            for (idx, code, comment, _) in run {
+                let pad = col - code.chars().count();
+                out[*idx] = format!("{code}{}{comment}", " ".repeat(pad));
+            }
+        }
+        i = j;
+    }
 }
 
 /// The width of the longest leading name among the body's own lines (up to its `}`).
@@ -259,7 +309,7 @@ fn body_alignment(rest: &[Line]) -> usize {
                 _ => {}
             }
         }
-        let last_code = toks.iter().rev().find(|t| !matches!(t, Tok::Comment(_)));
+        let last_code = toks.iter().rev().find(|t| !matches!(t, Tok::Comment(..)));
         continuation = last_code == Some(&Tok::Punct(','));
     }
     width
