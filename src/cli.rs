@@ -182,7 +182,8 @@ pub enum Command {
         /// Override the class count (networks that declare `classes`)
         #[arg(long)]
         classes: Option<u64>,
-        /// Override the network's input shape, as CxHxW
+        /// Override the network's input shape, as CxHxW (default: the input tensor's shape
+        /// when the network's parameters allow it, as with global pooling; else the declared one)
         #[arg(long = "input-shape", value_parser = parse_dims)]
         input_shape: Option<Dims>,
     },

@@ -1105,3 +1105,87 @@ fn forward_takes_a_checkpoint_folder_and_applies_its_mean() {
     );
     assert_eq!(from_file, from_folder);
 }
+
+/// A two-iteration run of `tiny` on synthetic data in `dir/run`; its folder.
+fn trained_tiny(dir: &Path, f: &str) -> std::path::PathBuf {
+    let run = dir.join("run");
+    let o = archc()
+        .args(["train", f, "-n", "tiny", "--data", "synthetic:200", "--out"])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run
+}
+
+/// `forward` compiles a network with global pooling at the input tensor's shape (24x24 for a
+/// network declared at 16x16): the logits equal those of `--input-shape 3x24x24`. A network
+/// whose classifier reads a flattened map keeps the error, naming the parameter that would
+/// change.
+#[test]
+fn forward_compiles_at_the_input_tensors_shape_when_the_network_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = trained_tiny(dir.path(), &f);
+    // The weights alone: the checkpoint's per-pixel mean is for 16x16 images.
+    let weights = dir.path().join("bare.safetensors");
+    std::fs::copy(run.join("checkpoints/last/model.safetensors"), &weights).unwrap();
+    let x: Vec<f32> = (0..2 * 3 * 24 * 24)
+        .map(|i| (i % 13) as f32 / 13.0)
+        .collect();
+    let input = dir.path().join("x24.safetensors");
+    write_f32(&input, "input", vec![2, 3, 24, 24], &x);
+    let forward = |file: &str, net: &str, extra: &[&str], output: &Path| {
+        archc()
+            .args(["forward", file, "-n", net, "--weights"])
+            .arg(&weights)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(output)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let y = dir.path().join("y.safetensors");
+    let o = forward(&f, "tiny", &[], &y);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (shape, at_tensor) = read_f32(&y, "output");
+    assert_eq!(shape, [2, 10]);
+    let y2 = dir.path().join("y2.safetensors");
+    let o = forward(&f, "tiny", &["--input-shape", "3x24x24"], &y2);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, forced) = read_f32(&y2, "output");
+    assert_eq!(at_tensor, forced);
+
+    let flat = dir.path().join("flat.arch");
+    std::fs::write(
+        &flat,
+        "network flat {\n    input 3x16x16\n    classes 10\n    stem conv 3x3, 8\n    \
+         head flatten, fc classes\n}\n",
+    )
+    .unwrap();
+    let o = forward(
+        flat.to_str().unwrap(),
+        "flat",
+        &[],
+        &dir.path().join("z.safetensors"),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("takes input [N, 3, 16, 16] (N >= 1), got [2, 3, 24, 24]")
+            && err.contains("cannot be compiled at 3x24x24")
+            && err.contains("weight` would be [10, 4608], not [10, 2048]"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
