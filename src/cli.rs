@@ -147,6 +147,14 @@ pub enum Command {
         device: String,
         #[arg(long, default_value_t = 100)]
         batch_size: usize,
+        /// Also each class's top-1 error and the confusion matrix (rows: label, columns:
+        /// predicted class; the text shows the matrix up to 20 classes, JSON always)
+        #[arg(long)]
+        per_class: bool,
+        /// text, or json (one object: network, data, images, top1_error, top5_error, loss,
+        /// and with --per-class per_class and confusion)
+        #[arg(long, short = 'f', value_enum, default_value_t = LayersFormat::Text)]
+        format: LayersFormat,
         #[command(flatten)]
         overrides: OverrideArgs,
     },

@@ -1189,3 +1189,74 @@ fn forward_compiles_at_the_input_tensors_shape_when_the_network_allows_it() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `eval --per-class` gives each class's top-1 error and the confusion matrix, as text and in
+/// JSON; the matrix holds every image once, its off-diagonal total is top-1's error count and
+/// each class's error is its row's share off the diagonal.
+#[test]
+fn eval_per_class_gives_each_classes_error_and_the_confusion_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = trained_tiny(dir.path(), &f);
+    let eval = |extra: &[&str]| {
+        let o = archc()
+            .args([
+                "eval",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--weights",
+            ])
+            .arg(run.join("checkpoints/last"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&eval(&["--per-class", "--format", "json"])).unwrap();
+    let images = json["images"].as_u64().unwrap();
+    let top1 = json["top1_error"].as_f64().unwrap();
+    let m: Vec<Vec<u64>> = serde_json::from_value(json["confusion"].clone()).unwrap();
+    assert_eq!(m.len(), 10);
+    assert!(m.iter().all(|r| r.len() == 10));
+    let total: u64 = m.iter().flatten().sum();
+    assert_eq!(total, images);
+    let wrong: u64 = (0..10).map(|i| m[i].iter().sum::<u64>() - m[i][i]).sum();
+    assert!((wrong as f64 / images as f64 - top1).abs() < 1e-9, "{json}");
+    let per = json["per_class"].as_array().unwrap();
+    assert_eq!(per.len(), 10);
+    for (k, p) in per.iter().enumerate() {
+        let n: u64 = m[k].iter().sum();
+        assert_eq!(p["class"], k);
+        assert_eq!(p["images"].as_u64(), Some(n));
+        if n > 0 {
+            let e = 1.0 - m[k][k] as f64 / n as f64;
+            assert!((p["error"].as_f64().unwrap() - e).abs() < 1e-9, "{json}");
+        } else {
+            assert!(p["error"].is_null());
+        }
+    }
+    // Without --per-class the JSON has the totals only; the text has the table and matrix.
+    let plain: serde_json::Value = serde_json::from_str(&eval(&["--format", "json"])).unwrap();
+    assert_eq!(plain["top1_error"], json["top1_error"]);
+    assert!(plain.get("confusion").is_none());
+    let text = eval(&["--per-class"]);
+    assert!(text.contains("per class (top-1 error)"), "{text}");
+    assert!(
+        text.contains("confusion matrix (rows: label, columns: predicted)"),
+        "{text}"
+    );
+    let row0: Vec<String> = m[0].iter().map(u64::to_string).collect();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == std::iter::once("0")
+                    .chain(row0.iter().map(String::as_str))
+                    .collect::<Vec<_>>()),
+        "{text}"
+    );
+}
