@@ -158,13 +158,14 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
-    /// Plot training (dashed) and test (bold) error of one or more run folders.
+    /// Plot training (dashed), test (bold) and validation (dotted) error and the training loss
+    /// of one or more run folders.
     Plot {
         /// Run folders (each with metrics.jsonl)
         #[arg(required = true)]
         runs: Vec<PathBuf>,
         /// The plot: FILE.svg, FILE.png, or FILE without extension for both
-        #[arg(long)]
+        #[arg(long, short = 'o')]
         out: PathBuf,
     },
     /// One eval-mode forward pass: safetensors `input` [N,C,H,W] in, `output` (logits) out.

@@ -1260,3 +1260,96 @@ fn eval_per_class_gives_each_classes_error_and_the_confusion_matrix() {
         "{text}"
     );
 }
+
+/// The texts of an SVG: (content, x, text-anchor).
+fn svg_texts(svg: &str) -> Vec<(String, f64, String)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            (
+                n.text().unwrap_or("").trim().to_string(),
+                n.attribute("x").and_then(|x| x.parse().ok()).unwrap_or(0.0),
+                n.attribute("text-anchor").unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `plot` draws the training loss and the validation error as curves of their own, labels the
+/// iteration axis with whole numbers (`10`, not `10.0`), puts the legend right of the data
+/// (every legend text right of the last tick label) and takes `-o` as `graph -o` does.
+#[test]
+fn plot_has_loss_and_validation_curves_integer_ticks_and_the_legend_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "40",
+            "--batch-size",
+            "8",
+            "--log-every",
+            "5",
+        ])
+        .args(["--eval-every", "10", "--val-fraction", "0.1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fig = dir.path().join("fig.svg");
+    let o = archc()
+        .arg("plot")
+        .arg(&run)
+        .arg("--out")
+        .arg(&fig)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(&fig).unwrap();
+    let texts = svg_texts(&svg);
+    let find = |t: &str| {
+        texts
+            .iter()
+            .find(|x| x.0 == t)
+            .unwrap_or_else(|| panic!("no text `{t}` in {texts:?}"))
+    };
+    let legend: Vec<_> = ["run train", "run test", "run validation", "run loss"]
+        .iter()
+        .map(|t| find(t).1)
+        .collect();
+    find("training loss");
+    // The iteration ticks: centred numbers, all whole, up to 40.
+    let ticks: Vec<&(String, f64, String)> = texts
+        .iter()
+        .filter(|t| t.2 == "middle" && t.0.parse::<f64>().is_ok())
+        .collect();
+    assert!(ticks.iter().any(|t| t.0 == "40"), "{texts:?}");
+    assert!(
+        ticks.iter().all(|t| t.0.parse::<u64>().is_ok()),
+        "{ticks:?}"
+    );
+    let right = ticks.iter().map(|t| t.1).fold(0.0, f64::max);
+    assert!(legend.iter().all(|&x| x > right), "{legend:?} vs {right}");
+    // -o is --out.
+    let short = dir.path().join("short.svg");
+    let o = archc()
+        .arg("plot")
+        .arg(&run)
+        .arg("-o")
+        .arg(&short)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&short).unwrap(), svg);
+}
