@@ -209,6 +209,13 @@ pub struct OverrideArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AugmentArg {
+    Cifar,
+    Imagenet,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LayersFormat {
     Text,
     Json,
@@ -300,9 +307,19 @@ pub struct TrainArgs {
     /// 45k/5k split, paper-imagenet 0)
     #[arg(long)]
     pub val_fraction: Option<f64>,
-    /// Turn the data augmentation off
+    /// The training augmentation: cifar (pad 4 pixels, random crop), imagenet (random
+    /// shorter side in [256, 480] scaled by input/224, random crop) or none (default: cifar for
+    /// inputs of at most 64 pixels a side; larger ones imagenet under paper-imagenet or on an
+    /// image folder, else cifar). Recorded in config.json
+    #[arg(long, value_enum, conflicts_with = "no_augment")]
+    pub augment: Option<AugmentArg>,
+    /// Turn the data augmentation off (the same as --augment none)
     #[arg(long)]
     pub no_augment: bool,
+    /// Do not flip images horizontally in the augmentation (digits, text); recorded in
+    /// config.json
+    #[arg(long)]
+    pub no_flip: bool,
     /// Iterations between metric rows (default: 100, but at most a tenth of the run)
     #[arg(long)]
     pub log_every: Option<u64>,

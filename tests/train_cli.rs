@@ -1353,3 +1353,157 @@ fn plot_has_loss_and_validation_curves_integer_ticks_and_the_legend_outside() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&short).unwrap(), svg);
 }
+
+/// Image folders: 16x16 PNGs get the CIFAR augmentation by default (they got ImageNet's scale
+/// augmentation before), recorded in config.json with the flip; `--augment imagenet --no-flip`
+/// are recorded too and a resume may repeat them; a `train/` + `val/` folder says in the
+/// run's first lines which part is used for what.
+#[test]
+fn augmentation_fits_the_images_and_the_first_lines_name_the_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let data = dir.path().join("digits");
+    for split in ["train", "val"] {
+        for k in 0..10u32 {
+            let cd = data.join(split).join(format!("c{k}"));
+            std::fs::create_dir_all(&cd).unwrap();
+            for i in 0..4u32 {
+                let img = image::RgbImage::from_fn(16, 16, |x, y| {
+                    image::Rgb([(k * 20 + i + x) as u8, y as u8, 9])
+                });
+                img.save(cd.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    let spec = format!("folder:{}", data.display());
+    let train = |out: &Path, extra: &[&str]| {
+        archc()
+            .args(["train", &f, "-n", "tiny", "--data", &spec, "--out"])
+            .arg(out)
+            .args([
+                "--iterations",
+                "2",
+                "--batch-size",
+                "8",
+                "--eval-every",
+                "2",
+            ])
+            .args(["--progress", "lines"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let config = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap()
+    };
+    let run = dir.path().join("run");
+    let o = train(&run, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let c = config(&run);
+    assert_eq!(c["train"]["augment"], "cifar", "{c}");
+    assert_eq!(c["train"]["flip"], true, "{c}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("data: "))
+        .unwrap_or_else(|| panic!("no data line:\n{err}"));
+    assert!(
+        line.contains("training on folder train/ (40 images, 10 classes) (36 for training)")
+            && line.contains("for validation")
+            && line.contains("test on folder val/ (40 images, 10 classes)")
+            && line.ends_with("augmentation cifar"),
+        "{line}"
+    );
+
+    // `eval` of the run's checkpoint reads its config.json: the same transform as the run's
+    // own evaluation (input-size images as they are), so the same test error.
+    let o = archc()
+        .args([
+            "eval",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            &spec,
+            "--format",
+            "json",
+            "--weights",
+        ])
+        .arg(run.join("checkpoints/last"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = train_rows(&run);
+    let last = rows
+        .iter()
+        .rev()
+        .find(|r| !r["test_error"].is_null())
+        .unwrap();
+    assert_eq!(e["top1_error"], last["test_error"], "{e} {last}");
+    // The same checkpoint away from its run folder: no config.json, so the folder images are
+    // resized and centre-cropped (ImageNet's evaluation), which changes the loss.
+    let away = dir.path().join("away/checkpoints/last");
+    std::fs::create_dir_all(&away).unwrap();
+    for file in ["model.safetensors", "mean.safetensors"] {
+        std::fs::copy(run.join("checkpoints/last").join(file), away.join(file)).unwrap();
+    }
+    let o = archc()
+        .args([
+            "eval",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            &spec,
+            "--format",
+            "json",
+            "--weights",
+        ])
+        .arg(&away)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resized: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(resized["loss"], e["loss"], "{resized} {e}");
+
+    let run2 = dir.path().join("run2");
+    let flags = ["--augment", "imagenet", "--no-flip"];
+    let o = train(&run2, &flags);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let c = config(&run2);
+    assert_eq!(c["train"]["augment"], "imagenet", "{c}");
+    assert_eq!(c["train"]["flip"], false, "{c}");
+    assert!(err.contains("augmentation imagenet without flips"), "{err}");
+    // Resuming with the same flags is accepted; another augmentation is refused, named.
+    let o = archc()
+        .args(["train", &f, "-n", "tiny", "--data", &spec, "--out"])
+        .arg(&run2)
+        .args(["--iterations", "4", "--resume", "--augment", "cifar"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--augment is imagenet in the run, cifar here"),
+        "{err}"
+    );
+    let mut again: Vec<&str> = vec!["--resume"];
+    again.extend(flags);
+    let o = archc()
+        .args(["train", &f, "-n", "tiny", "--data", &spec, "--out"])
+        .arg(&run2)
+        .args([
+            "--iterations",
+            "4",
+            "--batch-size",
+            "8",
+            "--eval-every",
+            "2",
+        ])
+        .args(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

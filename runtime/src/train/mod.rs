@@ -45,7 +45,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::data::{self, Augment, DataError, DataSpec, Dataset, Expect, Mean, Pipeline};
 use crate::{BuildError, Network, WeightError};
 
-pub use config::{Recipe, RunConfig, TrainConfig, Warmup};
+pub use config::{AugmentKind, Recipe, RunConfig, TrainConfig, Warmup};
 pub use metrics::Row;
 pub use plan::{plan, Flags, Plan};
 pub use progress::ProgressMode;
@@ -149,7 +149,10 @@ pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, 
     let expect = expect_of(graph)?;
     let spec: DataSpec = config.data.parse().map_err(TrainError::Config)?;
     let splits = data::open(&spec, expect)?;
-    let (train, val) = if config.train.val_fraction > 0.0 {
+    let (train, val) = if let Some(v) = splits.val {
+        // The data's own validation split (a folder's `val/` beside `test/`).
+        (splits.train, Some(v))
+    } else if config.train.val_fraction > 0.0 {
         let (a, b) = splits
             .train
             .hold_out(config.train.val_fraction, config.train.seed);
@@ -175,6 +178,11 @@ pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, 
     if let Some(e) = config.train.epochs {
         config.train.iterations = e * (train.len() / b) as u64;
     }
+    config.train.augment = config.train.augment.resolve(
+        config.train.recipe == Recipe::PaperImagenet,
+        &train,
+        expect.input,
+    );
     config.input = expect.input.to_vec();
     config.classes = expect.classes;
     config.params = graph.params;
@@ -490,11 +498,26 @@ pub fn evaluate_weights(
     };
     let mut model = Network::new(graph, device, 0)?;
     model.load_weights(&at.model)?;
+    // A run trained with the CIFAR augmentation evaluates folder images of the input's size
+    // as they are, as its own evaluations did (its `config.json` says so, two folders above a
+    // checkpoint folder).
+    let run_config = at
+        .model
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .and_then(|run| read_config(run).ok());
+    let augment = match run_config {
+        Some(c) if at.mean.is_some() && c.train.augment == AugmentKind::Cifar => {
+            Augment::PadCrop { pad: 4 }
+        }
+        _ => Augment::None,
+    };
     let data = splits.test.unwrap_or(splits.train);
     let pipeline = Pipeline {
         input: expect.input,
         mean,
-        augment: Augment::None,
+        augment,
         seed: 0,
     };
     if let Some(c) = confusion.as_deref_mut() {
