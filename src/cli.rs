@@ -147,16 +147,25 @@ pub enum Command {
         device: String,
         #[arg(long, default_value_t = 100)]
         batch_size: usize,
+        /// Also each class's top-1 error and the confusion matrix (rows: label, columns:
+        /// predicted class; the text shows the matrix up to 20 classes, JSON always)
+        #[arg(long)]
+        per_class: bool,
+        /// text, or json (one object: network, data, images, top1_error, top5_error, loss,
+        /// and with --per-class per_class and confusion)
+        #[arg(long, short = 'f', value_enum, default_value_t = LayersFormat::Text)]
+        format: LayersFormat,
         #[command(flatten)]
         overrides: OverrideArgs,
     },
-    /// Plot training (dashed) and test (bold) error of one or more run folders.
+    /// Plot training (dashed), test (bold) and validation (dotted) error and the training loss
+    /// of one or more run folders.
     Plot {
         /// Run folders (each with metrics.jsonl)
         #[arg(required = true)]
         runs: Vec<PathBuf>,
         /// The plot: FILE.svg, FILE.png, or FILE without extension for both
-        #[arg(long)]
+        #[arg(long, short = 'o')]
         out: PathBuf,
     },
     /// One eval-mode forward pass: safetensors `input` [N,C,H,W] in, `output` (logits) out.
@@ -182,7 +191,8 @@ pub enum Command {
         /// Override the class count (networks that declare `classes`)
         #[arg(long)]
         classes: Option<u64>,
-        /// Override the network's input shape, as CxHxW
+        /// Override the network's input shape, as CxHxW (default: the input tensor's shape
+        /// when the network's parameters allow it, as with global pooling; else the declared one)
         #[arg(long = "input-shape", value_parser = parse_dims)]
         input_shape: Option<Dims>,
     },
@@ -196,6 +206,13 @@ pub struct OverrideArgs {
     /// Override the class count (networks that declare `classes`)
     #[arg(long)]
     pub classes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AugmentArg {
+    Cifar,
+    Imagenet,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -290,9 +307,19 @@ pub struct TrainArgs {
     /// 45k/5k split, paper-imagenet 0)
     #[arg(long)]
     pub val_fraction: Option<f64>,
-    /// Turn the data augmentation off
+    /// The training augmentation: cifar (pad 4 pixels, random crop), imagenet (random
+    /// shorter side in [256, 480] scaled by input/224, random crop) or none (default: cifar for
+    /// inputs of at most 64 pixels a side; larger ones imagenet under paper-imagenet or on an
+    /// image folder, else cifar). Recorded in config.json
+    #[arg(long, value_enum, conflicts_with = "no_augment")]
+    pub augment: Option<AugmentArg>,
+    /// Turn the data augmentation off (the same as --augment none)
     #[arg(long)]
     pub no_augment: bool,
+    /// Do not flip images horizontally in the augmentation (digits, text); recorded in
+    /// config.json
+    #[arg(long)]
+    pub no_flip: bool,
     /// Iterations between metric rows (default: 100, but at most a tenth of the run)
     #[arg(long)]
     pub log_every: Option<u64>,

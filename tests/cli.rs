@@ -375,3 +375,51 @@ fn codegen_writes_a_burn_module() {
     .unwrap();
     assert_eq!(out, committed);
 }
+
+/// `diff` writes each delta in its columns' units (mult-adds as `25.7 M`, as the MACs columns
+/// are, not `25,690,112`) and shows each stage's repeat count as `archc table` does (`×3`).
+#[test]
+fn diff_deltas_use_their_columns_units_and_show_repeat_counts() {
+    let out = stdout(archc().args([
+        "diff",
+        "resnet34",
+        "resnet50",
+        "--file",
+        "architectures/resnet.arch",
+    ]));
+    let cells = |stage: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.split_whitespace().any(|w| w == stage))
+            .unwrap_or_else(|| panic!("no {stage} row:\n{out}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    let conv2 = cells("conv2_x");
+    assert_eq!(conv2[..4], ["*", "conv2_x", "×3", "×3"], "{out}");
+    assert!(conv2.ends_with(&["-25.7".into(), "M".into()]), "{out}");
+    let conv4 = cells("conv4_x");
+    assert_eq!(conv4[2..4], ["×6", "×6"], "{out}");
+    assert!(
+        cells("total").ends_with(&["+194.2".into(), "M".into()]),
+        "{out}"
+    );
+    assert!(cells("total").contains(&"+3,759,360".to_string()), "{out}");
+    // A stage of single layers has no repeat count; a changed count marks the row.
+    assert_eq!(cells("conv1")[..2], ["conv1", "64x112x112"], "{out}");
+    let depth = stdout(archc().args([
+        "diff",
+        "resnet18",
+        "resnet34",
+        "--file",
+        "architectures/resnet.arch",
+    ]));
+    let conv3 = depth
+        .lines()
+        .find(|l| l.contains("conv3_x"))
+        .unwrap_or_else(|| panic!("{depth}"));
+    assert!(
+        conv3.starts_with('*') && conv3.contains("×2") && conv3.contains("×4"),
+        "{depth}"
+    );
+}

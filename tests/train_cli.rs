@@ -1105,3 +1105,405 @@ fn forward_takes_a_checkpoint_folder_and_applies_its_mean() {
     );
     assert_eq!(from_file, from_folder);
 }
+
+/// A two-iteration run of `tiny` on synthetic data in `dir/run`; its folder.
+fn trained_tiny(dir: &Path, f: &str) -> std::path::PathBuf {
+    let run = dir.join("run");
+    let o = archc()
+        .args(["train", f, "-n", "tiny", "--data", "synthetic:200", "--out"])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "2",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run
+}
+
+/// `forward` compiles a network with global pooling at the input tensor's shape (24x24 for a
+/// network declared at 16x16): the logits equal those of `--input-shape 3x24x24`. A network
+/// whose classifier reads a flattened map keeps the error, naming the parameter that would
+/// change.
+#[test]
+fn forward_compiles_at_the_input_tensors_shape_when_the_network_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = trained_tiny(dir.path(), &f);
+    // The weights alone: the checkpoint's per-pixel mean is for 16x16 images.
+    let weights = dir.path().join("bare.safetensors");
+    std::fs::copy(run.join("checkpoints/last/model.safetensors"), &weights).unwrap();
+    let x: Vec<f32> = (0..2 * 3 * 24 * 24)
+        .map(|i| (i % 13) as f32 / 13.0)
+        .collect();
+    let input = dir.path().join("x24.safetensors");
+    write_f32(&input, "input", vec![2, 3, 24, 24], &x);
+    let forward = |file: &str, net: &str, extra: &[&str], output: &Path| {
+        archc()
+            .args(["forward", file, "-n", net, "--weights"])
+            .arg(&weights)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(output)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let y = dir.path().join("y.safetensors");
+    let o = forward(&f, "tiny", &[], &y);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (shape, at_tensor) = read_f32(&y, "output");
+    assert_eq!(shape, [2, 10]);
+    let y2 = dir.path().join("y2.safetensors");
+    let o = forward(&f, "tiny", &["--input-shape", "3x24x24"], &y2);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, forced) = read_f32(&y2, "output");
+    assert_eq!(at_tensor, forced);
+
+    let flat = dir.path().join("flat.arch");
+    std::fs::write(
+        &flat,
+        "network flat {\n    input 3x16x16\n    classes 10\n    stem conv 3x3, 8\n    \
+         head flatten, fc classes\n}\n",
+    )
+    .unwrap();
+    let o = forward(
+        flat.to_str().unwrap(),
+        "flat",
+        &[],
+        &dir.path().join("z.safetensors"),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("takes input [N, 3, 16, 16] (N >= 1), got [2, 3, 24, 24]")
+            && err.contains("cannot be compiled at 3x24x24")
+            && err.contains("weight` would be [10, 4608], not [10, 2048]"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `eval --per-class` gives each class's top-1 error and the confusion matrix, as text and in
+/// JSON; the matrix holds every image once, its off-diagonal total is top-1's error count and
+/// each class's error is its row's share off the diagonal.
+#[test]
+fn eval_per_class_gives_each_classes_error_and_the_confusion_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = trained_tiny(dir.path(), &f);
+    let eval = |extra: &[&str]| {
+        let o = archc()
+            .args([
+                "eval",
+                &f,
+                "-n",
+                "tiny",
+                "--data",
+                "synthetic:200",
+                "--weights",
+            ])
+            .arg(run.join("checkpoints/last"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&eval(&["--per-class", "--format", "json"])).unwrap();
+    let images = json["images"].as_u64().unwrap();
+    let top1 = json["top1_error"].as_f64().unwrap();
+    let m: Vec<Vec<u64>> = serde_json::from_value(json["confusion"].clone()).unwrap();
+    assert_eq!(m.len(), 10);
+    assert!(m.iter().all(|r| r.len() == 10));
+    let total: u64 = m.iter().flatten().sum();
+    assert_eq!(total, images);
+    let wrong: u64 = (0..10).map(|i| m[i].iter().sum::<u64>() - m[i][i]).sum();
+    assert!((wrong as f64 / images as f64 - top1).abs() < 1e-9, "{json}");
+    let per = json["per_class"].as_array().unwrap();
+    assert_eq!(per.len(), 10);
+    for (k, p) in per.iter().enumerate() {
+        let n: u64 = m[k].iter().sum();
+        assert_eq!(p["class"], k);
+        assert_eq!(p["images"].as_u64(), Some(n));
+        if n > 0 {
+            let e = 1.0 - m[k][k] as f64 / n as f64;
+            assert!((p["error"].as_f64().unwrap() - e).abs() < 1e-9, "{json}");
+        } else {
+            assert!(p["error"].is_null());
+        }
+    }
+    // Without --per-class the JSON has the totals only; the text has the table and matrix.
+    let plain: serde_json::Value = serde_json::from_str(&eval(&["--format", "json"])).unwrap();
+    assert_eq!(plain["top1_error"], json["top1_error"]);
+    assert!(plain.get("confusion").is_none());
+    let text = eval(&["--per-class"]);
+    assert!(text.contains("per class (top-1 error)"), "{text}");
+    assert!(
+        text.contains("confusion matrix (rows: label, columns: predicted)"),
+        "{text}"
+    );
+    let row0: Vec<String> = m[0].iter().map(u64::to_string).collect();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == std::iter::once("0")
+                    .chain(row0.iter().map(String::as_str))
+                    .collect::<Vec<_>>()),
+        "{text}"
+    );
+}
+
+/// The texts of an SVG: (content, x, text-anchor).
+fn svg_texts(svg: &str) -> Vec<(String, f64, String)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            (
+                n.text().unwrap_or("").trim().to_string(),
+                n.attribute("x").and_then(|x| x.parse().ok()).unwrap_or(0.0),
+                n.attribute("text-anchor").unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `plot` draws the training loss and the validation error as curves of their own, labels the
+/// iteration axis with whole numbers (`10`, not `10.0`), puts the legend right of the data
+/// (every legend text right of the last tick label) and takes `-o` as `graph -o` does.
+#[test]
+fn plot_has_loss_and_validation_curves_integer_ticks_and_the_legend_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let run = dir.path().join("run");
+    let o = archc()
+        .args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&run)
+        .args([
+            "--iterations",
+            "40",
+            "--batch-size",
+            "8",
+            "--log-every",
+            "5",
+        ])
+        .args(["--eval-every", "10", "--val-fraction", "0.1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fig = dir.path().join("fig.svg");
+    let o = archc()
+        .arg("plot")
+        .arg(&run)
+        .arg("--out")
+        .arg(&fig)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(&fig).unwrap();
+    let texts = svg_texts(&svg);
+    let find = |t: &str| {
+        texts
+            .iter()
+            .find(|x| x.0 == t)
+            .unwrap_or_else(|| panic!("no text `{t}` in {texts:?}"))
+    };
+    let legend: Vec<_> = ["run train", "run test", "run validation", "run loss"]
+        .iter()
+        .map(|t| find(t).1)
+        .collect();
+    find("training loss");
+    // The iteration ticks: centred numbers, all whole, up to 40.
+    let ticks: Vec<&(String, f64, String)> = texts
+        .iter()
+        .filter(|t| t.2 == "middle" && t.0.parse::<f64>().is_ok())
+        .collect();
+    assert!(ticks.iter().any(|t| t.0 == "40"), "{texts:?}");
+    assert!(
+        ticks.iter().all(|t| t.0.parse::<u64>().is_ok()),
+        "{ticks:?}"
+    );
+    let right = ticks.iter().map(|t| t.1).fold(0.0, f64::max);
+    assert!(legend.iter().all(|&x| x > right), "{legend:?} vs {right}");
+    // -o is --out.
+    let short = dir.path().join("short.svg");
+    let o = archc()
+        .arg("plot")
+        .arg(&run)
+        .arg("-o")
+        .arg(&short)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&short).unwrap(), svg);
+}
+
+/// Image folders: 16x16 PNGs get the CIFAR augmentation by default (they got ImageNet's scale
+/// augmentation before), recorded in config.json with the flip; `--augment imagenet --no-flip`
+/// are recorded too and a resume may repeat them; a `train/` + `val/` folder says in the
+/// run's first lines which part is used for what.
+#[test]
+fn augmentation_fits_the_images_and_the_first_lines_name_the_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let data = dir.path().join("digits");
+    for split in ["train", "val"] {
+        for k in 0..10u32 {
+            let cd = data.join(split).join(format!("c{k}"));
+            std::fs::create_dir_all(&cd).unwrap();
+            for i in 0..4u32 {
+                let img = image::RgbImage::from_fn(16, 16, |x, y| {
+                    image::Rgb([(k * 20 + i + x) as u8, y as u8, 9])
+                });
+                img.save(cd.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    let spec = format!("folder:{}", data.display());
+    let train = |out: &Path, extra: &[&str]| {
+        archc()
+            .args(["train", &f, "-n", "tiny", "--data", &spec, "--out"])
+            .arg(out)
+            .args([
+                "--iterations",
+                "2",
+                "--batch-size",
+                "8",
+                "--eval-every",
+                "2",
+            ])
+            .args(["--progress", "lines"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let config = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap()
+    };
+    let run = dir.path().join("run");
+    let o = train(&run, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let c = config(&run);
+    assert_eq!(c["train"]["augment"], "cifar", "{c}");
+    assert_eq!(c["train"]["flip"], true, "{c}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("data: "))
+        .unwrap_or_else(|| panic!("no data line:\n{err}"));
+    assert!(
+        line.contains("training on folder train/ (40 images, 10 classes) (36 for training)")
+            && line.contains("for validation")
+            && line.contains("test on folder val/ (40 images, 10 classes)")
+            && line.ends_with("augmentation cifar"),
+        "{line}"
+    );
+
+    // `eval` of the run's checkpoint reads its config.json: the same transform as the run's
+    // own evaluation (input-size images as they are), so the same test error.
+    let o = archc()
+        .args([
+            "eval",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            &spec,
+            "--format",
+            "json",
+            "--weights",
+        ])
+        .arg(run.join("checkpoints/last"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = train_rows(&run);
+    let last = rows
+        .iter()
+        .rev()
+        .find(|r| !r["test_error"].is_null())
+        .unwrap();
+    assert_eq!(e["top1_error"], last["test_error"], "{e} {last}");
+    // The same checkpoint away from its run folder: no config.json, so the folder images are
+    // resized and centre-cropped (ImageNet's evaluation), which changes the loss.
+    let away = dir.path().join("away/checkpoints/last");
+    std::fs::create_dir_all(&away).unwrap();
+    for file in ["model.safetensors", "mean.safetensors"] {
+        std::fs::copy(run.join("checkpoints/last").join(file), away.join(file)).unwrap();
+    }
+    let o = archc()
+        .args([
+            "eval",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            &spec,
+            "--format",
+            "json",
+            "--weights",
+        ])
+        .arg(&away)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resized: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(resized["loss"], e["loss"], "{resized} {e}");
+
+    let run2 = dir.path().join("run2");
+    let flags = ["--augment", "imagenet", "--no-flip"];
+    let o = train(&run2, &flags);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let c = config(&run2);
+    assert_eq!(c["train"]["augment"], "imagenet", "{c}");
+    assert_eq!(c["train"]["flip"], false, "{c}");
+    assert!(err.contains("augmentation imagenet without flips"), "{err}");
+    // Resuming with the same flags is accepted; another augmentation is refused, named.
+    let o = archc()
+        .args(["train", &f, "-n", "tiny", "--data", &spec, "--out"])
+        .arg(&run2)
+        .args(["--iterations", "4", "--resume", "--augment", "cifar"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--augment is imagenet in the run, cifar here"),
+        "{err}"
+    );
+    let mut again: Vec<&str> = vec!["--resume"];
+    again.extend(flags);
+    let o = archc()
+        .args(["train", &f, "-n", "tiny", "--data", &spec, "--out"])
+        .arg(&run2)
+        .args([
+            "--iterations",
+            "4",
+            "--batch-size",
+            "8",
+            "--eval-every",
+            "2",
+        ])
+        .args(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

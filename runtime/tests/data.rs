@@ -538,3 +538,147 @@ fn validation_split_of_cifar_is_the_last_images() {
         );
     }
 }
+
+/// Class folders `a`, `b` under `dir/split` for each split, `n` `side`x`side` PNGs each (image
+/// `i` of class `k` is a horizontal ramp starting at `k * 60 + i`).
+fn write_folder_splits(dir: &Path, splits: &[&str], n: u32, side: u32) {
+    for split in splits {
+        for (k, class) in ["a", "b"].iter().enumerate() {
+            let cd = dir.join(split).join(class);
+            std::fs::create_dir_all(&cd).expect("mkdir");
+            for i in 0..n {
+                let img = image::RgbImage::from_fn(side, side, |x, _| {
+                    image::Rgb([(k as u32 * 60 + i + x * 5) as u8, 0, 0])
+                });
+                img.save(cd.join(format!("{i}.png"))).expect("save");
+            }
+        }
+    }
+}
+
+/// A folder with `train/`, `val/` and `test/` gives `val/` as the validation split (it was
+/// ignored); `train/` + `val/` gives `val/` as the test split, named so.
+#[test]
+fn a_folder_with_val_and_test_uses_val_for_validation() {
+    let exp = Expect {
+        input: [3, 8, 8],
+        classes: 2,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_folder_splits(dir.path(), &["train", "val", "test"], 3, 8);
+    // One more test image per class, so the two splits are told apart by size.
+    write_folder_splits(&dir.path().join("test"), &[""], 4, 8);
+    let spec: DataSpec = format!("folder:{}", dir.path().display())
+        .parse()
+        .expect("spec");
+    let s = data::open(&spec, exp).expect("opens");
+    let val = s.val.as_ref().expect("val/ is the validation split");
+    assert_eq!(val.len(), 6);
+    assert!(val.name().contains("val/"), "{}", val.name());
+    let test = s.test.as_ref().expect("test/ is the test split");
+    assert_eq!(test.len(), 8);
+    assert!(test.name().contains("test/"), "{}", test.name());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_folder_splits(dir.path(), &["train", "val"], 3, 8);
+    let spec: DataSpec = format!("folder:{}", dir.path().display())
+        .parse()
+        .expect("spec");
+    let s = data::open(&spec, exp).expect("opens");
+    assert!(s.val.is_none());
+    let test = s.test.as_ref().expect("val/ alone is the test split");
+    assert!(test.name().contains("val/"), "{}", test.name());
+}
+
+/// The default augmentation follows the image size: CIFAR's for small inputs (also image
+/// folders of digits or CIFAR PNGs, which got ImageNet's scale augmentation before), ImageNet's
+/// for large folder images; `--no-flip` never flips, and a CIFAR-augmented folder of input-size
+/// images is evaluated as it is (not resized and centre-cropped).
+#[test]
+fn augmentation_defaults_follow_the_image_size_and_flips_can_be_off() {
+    use data::AugmentKind;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_folder_splits(dir.path(), &["train"], 2, 28);
+    let spec: DataSpec = format!("folder:{}", dir.path().display())
+        .parse()
+        .expect("spec");
+    let small = Expect {
+        input: [3, 28, 28],
+        classes: 2,
+    };
+    let s = data::open(&spec, small).expect("opens");
+    for imagenet_recipe in [false, true] {
+        assert_eq!(
+            AugmentKind::Auto.resolve(imagenet_recipe, &s.train, small.input),
+            AugmentKind::Cifar
+        );
+    }
+    assert_eq!(
+        Augment::of(AugmentKind::Auto, true, false, &s.train, small.input),
+        Augment::PadCropFlip { pad: 4 }
+    );
+    assert_eq!(
+        Augment::of(AugmentKind::Auto, false, false, &s.train, small.input),
+        Augment::PadCrop { pad: 4 }
+    );
+    assert_eq!(
+        AugmentKind::Auto.resolve(false, &s.train, [3, 224, 224]),
+        AugmentKind::Imagenet
+    );
+    assert_eq!(
+        AugmentKind::Imagenet.resolve(false, &s.train, small.input),
+        AugmentKind::Imagenet
+    );
+    let syn = data::open(&"synthetic:20".parse().expect("spec"), CIFAR).expect("opens");
+    assert_eq!(
+        AugmentKind::Auto.resolve(false, &syn.train, [3, 96, 96]),
+        AugmentKind::Cifar
+    );
+    assert_eq!(
+        AugmentKind::Auto.resolve(true, &syn.train, [3, 96, 96]),
+        AugmentKind::Imagenet
+    );
+
+    // Pad-and-crop folder images of the input's size: evaluation leaves them as they are.
+    let zero = Mean {
+        shape: vec![3],
+        values: vec![0.0; 3],
+    };
+    let pipeline = |augment| Pipeline {
+        input: small.input,
+        mean: zero.clone(),
+        augment,
+        seed: 5,
+    };
+    let items: Vec<u32> = (0..4).collect();
+    let raw: Vec<f32> = (0..4)
+        .flat_map(|i| {
+            let img = s.train.image(i).expect("decodes");
+            img.pixels
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let eval = pipeline(Augment::PadCrop { pad: 4 })
+        .batch(&s.train, &items, false, 0, 0)
+        .expect("batch");
+    assert_eq!(eval.images, raw);
+    // Flips: with PadCropFlip some of 8 epochs mirror an image (the ramp then falls); with
+    // PadCrop none does.
+    let falls = |augment| {
+        (0..8).any(|epoch| {
+            let b = pipeline(augment)
+                .batch(&s.train, &items, true, epoch, 0)
+                .expect("batch");
+            b.images.chunks(3 * 28 * 28).any(|img| {
+                // Row 14 of the red channel, away from the zero padding: 4 pixels in.
+                let row = &img[14 * 28..15 * 28];
+                row[8] > row[20]
+            })
+        })
+    };
+    assert!(falls(Augment::PadCropFlip { pad: 4 }));
+    assert!(!falls(Augment::PadCrop { pad: 4 }));
+}

@@ -60,7 +60,7 @@ fn running_statistics_of_two_workers_are_the_average_of_their_updates() {
     let mut c = common::run_config(&g, "synthetic:10", 1);
     c.train.batch_size = 4;
     c.train.val_fraction = 0.0;
-    c.train.augment = false;
+    c.train.augment = archc_runtime::data::AugmentKind::None;
     c.devices = vec!["cpu".into(), "cpu".into()];
     let p = train::prepare(&g, c).expect("prepares");
     let images = p.train.clone();

@@ -311,7 +311,7 @@ fn plots_overlay_runs_as_svg_and_png() {
     let png = image::open(dir.path().join("fig6.png"))
         .expect("png decodes")
         .to_rgb8();
-    assert_eq!(png.dimensions(), (800, 500));
+    assert_eq!(png.dimensions(), (900, 600));
     assert!(
         png.pixels().any(|p| p.0 != [255, 255, 255]),
         "something is drawn"

@@ -1,9 +1,12 @@
 //! `archc diff A B`: two networks side by side, per stage and in total; `*` marks a row whose
-//! output shape, parameters or mult-adds differ.
+//! output shape, repeat count, parameters or mult-adds differ. Each delta is in its columns'
+//! units (parameters exact, mult-adds as `1.2 M`); repeat counts read `×3` as in `archc table`.
 
 use std::path::{Path, PathBuf};
 
 use archc_compiler::analysis::{analyse, dims_text, NetworkReport};
+use archc_compiler::graph::SegmentInfo;
+use archc_compiler::infer::TypedGraph;
 use archc_compiler::report::{si, thousands, TextTable};
 use archc_compiler::{build_networks, Overrides};
 
@@ -25,7 +28,46 @@ fn split(spec: &str, file: Option<&Path>) -> Result<(PathBuf, String), Failure> 
     }
 }
 
-fn report(spec: &str, file: Option<&Path>, ov: &Overrides) -> Result<NetworkReport, Failure> {
+/// A network's report and each stage's repeat counts, `×3` (one per repeated segment, `+`
+/// between two; empty for a stage of single layers), as `archc table` prints them.
+pub struct Side {
+    pub report: NetworkReport,
+    pub repeats: Vec<(String, String)>,
+}
+
+impl Side {
+    pub fn new(t: &TypedGraph) -> Self {
+        let repeats = t
+            .graph
+            .stages
+            .iter()
+            .map(|s| {
+                let r: Vec<String> = s
+                    .segments
+                    .iter()
+                    .filter_map(|g| match g {
+                        SegmentInfo::Blocks { repeat, .. } => Some(format!("×{repeat}")),
+                        SegmentInfo::Layer { .. } => None,
+                    })
+                    .collect();
+                (s.name.clone(), r.join("+"))
+            })
+            .collect();
+        Side {
+            report: analyse(t, 1),
+            repeats,
+        }
+    }
+
+    fn repeat(&self, stage: &str) -> Option<&str> {
+        self.repeats
+            .iter()
+            .find(|(n, _)| n == stage)
+            .map(|(_, r)| r.as_str())
+    }
+}
+
+fn report(spec: &str, file: Option<&Path>, ov: &Overrides) -> Result<Side, Failure> {
     let (path, name) = split(spec, file)?;
     let (sources, prog) = load(&path)?;
     let names = select(&prog, &[name], &path)?;
@@ -34,16 +76,17 @@ fn report(spec: &str, file: Option<&Path>, ov: &Overrides) -> Result<NetworkRepo
         print_diagnostics(&diags, &sources);
         return Err(Failure::Input);
     }
-    Ok(analyse(&nets[0], 1))
+    Ok(Side::new(&nets[0]))
 }
 
-fn delta(a: u128, b: u128) -> String {
+/// `b - a` with its sign, written by `unit` (the columns' own format).
+fn delta(a: u128, b: u128, unit: fn(u128) -> String) -> String {
     if a == b {
         "0".into()
     } else if b > a {
-        format!("+{}", thousands(b - a))
+        format!("+{}", unit(b - a))
     } else {
-        format!("-{}", thousands(a - b))
+        format!("-{}", unit(a - b))
     }
 }
 
@@ -54,7 +97,8 @@ pub fn run(a: &str, b: &str, file: Option<&Path>, ov: &Overrides) -> Result<(), 
     Ok(())
 }
 
-pub fn render(a: &NetworkReport, b: &NetworkReport) -> String {
+pub fn render(sa: &Side, sb: &Side) -> String {
+    let (a, b) = (&sa.report, &sb.report);
     let mut out = format!(
         "{} (A) against {} (B); * marks a difference\n\n",
         a.network, b.network
@@ -63,6 +107,8 @@ pub fn render(a: &NetworkReport, b: &NetworkReport) -> String {
         &[
             "",
             "stage",
+            "× A",
+            "× B",
             "output A",
             "output B",
             "params A",
@@ -73,7 +119,7 @@ pub fn render(a: &NetworkReport, b: &NetworkReport) -> String {
             "Δ MACs",
         ],
         &[
-            false, false, false, false, true, true, true, true, true, true,
+            false, false, true, true, false, false, true, true, true, true, true, true,
         ],
     );
     let mut order: Vec<&str> = a.stages.iter().map(|s| s.name.as_str()).collect();
@@ -83,6 +129,7 @@ pub fn render(a: &NetworkReport, b: &NetworkReport) -> String {
         }
     }
     for name in order {
+        let (xa, xb) = (sa.repeat(name), sb.repeat(name));
         let sa = a.stages.iter().find(|s| s.name == name);
         let sb = b.stages.iter().find(|s| s.name == name);
         let out_text = |s: Option<&archc_compiler::analysis::StageReport>| {
@@ -91,18 +138,21 @@ pub fn render(a: &NetworkReport, b: &NetworkReport) -> String {
         };
         let (pa, pb) = (sa.map_or(0, |s| s.params), sb.map_or(0, |s| s.params));
         let (ma, mb) = (sa.map_or(0, |s| s.macs), sb.map_or(0, |s| s.macs));
-        let differs = sa.map(|s| &s.output) != sb.map(|s| &s.output) || pa != pb || ma != mb;
+        let differs =
+            sa.map(|s| &s.output) != sb.map(|s| &s.output) || xa != xb || pa != pb || ma != mb;
         t.row(vec![
             if differs { "*".into() } else { String::new() },
             name.to_string(),
+            xa.unwrap_or("-").to_string(),
+            xb.unwrap_or("-").to_string(),
             out_text(sa),
             out_text(sb),
             thousands(pa),
             thousands(pb),
-            delta(pa, pb),
+            delta(pa, pb, thousands),
             si(ma),
             si(mb),
-            delta(ma, mb),
+            delta(ma, mb, si),
         ]);
     }
     t.rule();
@@ -110,14 +160,16 @@ pub fn render(a: &NetworkReport, b: &NetworkReport) -> String {
     t.row(vec![
         if differs { "*".into() } else { String::new() },
         "total".into(),
+        String::new(),
+        String::new(),
         dims_text(&a.output),
         dims_text(&b.output),
         thousands(a.params),
         thousands(b.params),
-        delta(a.params, b.params),
+        delta(a.params, b.params, thousands),
         si(a.macs),
         si(b.macs),
-        delta(a.macs, b.macs),
+        delta(a.macs, b.macs, si),
     ]);
     out.push_str(&t.render());
     out.push_str(&format!(

@@ -1,10 +1,23 @@
-//! `archc eval`: top-1 (and top-5) error of weights on a data set.
+//! `archc eval`: top-1 (and top-5) error of weights on a data set; with `--per-class`, each
+//! class's error and the confusion matrix; as text or JSON.
 
 use std::path::Path;
 
 use archc_compiler::Overrides;
 
 use super::Failure;
+
+/// How to evaluate and what to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub batch_size: usize,
+    pub per_class: bool,
+    pub json: bool,
+}
+
+/// The text form shows the confusion matrix up to this many classes (JSON always has it).
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+const TEXT_MATRIX_CLASSES: usize = 20;
 
 #[cfg(not(feature = "runtime"))]
 pub fn run(
@@ -13,7 +26,7 @@ pub fn run(
     _weights: &Path,
     _data: &str,
     _device: &str,
-    _batch_size: usize,
+    _opts: Options,
     _ov: &Overrides,
 ) -> Result<(), Failure> {
     super::needs_runtime("eval")
@@ -26,13 +39,13 @@ pub fn run(
     weights: &Path,
     data: &str,
     device: &str,
-    batch_size: usize,
+    opts: Options,
     ov: &Overrides,
 ) -> Result<(), Failure> {
     use archc_runtime::data::DataSpec;
-    use archc_runtime::train;
+    use archc_runtime::train::{self, Confusion};
 
-    if batch_size == 0 {
+    if opts.batch_size == 0 {
         eprintln!("archc: --batch-size must be at least 1");
         return Err(Failure::Usage);
     }
@@ -42,16 +55,96 @@ pub fn run(
     })?;
     let graph = super::lowered(file, network, ov)?;
     let device = super::device(device)?;
-    let (r, name) =
-        train::evaluate_weights(&graph, weights, &spec, &device, batch_size).map_err(|e| {
-            eprintln!("archc: {e}");
-            Failure::Input
-        })?;
+    let mut confusion = Confusion::new(0);
+    let (r, name) = train::evaluate_weights(
+        &graph,
+        weights,
+        &spec,
+        &device,
+        opts.batch_size,
+        opts.per_class.then_some(&mut confusion),
+    )
+    .map_err(|e| {
+        eprintln!("archc: {e}");
+        Failure::Input
+    })?;
+    let confusion = opts.per_class.then_some(&confusion);
+    if opts.json {
+        let mut v = serde_json::json!({
+            "network": network,
+            "data": name,
+            "images": r.images,
+            "top1_error": r.top1_error,
+            "top5_error": r.top5_error,
+            "loss": r.loss,
+        });
+        if let Some(c) = confusion {
+            let per_class: Vec<_> = (0..c.classes)
+                .map(|k| {
+                    serde_json::json!({
+                        "class": k,
+                        "images": c.images(k),
+                        "error": c.error(k),
+                    })
+                })
+                .collect();
+            let rows: Vec<&[u64]> = (0..c.classes).map(|k| c.row(k)).collect();
+            v["per_class"] = per_class.into();
+            v["confusion"] = serde_json::json!(rows);
+        }
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
     println!("{network} on {name}");
     println!("top-1 error  {:.2}%", r.top1_error * 100.0);
     if let Some(t5) = r.top5_error {
         println!("top-5 error  {:.2}%", t5 * 100.0);
     }
     println!("loss         {:.4}", r.loss);
+    if let Some(c) = confusion {
+        print!("{}", per_class_text(c));
+    }
     Ok(())
+}
+
+/// Each class's images and top-1 error, then the confusion matrix (label by row, predicted
+/// class by column) when there are at most [`TEXT_MATRIX_CLASSES`] classes.
+#[cfg(feature = "runtime")]
+fn per_class_text(c: &archc_runtime::train::Confusion) -> String {
+    use archc_compiler::report::{thousands, TextTable};
+
+    let mut out = String::from("\nper class (top-1 error)\n");
+    let mut t = TextTable::new(&["class", "images", "error"], &[true, true, true]);
+    for k in 0..c.classes {
+        t.row(vec![
+            k.to_string(),
+            thousands(c.images(k) as u128),
+            c.error(k)
+                .map(|e| format!("{:.2}%", e * 100.0))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    out.push_str(&t.render());
+    if c.classes > TEXT_MATRIX_CLASSES {
+        out.push_str(&format!(
+            "\nconfusion matrix: {} classes, in `--format json` only\n",
+            c.classes
+        ));
+        return out;
+    }
+    out.push_str("\nconfusion matrix (rows: label, columns: predicted)\n");
+    let header: Vec<String> = std::iter::once("label".to_string())
+        .chain((0..c.classes).map(|k| k.to_string()))
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut m = TextTable::new(&header, &vec![true; c.classes + 1]);
+    for k in 0..c.classes {
+        m.row(
+            std::iter::once(k.to_string())
+                .chain(c.row(k).iter().map(|n| n.to_string()))
+                .collect(),
+        );
+    }
+    out.push_str(&m.render());
+    out
 }

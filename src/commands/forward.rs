@@ -1,5 +1,7 @@
 //! `archc forward`: one eval-mode forward pass from and to safetensors files, with a
-//! checkpoint's input mean subtracted when the weights come with one.
+//! checkpoint's input mean subtracted when the weights come with one. Without
+//! `--input-shape`, a network is compiled at the input tensor's shape when that leaves every
+//! parameter's shape as declared (any network with global pooling before its classifier).
 
 use std::path::Path;
 
@@ -38,14 +40,19 @@ pub fn run(
         eprintln!("archc: {e}");
         Failure::Input
     };
-    let graph = super::lowered(file, network, ov)?;
+    let declared = super::lowered(file, network, ov)?;
     let device = super::device(device)?;
+    let mut x = tensors::read4(input, "input", &device).map_err(|e| input_error(&e))?;
+    let graph = if ov.input.is_some() {
+        declared
+    } else {
+        at_input_shape(file, network, ov, declared, &x.dims())?
+    };
     // A checkpoint folder, or weights with the checkpoint's mean beside them: the input
     // mean is subtracted as training and `eval` subtract it.
     let at = checkpoint::weights_at(weights);
     let mut net = Network::new(&graph, &device, 0).map_err(|e| input_error(&e))?;
     net.load_weights(&at.model).map_err(|e| input_error(&e))?;
-    let mut x = tensors::read4(input, "input", &device).map_err(|e| input_error(&e))?;
     if let Some(p) = &at.mean {
         let mean = checkpoint::load_mean(p).map_err(|e| input_error(&e))?;
         x = mean
@@ -55,4 +62,77 @@ pub fn run(
     let y = net.try_forward(x).map_err(|e| input_error(&e))?;
     tensors::write(output, "output", y).map_err(|e| input_error(&e))?;
     Ok(())
+}
+
+/// The network compiled at the input tensor's shape `[N, C, H, W]`: `declared` itself when
+/// the shapes agree, else the network recompiled at `CxHxW` when every parameter keeps its
+/// declared shape (the weights fit); otherwise the error names the first parameter that
+/// would change, or the compile error at that shape.
+#[cfg(feature = "runtime")]
+fn at_input_shape(
+    file: &Path,
+    network: &str,
+    ov: &Overrides,
+    declared: archc_compiler::lower::LoweredGraph,
+    dims: &[usize; 4],
+) -> Result<archc_compiler::lower::LoweredGraph, Failure> {
+    let chw = &dims[1..];
+    if declared.input == chw || dims[0] == 0 {
+        // A batch of zero is refused by the forward pass with the usual message.
+        return Ok(declared);
+    }
+    let shape = chw
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
+    let refuse = |why: String| {
+        let expected = declared
+            .input
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!(
+            "archc: network `{network}` takes input [N, {expected}] (N >= 1), got {dims:?}; \
+             it cannot be compiled at {shape}: {why}"
+        );
+        Failure::Input
+    };
+    let (sources, prog) = super::load(file)?;
+    let at = Overrides {
+        input: Some(chw.iter().map(|&d| d as u64).collect()),
+        classes: ov.classes,
+    };
+    let (nets, diags) = archc_compiler::build_networks(&prog, &[network.to_string()], &at);
+    if !diags.is_empty() {
+        let text = diags.render_plain(&sources);
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("it does not compile")
+            .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '`');
+        return Err(refuse(first.to_string()));
+    }
+    let Some(typed) = nets.first() else {
+        return Err(Failure::Usage);
+    };
+    let graph = archc_compiler::lower::lower(typed);
+    if declared.nodes.len() != graph.nodes.len() {
+        return Err(refuse("its layers change".to_string()));
+    }
+    for (old, new) in declared.nodes.iter().zip(&graph.nodes) {
+        for ((slot, a), (_, b)) in old.op.param_shapes().iter().zip(new.op.param_shapes()) {
+            if *a != b {
+                return Err(refuse(format!(
+                    "`{}.{slot}` would be {b:?}, not {a:?} (only a network whose parameters \
+                     do not depend on the input's size, such as one with global pooling \
+                     before its classifier, runs at another size)",
+                    old.name
+                )));
+            }
+        }
+    }
+    Ok(graph)
 }

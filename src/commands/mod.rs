@@ -117,6 +117,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             data,
             device,
             batch_size,
+            per_class,
+            format,
             overrides,
         } => eval::run(
             &file,
@@ -124,7 +126,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             &weights,
             &data,
             &device,
-            batch_size,
+            eval::Options {
+                batch_size,
+                per_class,
+                json: format == crate::cli::LayersFormat::Json,
+            },
             &overrides.into(),
         ),
         Command::Plot { runs, out } => plot::run(&runs, &out),

@@ -17,10 +17,11 @@ pub use imp::run;
 mod imp {
     use archc_compiler::lower::LoweredGraph;
     use archc_runtime::train::{
-        self, Flags, Outcome, Plan, Prepared, ProgressMode, Recipe, Summary, TrainError, Warmup,
+        self, AugmentKind, Flags, Outcome, Plan, Prepared, ProgressMode, Recipe, Summary,
+        TrainError, Warmup,
     };
 
-    use crate::cli::{ProgressArg, RecipeArg, TrainArgs};
+    use crate::cli::{AugmentArg, ProgressArg, RecipeArg, TrainArgs};
     use crate::commands::Failure;
 
     fn usage(m: String) -> Failure {
@@ -121,7 +122,13 @@ mod imp {
                 .transpose()
                 .map_err(usage)?,
             val_fraction: a.val_fraction,
-            augment: a.no_augment.then_some(false),
+            augment: match (a.augment, a.no_augment) {
+                (Some(AugmentArg::Cifar), _) => Some(AugmentKind::Cifar),
+                (Some(AugmentArg::Imagenet), _) => Some(AugmentKind::Imagenet),
+                (Some(AugmentArg::None), _) | (None, true) => Some(AugmentKind::None),
+                (None, false) => None,
+            },
+            flip: a.no_flip.then_some(false),
             log_every: a.log_every,
             eval_every: a.eval_every,
             seed: a.seed,

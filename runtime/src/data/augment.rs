@@ -31,9 +31,109 @@ pub enum Augment {
     PadCropFlip { pad: usize },
     /// Shorter side to a random length in `[min, max]`, random crop, flip (ImageNet).
     ScaleCropFlip { min: usize, max: usize },
+    /// [`Augment::PadCropFlip`] without the flip (`--no-flip`: digits, text).
+    PadCrop { pad: usize },
+    /// [`Augment::ScaleCropFlip`] without the flip.
+    ScaleCrop { min: usize, max: usize },
+}
+
+/// The augmentation a run asks for (`--augment`); `Auto` until the data and the input size
+/// pick one ([`AugmentKind::resolve`]). `config.json` records the resolved kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AugmentKind {
+    Auto,
+    /// Pad 4 zero pixels, random crop of the input size (section 4.2).
+    Cifar,
+    /// Random shorter side in [256, 480] scaled by input/224, random crop (section 3.4).
+    Imagenet,
+    None,
+}
+
+/// Inputs at most this many pixels a side get the CIFAR augmentation by default.
+pub const SMALL_IMAGE_SIDE: usize = 64;
+
+impl AugmentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AugmentKind::Auto => "auto",
+            AugmentKind::Cifar => "cifar",
+            AugmentKind::Imagenet => "imagenet",
+            AugmentKind::None => "none",
+        }
+    }
+
+    /// The kind itself, or for `Auto` the default: `cifar` for inputs of at most
+    /// [`SMALL_IMAGE_SIDE`] pixels a side (28x28 digits, 32x32 CIFAR as PNG folders, under
+    /// either recipe); for larger ones `imagenet` under the ImageNet recipe or on an image
+    /// folder (images of any size), else `cifar` (fixed-size images at the input's size).
+    pub fn resolve(self, imagenet_recipe: bool, data: &Dataset, input: [usize; 3]) -> Self {
+        if self != AugmentKind::Auto {
+            return self;
+        }
+        if input[1].min(input[2]) <= SMALL_IMAGE_SIDE {
+            AugmentKind::Cifar
+        } else if imagenet_recipe || data.is_folder() {
+            AugmentKind::Imagenet
+        } else {
+            AugmentKind::Cifar
+        }
+    }
+}
+
+/// `config.json` of runs before `--augment` held `"augment": true|false`: true reads as
+/// `auto`, false as `none`.
+impl<'de> serde::Deserialize<'de> for AugmentKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            Bool(bool),
+            Name(String),
+        }
+        Ok(match Any::deserialize(d)? {
+            Any::Bool(true) => AugmentKind::Auto,
+            Any::Bool(false) => AugmentKind::None,
+            Any::Name(s) => match s.as_str() {
+                "auto" => AugmentKind::Auto,
+                "cifar" => AugmentKind::Cifar,
+                "imagenet" => AugmentKind::Imagenet,
+                "none" => AugmentKind::None,
+                _ => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown augmentation `{s}` (cifar, imagenet or none)"
+                    )))
+                }
+            },
+        })
+    }
 }
 
 impl Augment {
+    /// The transform of a resolved `kind` (`Auto` resolves as for `data`), with or without
+    /// the horizontal flip.
+    pub fn of(
+        kind: AugmentKind,
+        flip: bool,
+        imagenet_recipe: bool,
+        data: &Dataset,
+        input: [usize; 3],
+    ) -> Augment {
+        match (kind.resolve(imagenet_recipe, data, input), flip) {
+            (AugmentKind::Cifar, true) => Augment::PadCropFlip { pad: 4 },
+            (AugmentKind::Cifar, false) => Augment::PadCrop { pad: 4 },
+            (AugmentKind::Imagenet, flip) => {
+                let (min, max) = scale_range(input);
+                if flip {
+                    Augment::ScaleCropFlip { min, max }
+                } else {
+                    Augment::ScaleCrop { min, max }
+                }
+            }
+            (AugmentKind::None | AugmentKind::Auto, _) => Augment::None,
+        }
+    }
+
     /// The paper's augmentation for `data` feeding a network of input `[C, H, W]`.
     pub fn paper(data: &Dataset, input: [usize; 3]) -> Augment {
         if data.is_folder() {
@@ -195,7 +295,14 @@ impl Pipeline {
         let per = c * h * w;
         let mut images = vec![0f32; items.len() * per];
         let augment = if train { self.augment } else { Augment::None };
-        let folder = data.is_folder();
+        // Folder images are resized ImageNet-style, unless the run pads and crops as for
+        // CIFAR (then an image of the input's size is used as it is, in training and
+        // evaluation alike).
+        let folder = data.is_folder()
+            && !matches!(
+                self.augment,
+                Augment::PadCropFlip { .. } | Augment::PadCrop { .. }
+            );
         images
             .par_chunks_mut(per.max(1))
             .zip(items.par_iter().enumerate())
@@ -220,7 +327,9 @@ impl Pipeline {
 
 /// Write one transformed image of shape `input` into `out`. An image of a `folder` is always
 /// resized and cropped (ImageNet-style), even one that already has the input's size, as
-/// torchvision's `Resize` and `CenterCrop` do; fixed-size data (CIFAR) is not resized.
+/// torchvision's `Resize` and `CenterCrop` do; fixed-size data (CIFAR), and folder images of
+/// a run with the CIFAR augmentation (`folder` false), are not resized when they have the
+/// input's size.
 fn transform(
     img: &RawImage,
     input: [usize; 3],
@@ -243,9 +352,14 @@ fn transform(
             0.0
         }
     };
-    if same_size && !folder && !matches!(augment, Augment::ScaleCropFlip { .. }) {
+    let scales = matches!(
+        augment,
+        Augment::ScaleCropFlip { .. } | Augment::ScaleCrop { .. }
+    );
+    if same_size && !folder && !scales {
         let (pad, flip) = match augment {
             Augment::PadCropFlip { pad } => (pad, rng.coin()),
+            Augment::PadCrop { pad } => (pad, false),
             _ => (0, false),
         };
         let (oy, ox) = if pad > 0 {
@@ -277,6 +391,10 @@ fn transform(
         Augment::ScaleCropFlip { min, max } => {
             let s = min + rng.below(max.saturating_sub(min) + 1);
             (s, true, rng.coin())
+        }
+        Augment::ScaleCrop { min, max } => {
+            let s = min + rng.below(max.saturating_sub(min) + 1);
+            (s, true, false)
         }
         _ => (eval_side.max(h.max(w)), false, false),
     };

@@ -80,6 +80,7 @@ pub(crate) fn open(dir: &Path, kind: Kind) -> Result<Splits, DataError> {
     let test = read(&[dir.join(kind.test_file())], kind, "test")?;
     Ok(Splits {
         train,
+        val: None,
         test: Some(test),
     })
 }

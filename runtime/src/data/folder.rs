@@ -1,7 +1,9 @@
 //! Image folders: one sub-folder per class (sorted by name), as ImageNet is usually laid out.
 //!
-//! `folder:DIR` uses `DIR/train` and `DIR/val` (or `DIR/test`) when they exist, each holding
-//! the class folders; otherwise `DIR` itself holds the class folders and there is no test split.
+//! `folder:DIR` uses `DIR/train` for training and `DIR/val` or `DIR/test` as the test split when
+//! one of them exists; with both, `DIR/val` is the validation split (nothing is held out of
+//! `DIR/train`) and `DIR/test` the test split. Each holds the class folders. Without
+//! `DIR/train`, `DIR` itself holds the class folders and there is no test split.
 //! Files with the extensions the `image` crate decodes here (png, jpg/jpeg, bmp, gif, webp,
 //! tiff, ppm/pgm) are images; other files are skipped. Images are decoded when a batch needs
 //! them; a file that does not decode is an error naming it.
@@ -20,20 +22,25 @@ pub(crate) fn open(dir: &Path) -> Result<Splits, DataError> {
         return Err(DataError::invalid(dir, "not a folder"));
     }
     let train_dir = dir.join("train");
-    let test_dir = ["val", "test"]
-        .iter()
-        .map(|d| dir.join(d))
-        .find(|d| d.is_dir());
+    let (val_dir, test_dir) = (dir.join("val"), dir.join("test"));
     if train_dir.is_dir() {
-        let train = read(&train_dir, "train", None)?;
-        let test = match test_dir {
-            Some(t) => Some(read(&t, "test", Some(&class_names(&train_dir)?))?),
-            None => None,
+        let train = read(&train_dir, "train/", None)?;
+        let classes = class_names(&train_dir)?;
+        // `val/` and `test/`: validation and test; one of them alone: the test split.
+        let (val, test) = match (val_dir.is_dir(), test_dir.is_dir()) {
+            (true, true) => (
+                Some(read(&val_dir, "val/", Some(&classes))?),
+                Some(read(&test_dir, "test/", Some(&classes))?),
+            ),
+            (true, false) => (None, Some(read(&val_dir, "val/", Some(&classes))?)),
+            (false, true) => (None, Some(read(&test_dir, "test/", Some(&classes))?)),
+            (false, false) => (None, None),
         };
-        Ok(Splits { train, test })
+        Ok(Splits { train, val, test })
     } else {
         Ok(Splits {
             train: read(dir, "train", None)?,
+            val: None,
             test: None,
         })
     }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use augment::{Augment, Batch, Mean, Pipeline};
+pub use augment::{Augment, AugmentKind, Batch, Mean, Pipeline, SMALL_IMAGE_SIDE};
 pub use synthetic::SYNTHETIC_DEFAULT_LEN;
 
 /// A data set named on the command line.
@@ -362,6 +362,9 @@ fn stratified(d: &Dataset, held: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
 #[derive(Debug, Clone)]
 pub struct Splits {
     pub train: Dataset,
+    /// A validation split of the data's own (an image folder's `val/` beside `test/`); else
+    /// the validation images are held out of `train`.
+    pub val: Option<Dataset>,
     /// The test split, where the data has one.
     pub test: Option<Dataset>,
 }

@@ -72,6 +72,7 @@ pub(crate) fn open(len: usize, expect: Expect, kind: Kind) -> Splits {
     };
     Splits {
         train: make(len, 0, "train"),
+        val: None,
         test: Some(make((len / 5).max(1), TEST_OFFSET, "test")),
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::AugmentKind;
+
 /// A preset of the paper's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -49,7 +51,8 @@ impl Recipe {
                 warmup: None,
                 seed: 0,
                 val_fraction: 0.1,
-                augment: true,
+                augment: AugmentKind::Auto,
+                flip: true,
                 log_every: 100,
                 eval_every: 1000,
             },
@@ -68,7 +71,8 @@ impl Recipe {
                 warmup: None,
                 seed: 0,
                 val_fraction: 0.0,
-                augment: true,
+                augment: AugmentKind::Auto,
+                flip: true,
                 log_every: 100,
                 eval_every: 5000,
             },
@@ -97,6 +101,10 @@ impl Warmup {
     }
 }
 
+fn flip_default() -> bool {
+    true
+}
+
 /// Every hyper-parameter of a run, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -121,7 +129,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The fraction of the training split held out for validation (its last images).
     pub val_fraction: f64,
-    pub augment: bool,
+    /// The training augmentation, resolved from `auto` when the data are opened.
+    pub augment: AugmentKind,
+    /// Whether the augmentation flips images horizontally (`--no-flip`: off).
+    #[serde(default = "flip_default")]
+    pub flip: bool,
     /// Iterations between metric rows (training loss and error averaged over the interval).
     pub log_every: u64,
     /// Iterations between evaluations (validation/test error) and checkpoints.

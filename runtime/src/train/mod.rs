@@ -45,7 +45,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::data::{self, Augment, DataError, DataSpec, Dataset, Expect, Mean, Pipeline};
 use crate::{BuildError, Network, WeightError};
 
-pub use config::{Recipe, RunConfig, TrainConfig, Warmup};
+pub use config::{AugmentKind, Recipe, RunConfig, TrainConfig, Warmup};
 pub use metrics::Row;
 pub use plan::{plan, Flags, Plan};
 pub use progress::ProgressMode;
@@ -149,7 +149,10 @@ pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, 
     let expect = expect_of(graph)?;
     let spec: DataSpec = config.data.parse().map_err(TrainError::Config)?;
     let splits = data::open(&spec, expect)?;
-    let (train, val) = if config.train.val_fraction > 0.0 {
+    let (train, val) = if let Some(v) = splits.val {
+        // The data's own validation split (a folder's `val/` beside `test/`).
+        (splits.train, Some(v))
+    } else if config.train.val_fraction > 0.0 {
         let (a, b) = splits
             .train
             .hold_out(config.train.val_fraction, config.train.seed);
@@ -175,6 +178,11 @@ pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, 
     if let Some(e) = config.train.epochs {
         config.train.iterations = e * (train.len() / b) as u64;
     }
+    config.train.augment = config.train.augment.resolve(
+        config.train.recipe == Recipe::PaperImagenet,
+        &train,
+        expect.input,
+    );
     config.input = expect.input.to_vec();
     config.classes = expect.classes;
     config.params = graph.params;
@@ -336,6 +344,80 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<EvalResult, TrainError> {
+    evaluate_into(model, data, pipeline, batch_size, device, None)
+}
+
+/// Per-class counts of an evaluation: `counts[label * classes + predicted]`. The predicted
+/// class is the label where no logit exceeds the label's (as top-1 error counts a tie as
+/// right), else the first largest other logit; so the off-diagonal total is top-1's error
+/// count (but for a one-class network with a NaN logit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confusion {
+    pub classes: usize,
+    pub counts: Vec<u64>,
+}
+
+impl Confusion {
+    pub fn new(classes: usize) -> Self {
+        Confusion {
+            classes,
+            counts: vec![0; classes * classes],
+        }
+    }
+
+    /// Count one batch of logits (`classes` per row) against its labels.
+    pub fn add(&mut self, logits: &[f32], labels: &[i64]) {
+        let k = self.classes.max(1);
+        for (row, &y) in logits.chunks_exact(k).zip(labels) {
+            let y = y as usize;
+            if y >= self.classes {
+                continue;
+            }
+            let target = row[y];
+            let right = !target.is_nan() && !row.iter().any(|&v| v > target);
+            // Wrong: the first largest other logit (a NaN counts as the smallest).
+            let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
+            let predicted = if right {
+                y
+            } else {
+                (0..row.len())
+                    .filter(|&i| i != y)
+                    .fold(None, |best: Option<usize>, i| match best {
+                        Some(b) if key(row[b]) >= key(row[i]) => Some(b),
+                        _ => Some(i),
+                    })
+                    .unwrap_or(y)
+            };
+            self.counts[y * self.classes + predicted] += 1;
+        }
+    }
+
+    /// The counts of the images labelled `class`, by predicted class.
+    pub fn row(&self, class: usize) -> &[u64] {
+        &self.counts[class * self.classes..(class + 1) * self.classes]
+    }
+
+    /// How many images are labelled `class`.
+    pub fn images(&self, class: usize) -> u64 {
+        self.row(class).iter().sum()
+    }
+
+    /// The top-1 error on the images labelled `class`; none when there are none.
+    pub fn error(&self, class: usize) -> Option<f64> {
+        let n = self.images(class);
+        (n > 0).then(|| 1.0 - self.row(class)[class] as f64 / n as f64)
+    }
+}
+
+/// [`evaluate`], also counting into `confusion` when given one.
+pub fn evaluate_into(
+    model: &Network,
+    data: &Dataset,
+    pipeline: &Pipeline,
+    batch_size: usize,
+    device: &Device,
+    mut confusion: Option<&mut Confusion>,
+) -> Result<EvalResult, TrainError> {
     let device = device.clone().without_autodiff();
     // On `device` as a whole: the batch norm running statistics of a data-parallel run are
     // shared with the workers' forks and may have been left on another worker's device.
@@ -349,7 +431,11 @@ pub fn evaluate(
         let logits = model
             .try_forward(x)
             .map_err(|e| TrainError::Input(e.to_string()))?;
-        let (l, t1, t5) = score(&to_vec_f32(logits)?, &b.labels, classes);
+        let logits = to_vec_f32(logits)?;
+        let (l, t1, t5) = score(&logits, &b.labels, classes);
+        if let Some(c) = confusion.as_deref_mut() {
+            c.add(&logits, &b.labels);
+        }
         loss += l;
         top1 += t1;
         top5 += t5;
@@ -401,6 +487,7 @@ pub fn evaluate_weights(
     spec: &DataSpec,
     device: &Device,
     batch_size: usize,
+    mut confusion: Option<&mut Confusion>,
 ) -> Result<(EvalResult, String), TrainError> {
     let at = checkpoint::weights_at(weights);
     let expect = expect_of(graph)?;
@@ -411,14 +498,32 @@ pub fn evaluate_weights(
     };
     let mut model = Network::new(graph, device, 0)?;
     model.load_weights(&at.model)?;
+    // A run trained with the CIFAR augmentation evaluates folder images of the input's size
+    // as they are, as its own evaluations did (its `config.json` says so, two folders above a
+    // checkpoint folder).
+    let run_config = at
+        .model
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .and_then(|run| read_config(run).ok());
+    let augment = match run_config {
+        Some(c) if at.mean.is_some() && c.train.augment == AugmentKind::Cifar => {
+            Augment::PadCrop { pad: 4 }
+        }
+        _ => Augment::None,
+    };
     let data = splits.test.unwrap_or(splits.train);
     let pipeline = Pipeline {
         input: expect.input,
         mean,
-        augment: Augment::None,
+        augment,
         seed: 0,
     };
-    let r = evaluate(&model, &data, &pipeline, batch_size, device)?;
+    if let Some(c) = confusion.as_deref_mut() {
+        *c = Confusion::new(model.graph().output.iter().product());
+    }
+    let r = evaluate_into(&model, &data, &pipeline, batch_size, device, confusion)?;
     Ok((r, data.name().to_string()))
 }
 
@@ -436,5 +541,11 @@ mod tests {
         let (loss, top1, top5) = score(&logits, &[0, 0], 6);
         assert_eq!((top1, top5), (1, 1));
         assert!(loss > 0.0);
+        let mut c = Confusion::new(6);
+        c.add(&logits, &[0, 0]);
+        // Row 1 is right; row 2 predicts class 5. Off the diagonal: top-1's one error.
+        assert_eq!(c.row(0), [1, 0, 0, 0, 0, 1]);
+        assert_eq!(c.error(0), Some(0.5));
+        assert_eq!(c.error(1), None);
     }
 }

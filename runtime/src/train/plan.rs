@@ -12,7 +12,7 @@ use archc_compiler::lower::LoweredGraph;
 
 #[cfg(doc)]
 use super::config::TrainConfig;
-use super::config::{Recipe, RunConfig, Warmup};
+use super::config::{AugmentKind, Recipe, RunConfig, Warmup};
 use super::{prepare, read_config, resume, Prepared, TrainError};
 use crate::data::DataSpec;
 
@@ -40,8 +40,10 @@ pub struct Flags {
     pub momentum: Option<f64>,
     pub warmup: Option<Warmup>,
     pub val_fraction: Option<f64>,
-    /// `Some(false)` for `--no-augment`.
-    pub augment: Option<bool>,
+    /// `--augment` (`Some(None)` for `--no-augment`).
+    pub augment: Option<AugmentKind>,
+    /// `Some(false)` for `--no-flip`.
+    pub flip: Option<bool>,
     pub log_every: Option<u64>,
     pub eval_every: Option<u64>,
     pub seed: Option<u64>,
@@ -87,6 +89,9 @@ impl Flags {
         }
         if let Some(a) = self.augment {
             t.augment = a;
+        }
+        if let Some(f) = self.flip {
+            t.flip = f;
         }
         if let Some(v) = self.log_every {
             t.log_every = v;

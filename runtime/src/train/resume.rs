@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::checkpoint::{self, State};
-use super::config::{RunConfig, Warmup};
+use super::config::{AugmentKind, RunConfig, Warmup};
 use super::metrics::{self, Row};
 use super::plan::Flags;
 use super::sgd::Sgd;
@@ -94,7 +94,8 @@ pub fn resumed_config(
     let t = &saved.train;
     let data = flags.data_spec();
     let list = |v: &Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    let augment = |on: &bool| if *on { "on" } else { "off" }.to_string();
+    let augment = |k: &AugmentKind| k.name().to_string();
+    let on_off = |on: &bool| if *on { "on" } else { "off" }.to_string();
     let found: Vec<Differs> = [
         differs("--network", &saved.network, Some(&flags.network), plain),
         differs("--data", &saved.data, Some(&data), plain),
@@ -151,12 +152,8 @@ pub fn resumed_config(
             flags.val_fraction.as_ref(),
             plain,
         ),
-        differs(
-            "the augmentation (--no-augment)",
-            &t.augment,
-            flags.augment.as_ref(),
-            augment,
-        ),
+        differs("--augment", &t.augment, flags.augment.as_ref(), augment),
+        differs("the flip (--no-flip)", &t.flip, flags.flip.as_ref(), on_off),
         differs("--log-every", &t.log_every, flags.log_every.as_ref(), plain),
         differs(
             "--eval-every",
@@ -253,7 +250,8 @@ mod tests {
         let differ = Flags {
             batch_size: Some(64),
             input_override: Some(vec![3, 64, 64]),
-            augment: Some(false),
+            augment: Some(AugmentKind::None),
+            flip: Some(false),
             ..flags()
         };
         let e = resumed_config(stored, &differ, out)
@@ -262,7 +260,8 @@ mod tests {
         for says in [
             "--batch-size is 128 in the run, 64 here",
             "--input is none (the network's own) in the run, 3x64x64 here",
-            "the augmentation (--no-augment) is on in the run, off here",
+            "--augment is auto in the run, none here",
+            "the flip (--no-flip) is on in the run, off here",
         ] {
             assert!(e.contains(says), "{e}");
         }

@@ -13,7 +13,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::checkpoint::{self, State};
-use super::config::{RunConfig, TrainConfig};
+use super::config::{AugmentKind, Recipe, RunConfig, TrainConfig};
 use super::metrics::{self, Row};
 use super::parallel::{self, DataParallel};
 use super::progress::Progress;
@@ -102,11 +102,13 @@ impl Trainer {
 
         let expect = expect_of(run.graph)?;
         let mean = Mean::of(&train_set, expect.input)?;
-        let augment = if tc.augment {
-            Augment::paper(&train_set, expect.input)
-        } else {
-            Augment::None
-        };
+        let augment = Augment::of(
+            tc.augment,
+            tc.flip,
+            tc.recipe == Recipe::PaperImagenet,
+            &train_set,
+            expect.input,
+        );
         let pipeline = Pipeline {
             input: expect.input,
             mean: mean.clone(),
@@ -144,6 +146,19 @@ impl Trainer {
                 format!(", resuming at iteration {}", state.iteration)
             } else {
                 String::new()
+            }
+        ));
+        // Which part of the data does what, and how training images are augmented.
+        progress.message(&format!(
+            "data: training on {}; validation on {}; test on {}; augmentation {}{}",
+            train_set.name(),
+            val.as_ref().map_or("none", |v| v.name()),
+            test.as_ref().map_or("none", |t| t.name()),
+            tc.augment.name(),
+            if tc.flip || tc.augment == AugmentKind::None {
+                ""
+            } else {
+                " without flips"
             }
         ));
         for w in tc.warnings() {
