@@ -37,10 +37,11 @@ pub enum CompileError {
     Duplicate {
         what: &'static str,
         name: String,
-        #[label(primary, "second definition")]
+        #[label("second definition")]
         at: SourceSpan,
-        #[label("first defined here")]
-        first: Option<SourceSpan>,
+        /// The first definition, shown after the second (where it is in the same file).
+        #[related]
+        first: Vec<FirstDefinition>,
     },
 
     /// A block or family parameter that its body never reads (a warning: exit 0).
@@ -481,6 +482,28 @@ impl Diagnostics {
             out.push('\n');
         }
         out
+    }
+}
+
+/// Where a name was first defined, shown under the error about its second definition.
+#[derive(Debug, Clone, Error, Diagnostic)]
+#[error("`{name}` is first defined here")]
+#[diagnostic(severity(Advice))]
+pub struct FirstDefinition {
+    pub name: String,
+    #[label("first definition")]
+    pub at: SourceSpan,
+}
+
+impl FirstDefinition {
+    /// The first definition of `name` at `at`, if it can be shown.
+    pub fn at(name: &str, at: Option<SourceSpan>) -> Vec<FirstDefinition> {
+        at.map(|at| FirstDefinition {
+            name: name.to_string(),
+            at,
+        })
+        .into_iter()
+        .collect()
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use archc_grammar::ast::*;
 
-use crate::diag::{at, at_in, CompileError, Diagnostics};
+use crate::diag::{at, at_in, CompileError, Diagnostics, FirstDefinition};
 use crate::layers;
 use crate::source::SourceSet;
 
@@ -123,7 +123,7 @@ pub fn resolve_partial(files: &[(FileId, File)], root: FileId) -> (Option<Progra
                         what: kind.word(),
                         name: name.name.clone(),
                         at: at(name.span),
-                        first: at_in(*first, name.span.file),
+                        first: FirstDefinition::at(&name.name, at_in(*first, name.span.file)),
                     },
                 );
                 continue;
@@ -228,7 +228,7 @@ impl Checker<'_, '_> {
                     what,
                     name: name.name.clone(),
                     at: at(name.span),
-                    first: Some(at(*first)),
+                    first: FirstDefinition::at(&name.name, Some(at(*first))),
                 },
             ),
             None => {

@@ -7,8 +7,9 @@ use archc_compiler::Overrides;
 
 use super::Failure;
 
-/// How to evaluate and what to print.
+/// How to evaluate and what to print (read only by the runtime build).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
 pub struct Options {
     pub batch_size: usize,
     pub per_class: bool,
