@@ -341,7 +341,6 @@ fn trains_a_cifar100_zoo_network_on_the_binary_format() {
 }
 
 /// `archc train` on `tiny` with synthetic data into `out`, with `extra` arguments.
-#[cfg(unix)]
 fn train_args(f: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = ["train", f, "-n", "tiny", "--data", "synthetic:200"]
         .iter()
@@ -798,24 +797,18 @@ fn quiet_prints_nothing_on_success() {
     let f = tiny(dir.path());
     let run = dir.path().join("run");
     let o = archc()
-        .args([
-            "train",
+        .args(train_args(
             &f,
-            "-n",
-            "tiny",
-            "--data",
-            "synthetic:200",
-            "--out",
-        ])
-        .arg(&run)
-        .args([
-            "--iterations",
-            "2",
-            "--batch-size",
-            "16",
-            "--milestones",
-            "1",
-        ])
+            &run,
+            &[
+                "--iterations",
+                "2",
+                "--batch-size",
+                "16",
+                "--milestones",
+                "1",
+            ],
+        ))
         .args([
             "--log-every",
             "1",
@@ -1031,24 +1024,18 @@ fn forward_takes_a_checkpoint_folder_and_applies_its_mean() {
     let f = tiny(dir.path());
     let run = dir.path().join("run");
     let o = archc()
-        .args([
-            "train",
+        .args(train_args(
             &f,
-            "-n",
-            "tiny",
-            "--data",
-            "synthetic:200",
-            "--out",
-        ])
-        .arg(&run)
-        .args([
-            "--iterations",
-            "2",
-            "--batch-size",
-            "16",
-            "--eval-every",
-            "2",
-        ])
+            &run,
+            &[
+                "--iterations",
+                "2",
+                "--batch-size",
+                "16",
+                "--eval-every",
+                "2",
+            ],
+        ))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -1285,24 +1272,18 @@ fn plot_has_loss_and_validation_curves_integer_ticks_and_the_legend_outside() {
     let f = tiny(dir.path());
     let run = dir.path().join("run");
     let o = archc()
-        .args([
-            "train",
+        .args(train_args(
             &f,
-            "-n",
-            "tiny",
-            "--data",
-            "synthetic:200",
-            "--out",
-        ])
-        .arg(&run)
-        .args([
-            "--iterations",
-            "40",
-            "--batch-size",
-            "8",
-            "--log-every",
-            "5",
-        ])
+            &run,
+            &[
+                "--iterations",
+                "40",
+                "--batch-size",
+                "8",
+                "--log-every",
+                "5",
+            ],
+        ))
         .args(["--eval-every", "10", "--val-fraction", "0.1"])
         .output()
         .unwrap();
