@@ -4,9 +4,6 @@ mod common;
 
 use archc_runtime::{Device, Layer, Network};
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Int, Tensor, TensorData};
 
 /// Every float tensor of a module, in visiting order.
@@ -179,24 +176,10 @@ fn batch_norm_uses_batch_statistics_in_training_and_running_ones_in_eval() {
 fn a_tiny_training_run_lowers_the_loss() {
     let g = common::lowered("cifar.arch", "cifar_resnet20", Some(&[3, 16, 16]));
     let ad = common::device().autodiff();
-    let mut net = Network::new(&g, &ad, 11).expect("builds");
+    let net = Network::new(&g, &ad, 11).expect("builds");
     let x = input(8, 16, 2, &ad);
     let y = Tensor::<1, Int>::from_ints([0, 1, 2, 3, 4, 5, 6, 7], &ad);
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .init();
-    let mut losses = Vec::new();
-    for _ in 0..12 {
-        let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
-        losses.push(loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(0.02, net, grads);
-    }
+    let (losses, _) = common::sgd_on_one_batch(net, x, y, 12, 0.02);
     eprintln!("cifar_resnet20 SGD losses: {losses:?}");
     let first = losses[0];
     let last = *losses.last().expect("steps");

@@ -384,34 +384,17 @@ fn drop_path_drops_whole_samples_while_training_only() {
 /// first, and the PReLU slopes and the norms' scales move.
 #[test]
 fn a_network_of_the_new_kinds_trains() {
-    use burn::nn::loss::CrossEntropyLossConfig;
-    use burn::optim::momentum::MomentumConfig;
-    use burn::optim::{GradientsParams, SgdConfig};
     use burn::tensor::{Distribution, Int};
 
     let g = common::lowered_str(
         "network n {\n    input 3x12x12\n    act silu\n    a conv 3x3, 16, act: sigmoid\n    b conv 3x3, 16, act: tanh\n    c conv 3x3, 16, act: hardsigmoid\n    d maxpool 3x3, stride: 2, ceil_mode: true\n    e conv 3x3, 24, act: gelu\n    f groupnorm 3, channel_shuffle 3, prelu\n    g conv 1x1, 32, act: leaky_relu\n    h maxout 2, layernorm, drop_path 0.1\n    i conv 3x3, 32, act: hardswish\n    j conv 3x3, 32\n    head avgpool, fc 8\n}\n",
     );
     let ad = common::device().autodiff();
-    let mut net = Network::new(&g, &ad, 7).expect("builds");
+    let net = Network::new(&g, &ad, 7).expect("builds");
     let before = net.clone().valid();
     let x = Tensor::<4>::random([8, 3, 12, 12], Distribution::Normal(0.0, 1.0), &ad);
     let y = Tensor::<1, Int>::from_ints([0, 1, 2, 3, 4, 5, 6, 7], &ad);
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .init();
-    let mut losses = Vec::new();
-    for _ in 0..30 {
-        let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
-        losses.push(loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(0.05, net, grads);
-    }
+    let (losses, net) = common::sgd_on_one_batch(net, x, y, 30, 0.05);
     eprintln!("new kinds, SGD losses: {losses:?}");
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     // Drop path and the input are random (unseeded): judge the last five steps together.

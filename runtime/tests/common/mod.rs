@@ -117,3 +117,33 @@ pub fn device() -> archc_runtime::Device {
         Err(_) => archc_runtime::Device::flex(),
     }
 }
+
+/// `steps` SGD steps (momentum 0.9, dampening 0, as PyTorch's SGD) of `net` on one fixed
+/// batch `x` with labels `y`; the loss before each step and the trained network.
+pub fn sgd_on_one_batch(
+    mut net: archc_runtime::Network,
+    x: burn::tensor::Tensor<4>,
+    y: burn::tensor::Tensor<1, burn::tensor::Int>,
+    steps: usize,
+    lr: f64,
+) -> (Vec<f32>, archc_runtime::Network) {
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{GradientsParams, SgdConfig};
+    let loss_fn = CrossEntropyLossConfig::new().init(&x.device());
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .init();
+    let mut losses = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
+        losses.push(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(lr, net, grads);
+    }
+    (losses, net)
+}
