@@ -22,26 +22,13 @@ use std::path::Path;
 use archc_runtime::Network;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 /// The float32 tensors of a state dict, by key: values and shape.
 type StateDict = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
 
 fn read(path: &Path) -> StateDict {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
-    st.tensors()
-        .into_iter()
-        .filter(|(_, t)| t.dtype() == Dtype::F32)
-        .map(|(name, t)| {
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (name, (v, t.shape().to_vec()))
-        })
-        .collect()
+    common::f32_tensors(path)
 }
 
 /// Sets every float parameter of a generated module from a state dict with PyTorch's names

@@ -86,20 +86,7 @@ fn run_on(
 
 /// Every tensor of a safetensors file, as f32 values.
 fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    let buf = std::fs::read(path).expect("weights");
-    let st = safetensors::SafeTensors::deserialize(&buf).expect("safetensors");
-    st.tensors()
-        .into_iter()
-        .filter(|(_, t)| t.dtype() == safetensors::Dtype::F32)
-        .map(|(name, t)| {
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (name, v)
-        })
-        .collect()
+    common::f32_values(path)
 }
 
 /// The largest |a - b| / (1 + |a|) over every value of every tensor.

@@ -12,7 +12,6 @@ use std::path::Path;
 
 use archc_runtime::data::Mean;
 use archc_runtime::train::{self, checkpoint, ProgressMode, Run};
-use safetensors::{Dtype, SafeTensors};
 
 /// Batch norm straight on the (mean-subtracted) input, so its statistics are the images'.
 const BN_FIRST: &str = r#"
@@ -24,20 +23,7 @@ network bnfirst {
 "#;
 
 fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    let bytes = std::fs::read(path).expect("read");
-    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
-    st.tensors()
-        .into_iter()
-        .filter(|(_, t)| t.dtype() == Dtype::F32)
-        .map(|(n, t)| {
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (n, v)
-        })
-        .collect()
+    common::f32_values(path)
 }
 
 /// Per-channel mean and unbiased variance over the images `x` (each `[3, 4, 4]`), in f64.

@@ -19,7 +19,6 @@ use archc_runtime::data::{self, Augment, DataSpec, Dataset, Expect, Mean, Pipeli
 use archc_runtime::train::{self, checkpoint, ProgressMode, Run};
 use archc_runtime::Network;
 use burn::tensor::{Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
 
 fn dir() -> PathBuf {
     let d = std::env::var("ARCHC_REFERENCE_DIR").expect(
@@ -31,20 +30,7 @@ fn dir() -> PathBuf {
 /// Every float32 tensor of a safetensors file, by name (batch norm's i64
 /// `num_batches_tracked` left out).
 fn read_all(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    st.tensors()
-        .into_iter()
-        .filter(|(_, t)| t.dtype() == Dtype::F32)
-        .map(|(name, t)| {
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (name, v)
-        })
-        .collect()
+    common::f32_values(path)
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -147,3 +147,31 @@ pub fn sgd_on_one_batch(
     }
     (losses, net)
 }
+
+/// Every float32 tensor of a safetensors file by name, with its shape (batch norm's i64
+/// `num_batches_tracked` left out).
+pub fn f32_tensors(path: &Path) -> std::collections::BTreeMap<String, (Vec<f32>, Vec<usize>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    st.tensors()
+        .into_iter()
+        .filter(|(_, t)| t.dtype() == safetensors::Dtype::F32)
+        .map(|(name, t)| {
+            let v = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (name, (v, t.shape().to_vec()))
+        })
+        .collect()
+}
+
+/// [`f32_tensors`] without the shapes.
+pub fn f32_values(path: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    f32_tensors(path)
+        .into_iter()
+        .map(|(k, (v, _))| (k, v))
+        .collect()
+}
