@@ -87,6 +87,26 @@ fn torchvision_parameter_counts() {
     }
 }
 
+/// Networks that branch and merge, against torchvision's counts (`sum(p.numel() for p in
+/// m.parameters())` of torchvision 0.24): GoogLeNet with its auxiliary heads is 13,004,888,
+/// and 6,624,904 without them (`googlenet(aux_logits=False)`), the main output's own count.
+#[test]
+fn branching_networks_match_torchvision() {
+    let r = reports("googlenet.arch", &Overrides::default());
+    let g = find(&r, "googlenet");
+    assert_eq!(g.params, 13_004_888);
+    assert_eq!(g.outputs.len(), 3);
+    assert_eq!(g.outputs[0].name, "head");
+    assert_eq!(g.outputs[0].params, 6_624_904);
+    assert_eq!(g.outputs[1].weight, 0.3);
+    // torchvision publishes 1.50 GFLOPS (its mult-adds) for evaluation: the main output alone.
+    assert!(
+        (giga(g.outputs[0].macs) - 1.50).abs() < 0.005,
+        "{}",
+        g.outputs[0].macs
+    );
+}
+
 #[test]
 fn cifar_parameter_counts() {
     let r = reports("cifar.arch", &Overrides::default());

@@ -7,7 +7,7 @@
 //! - one space after `,` and `:`, none before; `name(args)` with no space; `=`, `x`, `+`, `-`
 //!   spaced; `*`, `/`, `%` tight (`4*c`), unary minus tight;
 //! - inside a family or network body, the second column (what follows a setting or stage
-//!   name) is aligned; a line continued after a trailing comma is indented to that column
+//!   name) is aligned, and so is a merge's (what follows a branch name); a line continued after a trailing comma is indented to that column
 //!   (in a block: one level deeper);
 //! - a comment after code is separated by two spaces, unless the author aligned it: comments
 //!   after code on consecutive lines whose `#` stood in the same column stay aligned, at that
@@ -233,7 +233,11 @@ pub fn format(text: &str) -> String {
         for (k, t) in toks.iter().enumerate() {
             match t {
                 Tok::Punct('{') => {
-                    let is_body = body_kind_next;
+                    // A merge's branches align as a body's stages do.
+                    let merge = k > 0
+                        && matches!(&toks[k - 1], Tok::Word(w)
+                            if ["concat", "add", "mul", "max", "split"].contains(&w.as_str()));
+                    let is_body = body_kind_next || merge;
                     body_kind_next = false;
                     let align = if is_body {
                         body_alignment(&lines[li + 1..])

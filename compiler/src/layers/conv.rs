@@ -104,7 +104,7 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
     };
     let mut ops = Vec::with_capacity(3);
     if norm {
-        ops.push(super::norm::default_op());
+        ops.push(super::norm::default_op(d));
     }
     if let Some(act) = act? {
         ops.push(Op::Act(act));

@@ -14,6 +14,7 @@ pub mod highway;
 pub mod layernorm;
 pub mod linear;
 pub mod maxout;
+pub mod merge;
 pub mod norm;
 pub mod pool;
 pub mod shortcut;
@@ -37,6 +38,10 @@ pub struct LayerDefaults {
     pub bias: Option<bool>,
     /// `order pre`: norm and activation before each conv (pre-activation ResNets).
     pub pre: bool,
+    /// Batch norm's epsilon and momentum where a layer does not say (`bn_eps`,
+    /// `bn_momentum`; PyTorch's 1e-5 and 0.1 by default).
+    pub bn_eps: f64,
+    pub bn_momentum: f64,
 }
 
 impl Default for LayerDefaults {
@@ -46,6 +51,8 @@ impl Default for LayerDefaults {
             act: Some(Activation::Relu),
             bias: None,
             pre: false,
+            bn_eps: norm::EPSILON,
+            bn_momentum: norm::MOMENTUM,
         }
     }
 }
@@ -399,6 +406,9 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, inputs: &[Shape]) -> Result<(Shape, Cost),
             None => unreachable!("`{}` builds a unit op but has no rules", u.kind),
         },
         Op::Shortcut { .. } => unreachable!("shortcuts are inferred by shortcut::infer"),
+        // (`infer::infer_node` passes the branches' names and spans for the diagnostics.)
+        Op::Merge(kind) => merge::infer(*kind, inputs, ctx.span, &[]),
+        Op::Split { parts, .. } => merge::infer_split(*parts, input, ctx.span),
     }
 }
 
