@@ -105,6 +105,30 @@ fn branching_networks_match_torchvision() {
         "{}",
         g.outputs[0].macs
     );
+
+    // (file, network, torchvision's parameters, torchvision's published GFLOPS: two decimals)
+    for (file, name, params, gflops) in [
+        ("alexnet.arch", "alexnet", 61_100_840u128, 0.71),
+        ("squeezenet.arch", "squeezenet1_0", 1_248_424, 0.82),
+        ("squeezenet.arch", "squeezenet1_1", 1_235_496, 0.35),
+        ("densenet.arch", "densenet121", 7_978_856, 2.83),
+        ("densenet.arch", "densenet161", 28_681_000, 7.73),
+        ("densenet.arch", "densenet169", 14_149_480, 3.36),
+        ("densenet.arch", "densenet201", 20_013_928, 4.29),
+    ] {
+        let r = reports(file, &Overrides::default());
+        let n = find(&r, name);
+        assert_eq!(n.params, params, "{name}");
+        assert!((giga(n.macs) - gflops).abs() < 0.005, "{name}: {}", n.macs);
+    }
+    // SE-ResNet-50 (Hu et al. 2018, Table 2: 28.09 M parameters; reduction 16). The paper gives
+    // 3.87 GFLOPs; archc's mult-adds are 3.860 G (ResNet-50's 3.858 G and 2.5 M for the gates'
+    // fc layers): the paper's figure also counts the gates' pooling and scaling, which are not
+    // multiply-adds.
+    let r = reports("senet.arch", &Overrides::default());
+    let n = find(&r, "se_resnet50");
+    assert_eq!(n.params, 28_088_024);
+    assert!((giga(n.macs) - 3.860).abs() < 0.0005, "{}", n.macs);
 }
 
 #[test]

@@ -71,6 +71,16 @@ fn lex(text: &str) -> Vec<Tok> {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                     i += 1;
                 }
+                // `in.c`, `in.h`, `in.w` are one word.
+                let ident =
+                    |c: Option<&char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_');
+                if chars[start..i] == ['i', 'n']
+                    && chars.get(i) == Some(&'.')
+                    && chars.get(i + 1).is_some_and(|c| "chw".contains(*c))
+                    && !ident(chars.get(i + 2))
+                {
+                    i += 2;
+                }
                 out.push(Tok::Word(chars[start..i].iter().collect()));
             }
             c => {
@@ -322,6 +332,15 @@ fn body_alignment(rest: &[Line]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::format;
+
+    #[test]
+    fn input_dimensions_stay_one_word() {
+        let src = "block t() {\n    conv 1x1, in.c / 2, groups: in.c\n}\n";
+        assert_eq!(
+            format(src),
+            "block t() {\n    conv 1x1, in.c/2, groups: in.c\n}\n"
+        );
+    }
 
     #[test]
     fn spacing_indentation_and_alignment() {
