@@ -336,6 +336,18 @@ pub enum CompileError {
         help: String,
     },
 
+    /// A decimal where a whole number is needed (a channel count, a repeat count).
+    #[error("{value} is not a whole number")]
+    #[diagnostic(
+        code(archc::eval::not_whole),
+        help("make it one with `ceil(...)`, `floor(...)`, `round(...)` or `divisible(..., 8)`")
+    )]
+    NotWhole {
+        value: String,
+        #[label("a whole number is needed here")]
+        at: SourceSpan,
+    },
+
     /// `in.h` or `in.w` where the input is a vector.
     #[error("`in.{dim}` of a vector: the input here is {shape}")]
     #[diagnostic(

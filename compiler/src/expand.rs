@@ -37,8 +37,14 @@ pub struct Overrides {
 #[derive(Debug, Clone, PartialEq)]
 enum Val {
     Int(i64),
+    /// A decimal (`1.1 * c`, a family's width multiplier); where a whole number is needed it
+    /// must be one (`ceil`, `floor`, `round` and `divisible` make one).
+    Float(f64),
     Block(String),
 }
+
+/// The most a decimal may be to stand for a whole number (2^53: every integer below is exact).
+const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
 
 struct Env {
     vars: HashMap<String, Val>,
@@ -671,6 +677,7 @@ impl<'p> Expander<'p> {
             Value::Float(f, _) => ArgVal::Float(*f),
             Value::Word(w) => match env.vars.get(&w.name) {
                 Some(Val::Int(i)) => ArgVal::Int(*i),
+                Some(Val::Float(f)) => ArgVal::Float(*f),
                 _ if w.name == "classes" => {
                     self.err(
                         CompileError::UnknownName {
@@ -691,6 +698,7 @@ impl<'p> Expander<'p> {
             }
             Value::Expr(e) => match self.eval(e, env)? {
                 Val::Int(i) => ArgVal::Int(i),
+                Val::Float(f) => ArgVal::Float(f),
                 Val::Block(b) => ArgVal::Block(b),
             },
         })
@@ -833,7 +841,12 @@ impl<'p> Expander<'p> {
         let name = &c.callee.name;
         match env.vars.get(name) {
             Some(Val::Block(b)) => self.prog.blocks.get(b),
-            Some(Val::Int(i)) => {
+            Some(v @ (Val::Int(_) | Val::Float(_))) => {
+                let i = match v {
+                    Val::Int(i) => i.to_string(),
+                    Val::Float(f) => f.to_string(),
+                    Val::Block(_) => unreachable!(),
+                };
                 self.err(
                     CompileError::NotABlock {
                         name: name.clone(),
@@ -1065,6 +1078,17 @@ impl<'p> Expander<'p> {
     fn eval_int(&mut self, e: &Expr, env: &Env) -> Option<i64> {
         match self.eval(e, env)? {
             Val::Int(i) => Some(i),
+            Val::Float(f) if f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT => Some(f as i64),
+            Val::Float(f) => {
+                self.err(
+                    CompileError::NotWhole {
+                        value: f.to_string(),
+                        at: at(e.span()),
+                    },
+                    e.span(),
+                );
+                None
+            }
             Val::Block(b) => {
                 self.err(
                     CompileError::NotANumber {
@@ -1152,7 +1176,18 @@ impl<'p> Expander<'p> {
                 );
                 None
             }
+            Expr::Float(f, _) => Some(Val::Float(*f)),
+            Expr::Call { func, args, span } => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval_number(a, env)?);
+                }
+                self.call(*func, &vals, *span)
+            }
             Expr::Neg(inner, span) => {
+                if let Val::Float(f) = self.eval_number(inner, env)? {
+                    return Some(Val::Float(-f));
+                }
                 let v = self.eval_int(inner, env)?;
                 match v.checked_neg() {
                     Some(n) => Some(Val::Int(n)),
@@ -1163,9 +1198,31 @@ impl<'p> Expander<'p> {
                 }
             }
             Expr::Binary { op, lhs, rhs, span } => {
-                let a = self.eval_int(lhs, env);
-                let b = self.eval_int(rhs, env);
-                let (a, b) = (a?, b?);
+                let a = self.eval_number(lhs, env);
+                let b = self.eval_number(rhs, env);
+                let (a, b) = match (a?, b?) {
+                    (Val::Int(a), Val::Int(b)) => (a, b),
+                    (a, b) => {
+                        // Decimal arithmetic: `/` divides exactly here.
+                        let (x, y) = (as_f64(&a), as_f64(&b));
+                        if y == 0.0 && matches!(op, BinOp::Div | BinOp::Rem) {
+                            self.err(CompileError::DivisionByZero { at: at(rhs.span()) }, *span);
+                            return None;
+                        }
+                        let r = match op {
+                            BinOp::Add => x + y,
+                            BinOp::Sub => x - y,
+                            BinOp::Mul => x * y,
+                            BinOp::Div => x / y,
+                            BinOp::Rem => x % y,
+                        };
+                        if !r.is_finite() || r.abs() > MAX_EXACT_FLOAT {
+                            self.overflow(&format!("{x} {} {y}", op.symbol()), *span);
+                            return None;
+                        }
+                        return Some(Val::Float(r));
+                    }
+                };
                 let r = match op {
                     BinOp::Add => a.checked_add(b),
                     BinOp::Sub => a.checked_sub(b),
@@ -1184,6 +1241,79 @@ impl<'p> Expander<'p> {
                         None
                     }
                 }
+            }
+        }
+    }
+
+    /// A number (whole or decimal), or an error where `e` names a block.
+    fn eval_number(&mut self, e: &Expr, env: &Env) -> Option<Val> {
+        match self.eval(e, env)? {
+            Val::Block(b) => {
+                self.err(
+                    CompileError::NotANumber {
+                        name: b,
+                        at: at(e.span()),
+                    },
+                    e.span(),
+                );
+                None
+            }
+            v => Some(v),
+        }
+    }
+
+    /// A function of expressions, on evaluated arguments (resolve checked their count).
+    fn call(&mut self, func: Builtin, args: &[Val], span: Span) -> Option<Val> {
+        let whole = |x: f64, s: &mut Self| {
+            if x.is_finite() && x.abs() <= MAX_EXACT_FLOAT {
+                Some(Val::Int(x as i64))
+            } else {
+                s.overflow(&format!("{}({x})", func.name()), span);
+                None
+            }
+        };
+        let first = args.first().map(as_f64).unwrap_or(0.0);
+        match func {
+            Builtin::Ceil => whole(first.ceil(), self),
+            Builtin::Floor => whole(first.floor(), self),
+            Builtin::Round => whole(first.round_ties_even(), self),
+            Builtin::Max | Builtin::Min => {
+                let pick = |a: &Val, b: &Val| {
+                    let better = if func == Builtin::Max {
+                        as_f64(b) > as_f64(a)
+                    } else {
+                        as_f64(b) < as_f64(a)
+                    };
+                    if better {
+                        b.clone()
+                    } else {
+                        a.clone()
+                    }
+                };
+                args.iter().cloned().reduce(|a, b| pick(&a, &b))
+            }
+            Builtin::Divisible => {
+                let d = args.get(1).map(as_f64).unwrap_or(0.0);
+                if d < 1.0 || d.fract() != 0.0 {
+                    self.err(
+                        CompileError::BadValue {
+                            what: "divisor".into(),
+                            found: d.to_string(),
+                            at: at(span),
+                            expected: "a whole number of 1 or more".into(),
+                            help: "`divisible(v, d)` rounds v to a multiple of d, such as 8".into(),
+                        },
+                        span,
+                    );
+                    return None;
+                }
+                // torchvision's `_make_divisible(v, d)`: the nearest multiple, at least d, and
+                // one step up if rounding lost more than 10%.
+                let mut n = d.max(((first + d / 2.0) / d).floor() * d);
+                if n < 0.9 * first {
+                    n += d;
+                }
+                whole(n, self)
             }
         }
     }
@@ -1272,5 +1402,13 @@ fn describe_block_layer(ops: &[Op]) -> Option<String> {
             Some(describe_layer(ops))
         }
         _ => None,
+    }
+}
+
+fn as_f64(v: &Val) -> f64 {
+    match v {
+        Val::Int(i) => *i as f64,
+        Val::Float(f) => *f,
+        Val::Block(_) => 0.0,
     }
 }

@@ -591,7 +591,34 @@ impl Checker<'_, '_> {
     /// Check that every name in `e` is bound. `block_ok`: a lone name may denote a block.
     fn expr_names(&mut self, e: &Expr, scope: &Scope, block_ok: bool) {
         match e {
-            Expr::Int(..) | Expr::In(..) => {}
+            Expr::Int(..) | Expr::In(..) | Expr::Float(..) => {}
+            Expr::Call { func, args, span } => {
+                let (n, exact) = func.arity();
+                if (exact && args.len() != n) || args.len() < n {
+                    let name = func.name();
+                    self.err(
+                        *span,
+                        CompileError::Arity {
+                            name: name.to_string(),
+                            expected: n,
+                            found: args.len(),
+                            at: at(*span),
+                            help: match func {
+                                Builtin::Max | Builtin::Min => {
+                                    format!("`{name}` takes one number or more")
+                                }
+                                Builtin::Divisible => {
+                                    "`divisible(v, d)` rounds v to a multiple of d".into()
+                                }
+                                _ => format!("`{name}(x)` takes one number"),
+                            },
+                        },
+                    );
+                }
+                for a in args {
+                    self.expr_names(a, scope, false);
+                }
+            }
             Expr::Neg(inner, _) => self.expr_names(inner, scope, false),
             Expr::Binary { lhs, rhs, .. } => {
                 self.expr_names(lhs, scope, false);

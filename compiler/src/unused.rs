@@ -11,7 +11,8 @@ use crate::resolve::Program;
 
 fn expr(e: &Expr, out: &mut HashSet<String>) {
     match e {
-        Expr::Int(..) | Expr::In(..) => {}
+        Expr::Int(..) | Expr::In(..) | Expr::Float(..) => {}
+        Expr::Call { args, .. } => args.iter().for_each(|a| expr(a, out)),
         Expr::Var(v) => {
             out.insert(v.name.clone());
         }

@@ -355,9 +355,69 @@ impl InDim {
     }
 }
 
+/// A function expressions may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Builtin {
+    /// `ceil(x)`: the smallest whole number not below x.
+    Ceil,
+    /// `floor(x)`.
+    Floor,
+    /// `round(x)`: the nearest whole number, halves to even (as Python's `round`).
+    Round,
+    /// `max(a, b, ...)`.
+    Max,
+    /// `min(a, b, ...)`.
+    Min,
+    /// `divisible(v, d)`: v rounded to a multiple of d, never below d nor 10% below v
+    /// (torchvision's and TensorFlow's `_make_divisible`).
+    Divisible,
+}
+
+impl Builtin {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ceil" => Builtin::Ceil,
+            "floor" => Builtin::Floor,
+            "round" => Builtin::Round,
+            "max" => Builtin::Max,
+            "min" => Builtin::Min,
+            "divisible" => Builtin::Divisible,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Ceil => "ceil",
+            Builtin::Floor => "floor",
+            Builtin::Round => "round",
+            Builtin::Max => "max",
+            Builtin::Min => "min",
+            Builtin::Divisible => "divisible",
+        }
+    }
+
+    /// How many arguments it takes: exactly, or at least (`max`, `min`).
+    pub fn arity(self) -> (usize, bool) {
+        match self {
+            Builtin::Ceil | Builtin::Floor | Builtin::Round => (1, true),
+            Builtin::Max | Builtin::Min => (1, false),
+            Builtin::Divisible => (2, true),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Expr {
     Int(u64, Span),
+    /// A decimal inside an expression (`c * 1.1`).
+    Float(f64, Span),
+    /// `ceil(n * d)`.
+    Call {
+        func: Builtin,
+        args: Vec<Expr>,
+        span: Span,
+    },
     /// `in.c`: read from the shape reaching the enclosing block.
     In(InDim, Span),
     Var(Ident),
@@ -373,7 +433,8 @@ pub enum Expr {
 impl Expr {
     pub fn span(&self) -> Span {
         match self {
-            Expr::Int(_, s) | Expr::Neg(_, s) | Expr::In(_, s) => *s,
+            Expr::Int(_, s) | Expr::Neg(_, s) | Expr::In(_, s) | Expr::Float(_, s) => *s,
+            Expr::Call { span, .. } => *span,
             Expr::Var(v) => v.span,
             Expr::Binary { span, .. } => *span,
         }

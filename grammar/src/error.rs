@@ -104,6 +104,9 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::outputs | Rule::kw_outputs | Rule::output_item => "`outputs` and stage names",
         Rule::kw_from => "`from` and a stage name",
         Rule::in_dim | Rule::dim_name => "`in.c`, `in.h` or `in.w`",
+        Rule::builtin | Rule::builtin_call => {
+            "a function (ceil, floor, round, max, min, divisible)"
+        }
         _ => return None,
     })
 }

@@ -644,6 +644,27 @@ impl Builder {
                 }
             },
             Rule::ident => Expr::Var(self.ident(p)),
+            Rule::float => match p.as_str().parse::<f64>() {
+                Ok(v) if v.is_finite() => Expr::Float(v, span),
+                _ => {
+                    self.errors.push(SyntaxError::BadFloat {
+                        text: p.as_str().to_string(),
+                        at: span.into(),
+                        span,
+                    });
+                    Expr::Float(0.0, span)
+                }
+            },
+            Rule::builtin_call => {
+                let mut it = p.into_inner();
+                let name = it
+                    .next()
+                    .map(|f| f.as_str().to_string())
+                    .unwrap_or_default();
+                let func = Builtin::parse(&name).expect("grammar only admits builtins");
+                let args = it.map(|a| self.expr(a)).collect();
+                Expr::Call { func, args, span }
+            }
             Rule::in_dim => {
                 let dim = match p.into_inner().next().map(|d| d.as_str()) {
                     Some("c") => InDim::C,
