@@ -21,6 +21,7 @@ pub mod shuffle;
 pub mod softmax;
 
 use archc_grammar::ast::{Layer, LayerKind, Span};
+use linkme::distributed_slice;
 use serde::Serialize;
 
 use crate::diag::{at, CompileError, Diagnostics};
@@ -101,25 +102,15 @@ pub fn attr(attrs: &[(String, Attr)], name: &str) -> Attr {
         .map_or(Attr::Int(0), |(_, v)| *v)
 }
 
+/// Every unit but the activations' (those are one family: `activation::unit`), each registered
+/// in its own file: `#[distributed_slice(UNITS)] pub static UNIT: Unit = …`.
+#[distributed_slice]
+pub static UNITS: [Unit];
+
 /// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
 /// holds the two lists together).
 pub fn unit(name: &str) -> Option<Unit> {
-    let fixed: [&Unit; 13] = [
-        &conv::UNIT,
-        &pool::MAX_UNIT,
-        &pool::AVG_UNIT,
-        &linear::UNIT,
-        &dropout::UNIT,
-        &flatten::UNIT,
-        &softmax::UNIT,
-        &norm::UNIT,
-        &layernorm::UNIT,
-        &groupnorm::UNIT,
-        &maxout::UNIT,
-        &drop_path::UNIT,
-        &shuffle::UNIT,
-    ];
-    match fixed.into_iter().find(|u| u.name == name) {
+    match UNITS.iter().find(|u| u.name == name) {
         Some(u) => Some(*u),
         None => activation::unit(name),
     }
@@ -415,6 +406,12 @@ mod tests {
         }
         assert_eq!(units().len(), LAYER_KINDS.len());
         assert!(unit("swish").is_none());
+        // Each registered unit is one word of the grammar, registered once.
+        let mut names: Vec<&str> = UNITS.iter().map(|u| u.name).collect();
+        assert!(names.iter().all(|n| LAYER_KINDS.contains(n)), "{names:?}");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), UNITS.len(), "a unit registered twice");
     }
 
     #[test]
