@@ -9,7 +9,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, Unit, UNITS};
+use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Conv2d, Op, Shape};
 
@@ -22,7 +22,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "conv 3x3, 64, stride: 2",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "conv",
     signature: &SIGNATURE,

@@ -6,7 +6,7 @@
 use linkme::distributed_slice;
 
 use super::args::Args;
-use super::{Cost, Signature, Unit, UnitRules, UNITS};
+use super::{Cost, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, UnitOp};
 
@@ -17,7 +17,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "drop_path 0.2",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "drop_path",
     signature: &SIGNATURE,

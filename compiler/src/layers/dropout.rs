@@ -3,7 +3,7 @@
 use linkme::distributed_slice;
 
 use super::args::Args;
-use super::{Signature, Unit, UNITS};
+use super::{Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::Op;
 
@@ -14,7 +14,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "dropout 0.5",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "dropout",
     signature: &SIGNATURE,

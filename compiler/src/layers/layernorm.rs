@@ -9,7 +9,7 @@
 use linkme::distributed_slice;
 
 use super::args::{ArgVal, Args};
-use super::{attr, Cost, Signature, Unit, UnitRules, UNITS};
+use super::{attr, Cost, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -28,7 +28,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "layernorm eps: 0.000001",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "layernorm",
     signature: &SIGNATURE,

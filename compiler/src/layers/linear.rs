@@ -5,7 +5,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, Signature, Unit, UNITS};
+use super::{Cost, Signature, Unit, LAYER_UNITS};
 use crate::graph::{Op, Shape};
 
 pub static SIGNATURE: Signature = Signature {
@@ -15,7 +15,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "fc 1000",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "fc",
     signature: &SIGNATURE,

@@ -6,7 +6,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, ShapeCtx, Signature, Unit, UnitRules, UNITS};
+use super::{Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -17,7 +17,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "maxout 2",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "maxout",
     signature: &SIGNATURE,

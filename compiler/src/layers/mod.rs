@@ -103,14 +103,15 @@ pub fn attr(attrs: &[(String, Attr)], name: &str) -> Attr {
 }
 
 /// Every unit but the activations' (those are one family: `activation::unit`), each registered
-/// in its own file: `#[distributed_slice(UNITS)] pub static UNIT: Unit = …`.
+/// in its own file: `#[distributed_slice(LAYER_UNITS)] pub static UNIT: Unit = …`. (The name is
+/// the link section's, shared by the whole binary: the runtime's slice is `RUNTIME_UNITS`.)
 #[distributed_slice]
-pub static UNITS: [Unit];
+pub static LAYER_UNITS: [Unit];
 
 /// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
 /// holds the two lists together).
 pub fn unit(name: &str) -> Option<Unit> {
-    match UNITS.iter().find(|u| u.name == name) {
+    match LAYER_UNITS.iter().find(|u| u.name == name) {
         Some(u) => Some(*u),
         None => activation::unit(name),
     }
@@ -407,11 +408,11 @@ mod tests {
         assert_eq!(units().len(), LAYER_KINDS.len());
         assert!(unit("swish").is_none());
         // Each registered unit is one word of the grammar, registered once.
-        let mut names: Vec<&str> = UNITS.iter().map(|u| u.name).collect();
+        let mut names: Vec<&str> = LAYER_UNITS.iter().map(|u| u.name).collect();
         assert!(names.iter().all(|n| LAYER_KINDS.contains(n)), "{names:?}");
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), UNITS.len(), "a unit registered twice");
+        assert_eq!(names.len(), LAYER_UNITS.len(), "a unit registered twice");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use linkme::distributed_slice;
 
 use super::args::{ArgVal, Args};
-use super::{Cost, Signature, Unit, UNITS};
+use super::{Cost, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Shape};
 
@@ -20,7 +20,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "bn eps: 0.001, momentum: 0.01",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "bn",
     signature: &SIGNATURE,

@@ -5,7 +5,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, ShapeCtx, Signature, Unit, UNITS};
+use super::{need_map, window, Cost, ShapeCtx, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Pool2d, Shape};
 
@@ -23,7 +23,7 @@ pub static AVG_SIGNATURE: Signature = Signature {
     example: "avgpool  (global), avgpool 2x2, or avgpool output: 7x7",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static MAX_UNIT: Unit = Unit {
     name: "maxpool",
     signature: &MAX_SIGNATURE,
@@ -38,7 +38,7 @@ pub static MAX_UNIT: Unit = Unit {
     rules: None,
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static AVG_UNIT: Unit = Unit {
     name: "avgpool",
     signature: &AVG_SIGNATURE,

@@ -7,7 +7,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{attr, need_map, Cost, ShapeCtx, Signature, Unit, UnitRules, UNITS};
+use super::{attr, need_map, Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -18,7 +18,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "channel_shuffle 2",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "channel_shuffle",
     signature: &SIGNATURE,

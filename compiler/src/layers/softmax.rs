@@ -3,7 +3,7 @@
 
 use linkme::distributed_slice;
 
-use super::{Cost, Signature, Unit, UNITS};
+use super::{Cost, Signature, Unit, LAYER_UNITS};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -13,7 +13,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "softmax",
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "softmax",
     signature: &SIGNATURE,

@@ -14,7 +14,7 @@
 //!   `ZeroPadSubsample`, `Highway`); `shape_ops`: the `maxout`, `channel_shuffle` and
 //!   `drop_path` units.
 //! - A kind whose lowered op is `LoweredOp::Unit` has a [`RuntimeUnit`] (validation, module,
-//!   forward, codegen text), registered in its own file with `#[distributed_slice(UNITS)]`;
+//!   forward, codegen text), registered in its own file with `#[distributed_slice(RUNTIME_UNITS)]`;
 //!   [`node_op`] serves every unit through it, so a new such kind touches no file here but its
 //!   own (and `pub mod` for a new file).
 //!
@@ -390,9 +390,10 @@ pub struct RuntimeUnit {
 }
 
 /// Every runtime unit, each registered in its own file:
-/// `#[distributed_slice(UNITS)] static NAME: RuntimeUnit = …`.
+/// `#[distributed_slice(RUNTIME_UNITS)] static NAME: RuntimeUnit = …`. (The name is the link
+/// section's, shared by the whole binary: the compiler's slice is `LAYER_UNITS`.)
 #[distributed_slice]
-pub static UNITS: [RuntimeUnit];
+pub static RUNTIME_UNITS: [RuntimeUnit];
 
 /// The module of a unit node: its parameters (vectors over channels, in the compiler's order)
 /// and a training flag (cleared by `valid()` and by freezing, as Burn's dropout's).
@@ -413,7 +414,7 @@ impl UnitLayer {
 
 /// The runtime unit of `name`.
 pub fn unit(name: &str) -> Option<&'static RuntimeUnit> {
-    UNITS.iter().find(|u| u.unit == name)
+    RUNTIME_UNITS.iter().find(|u| u.unit == name)
 }
 
 /// A unit node: its runtime unit, attributes and parameter names.
@@ -497,16 +498,20 @@ mod tests {
                 u.name
             );
         }
-        for r in super::UNITS {
+        for r in super::RUNTIME_UNITS {
             assert!(
                 archc_compiler::layers::rules(r.unit).is_some(),
                 "runtime unit `{}` has no compiler unit with rules",
                 r.unit
             );
         }
-        let mut names: Vec<&str> = super::UNITS.iter().map(|u| u.unit).collect();
+        let mut names: Vec<&str> = super::RUNTIME_UNITS.iter().map(|u| u.unit).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), super::UNITS.len(), "a unit registered twice");
+        assert_eq!(
+            names.len(),
+            super::RUNTIME_UNITS.len(),
+            "a unit registered twice"
+        );
     }
 }

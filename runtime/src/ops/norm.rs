@@ -15,7 +15,7 @@ use linkme::distributed_slice;
 
 use super::{
     divides, float, inputs, int, layer, value, Attrs, Gen, Init, Layer, NodeOp, RuntimeUnit, Rust,
-    Saved, UnitLayer, Value, UNITS,
+    Saved, UnitLayer, Value, RUNTIME_UNITS,
 };
 use crate::init::{param, param_from, Fill};
 
@@ -141,7 +141,7 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     out.output
 }
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(RUNTIME_UNITS)]
 static LAYERNORM: RuntimeUnit = RuntimeUnit {
     unit: "layernorm",
     check: |a, ins| check(a, ins, "num_features", None),
@@ -172,7 +172,7 @@ static LAYERNORM: RuntimeUnit = RuntimeUnit {
     },
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(RUNTIME_UNITS)]
 static GROUPNORM: RuntimeUnit = RuntimeUnit {
     unit: "groupnorm",
     check: |a, ins| check(a, ins, "num_channels", Some(int(a, "num_groups"))),

@@ -6,9 +6,9 @@
 use burn::tensor::{Distribution, Tensor};
 use linkme::distributed_slice;
 
-use super::{divides, float, inputs, int, value, Gen, RuntimeUnit, Rust, UnitLayer, UNITS};
+use super::{divides, float, inputs, int, value, Gen, RuntimeUnit, Rust, UnitLayer, RUNTIME_UNITS};
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(RUNTIME_UNITS)]
 static MAXOUT: RuntimeUnit = RuntimeUnit {
     unit: "maxout",
     check: |a, ins| {
@@ -30,7 +30,7 @@ static MAXOUT: RuntimeUnit = RuntimeUnit {
     },
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(RUNTIME_UNITS)]
 static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
     unit: "channel_shuffle",
     check: |a, ins| {
@@ -49,7 +49,7 @@ static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
     },
 };
 
-#[distributed_slice(UNITS)]
+#[distributed_slice(RUNTIME_UNITS)]
 static DROP_PATH: RuntimeUnit = RuntimeUnit {
     unit: "drop_path",
     check: |a, ins| {
