@@ -22,6 +22,7 @@ pub mod shuffle;
 pub mod softmax;
 
 use archc_grammar::ast::{Layer, LayerKind, Span};
+use linkme::distributed_slice;
 use serde::Serialize;
 
 use crate::diag::{at, CompileError, Diagnostics};
@@ -108,25 +109,16 @@ pub fn attr(attrs: &[(String, Attr)], name: &str) -> Attr {
         .map_or(Attr::Int(0), |(_, v)| *v)
 }
 
+/// Every unit but the activations' (those are one family: `activation::unit`), each registered
+/// in its own file: `#[distributed_slice(LAYER_UNITS)] pub static UNIT: Unit = …`. (The name is
+/// the link section's, shared by the whole binary: the runtime's slice is `RUNTIME_UNITS`.)
+#[distributed_slice]
+pub static LAYER_UNITS: [Unit];
+
 /// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
 /// holds the two lists together).
 pub fn unit(name: &str) -> Option<Unit> {
-    let fixed: [&Unit; 13] = [
-        &conv::UNIT,
-        &pool::MAX_UNIT,
-        &pool::AVG_UNIT,
-        &linear::UNIT,
-        &dropout::UNIT,
-        &flatten::UNIT,
-        &softmax::UNIT,
-        &norm::UNIT,
-        &layernorm::UNIT,
-        &groupnorm::UNIT,
-        &maxout::UNIT,
-        &drop_path::UNIT,
-        &shuffle::UNIT,
-    ];
-    match fixed.into_iter().find(|u| u.name == name) {
+    match LAYER_UNITS.iter().find(|u| u.name == name) {
         Some(u) => Some(*u),
         None => activation::unit(name),
     }
@@ -425,6 +417,12 @@ mod tests {
         }
         assert_eq!(units().len(), LAYER_KINDS.len());
         assert!(unit("swish").is_none());
+        // Each registered unit is one word of the grammar, registered once.
+        let mut names: Vec<&str> = LAYER_UNITS.iter().map(|u| u.name).collect();
+        assert!(names.iter().all(|n| LAYER_KINDS.contains(n)), "{names:?}");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), LAYER_UNITS.len(), "a unit registered twice");
     }
 
     #[test]

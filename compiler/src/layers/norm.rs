@@ -1,8 +1,10 @@
 //! `bn`: batch normalisation over channels. Two trainable vectors (scale, shift) and two
 //! buffers (running mean and variance). Applied after a conv by default.
 
+use linkme::distributed_slice;
+
 use super::args::{ArgVal, Args};
-use super::{Cost, LayerDefaults, Signature, Unit};
+use super::{Cost, LayerDefaults, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Shape};
 
@@ -18,6 +20,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "bn eps: 0.001, momentum: 0.01",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "bn",
     signature: &SIGNATURE,
