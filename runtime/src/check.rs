@@ -42,6 +42,26 @@ pub fn check(g: &LoweredGraph) -> Result<NodeOps, BuildError> {
     if g.logits >= g.nodes.len() {
         return Err(err(0, format!("logits node %{} does not exist", g.logits)));
     }
+    for (k, o) in g.outputs.iter().enumerate() {
+        if o.node >= g.nodes.len() {
+            return Err(err(
+                0,
+                format!("output `{}` node %{} does not exist", o.name, o.node),
+            ));
+        }
+        if k == 0 && o.node != g.logits {
+            return Err(err(
+                o.node,
+                "the first output is not the logits node".into(),
+            ));
+        }
+        if !o.weight.is_finite() || o.weight < 0.0 {
+            return Err(err(
+                o.node,
+                format!("output `{}` has loss weight {}", o.name, o.weight),
+            ));
+        }
+    }
     if g.nodes[g.logits].output != g.output {
         return Err(err(
             g.logits,

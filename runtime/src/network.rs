@@ -8,9 +8,10 @@
 //!   lowered graph itself, and the nodes' ops) is plain data the module carries
 //!   (`#[module(skip)]`), so `valid()`, `to_device()`, optimisers and Burn's records see only
 //!   the layers;
-//! - [`Network::forward`] evaluates the nodes up to the logits node in topological order and
+//! - [`Network::forward`] evaluates the nodes the logits node needs in topological order and
 //!   drops each intermediate result after its last reader, so memory is bounded by the live set,
-//!   not by the depth; a trailing softmax is applied by [`Network::predict`] only;
+//!   not by the depth; a trailing softmax is applied by [`Network::predict`] only; auxiliary
+//!   heads (`outputs`) are run only by [`Network::try_forward_outputs`], which training uses;
 //! - train/eval follows Burn: a network on an autodiff device (`Device::flex().autodiff()`)
 //!   trains (batch norm uses batch statistics and updates its running statistics, dropout is
 //!   active); `network.valid()` evaluates (running statistics, no dropout), as does any network
@@ -36,7 +37,47 @@ pub struct Plan {
     pub(crate) graph: LoweredGraph,
     pub(crate) ops: Vec<Option<Box<dyn NodeOp>>>,
     pub(crate) layer: Vec<Option<usize>>,
+    /// The nodes the main output needs (evaluation, `forward`): auxiliary heads are not run.
+    main: Schedule,
+    /// The nodes every output needs (training a network with several outputs).
+    all: Schedule,
+}
+
+/// Which nodes a set of outputs needs, and the last needed node that reads each one.
+struct Schedule {
+    outputs: Vec<usize>,
+    needed: Vec<bool>,
     last_use: Vec<usize>,
+    end: usize,
+}
+
+impl Schedule {
+    fn new(g: &LoweredGraph, outputs: Vec<usize>) -> Self {
+        let mut needed = vec![false; g.nodes.len()];
+        let mut stack = outputs.clone();
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut needed[i], true) {
+                stack.extend(g.nodes[i].inputs.iter().copied());
+            }
+        }
+        // An output is read by the caller: it lives to the end.
+        let end = outputs.iter().copied().max().unwrap_or(0);
+        let mut last_use: Vec<usize> = (0..g.nodes.len()).collect();
+        for n in g.nodes.iter().filter(|n| needed[n.id]) {
+            for &j in &n.inputs {
+                last_use[j] = last_use[j].max(n.id);
+            }
+        }
+        for &o in &outputs {
+            last_use[o] = usize::MAX;
+        }
+        Schedule {
+            outputs,
+            needed,
+            last_use,
+            end,
+        }
+    }
 }
 
 impl fmt::Debug for Plan {
@@ -99,17 +140,16 @@ impl Network {
                 layers.len() - 1
             }));
         }
-        let mut last_use: Vec<usize> = (0..graph.nodes.len()).collect();
-        for n in &graph.nodes {
-            for &j in &n.inputs {
-                last_use[j] = last_use[j].max(n.id);
-            }
+        let mut outputs: Vec<usize> = graph.outputs.iter().map(|o| o.node).collect();
+        if outputs.is_empty() {
+            outputs.push(graph.logits);
         }
         let plan = Plan {
             graph: graph.clone(),
             ops,
             layer,
-            last_use,
+            main: Schedule::new(graph, vec![graph.logits]),
+            all: Schedule::new(graph, outputs),
         };
         Ok(Network {
             layers,
@@ -197,19 +237,45 @@ impl Network {
         })
     }
 
+    /// Every output's logits `[N, classes]`, the main one first, for a batch of the graph's
+    /// input shape (checked): what training a network with several heads differentiates. For
+    /// a network with one output, its logits alone.
+    pub fn try_forward_outputs(&self, x: Tensor<4>) -> Result<Vec<Tensor<2>>, InputError> {
+        self.check_input(&x.dims())?;
+        Ok(self.run_schedule(Value::Map(x), &self.plan.all))
+    }
+
+    /// The outputs' weights in the training loss, in the order of
+    /// [`Network::try_forward_outputs`] (1 for a network with one output).
+    pub fn output_weights(&self) -> Vec<f64> {
+        let g = &self.plan.graph;
+        if g.outputs.is_empty() {
+            vec![1.0]
+        } else {
+            g.outputs.iter().map(|o| o.weight).collect()
+        }
+    }
+
     fn run(&self, x: Value) -> Tensor<2> {
+        let mut out = self.run_schedule(x, &self.plan.main);
+        out.pop()
+            .unwrap_or_else(|| unreachable_value(&self.plan.graph, 0).flat())
+    }
+
+    /// Evaluate the nodes `s` needs, in order, dropping each value after its last reader.
+    fn run_schedule(&self, x: Value, s: &Schedule) -> Vec<Tensor<2>> {
         let plan = &*self.plan;
         let g = &plan.graph;
-        let mut values: Vec<Option<Value>> = vec![None; g.logits + 1];
+        let mut values: Vec<Option<Value>> = vec![None; s.end + 1];
         let mut x = Some(x);
-        for n in &g.nodes[..=g.logits] {
+        for n in g.nodes[..=s.end].iter().filter(|n| s.needed[n.id]) {
             // Take the inputs, dropping each one whose last reader is this node.
             let mut ins: Vec<Value> = Vec::with_capacity(n.inputs.len());
             for &j in &n.inputs {
                 ins.push(values[j].clone().unwrap_or_else(|| unreachable_value(g, j)));
             }
             for &j in &n.inputs {
-                if plan.last_use[j] == n.id {
+                if s.last_use[j] == n.id {
                     values[j] = None;
                 }
             }
@@ -219,10 +285,15 @@ impl Network {
             };
             values[n.id] = Some(out);
         }
-        values[g.logits]
-            .take()
-            .unwrap_or_else(|| unreachable_value(g, g.logits))
-            .flat()
+        s.outputs
+            .iter()
+            .map(|&o| {
+                values[o]
+                    .take()
+                    .unwrap_or_else(|| unreachable_value(g, o))
+                    .flat()
+            })
+            .collect()
     }
 }
 

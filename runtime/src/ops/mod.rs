@@ -10,7 +10,8 @@
 //!
 //! - `conv`: `Conv2d`; `linear`: `Linear`; `pool`: the three pools; `norm`: batch norm, and the
 //!   `layernorm` and `groupnorm` units; `activation`: every activation (`Act`) and `PRelu`;
-//!   `structure`: the ops that wire or reshape (`Add`, `Flatten`, `Softmax`, `Dropout`,
+//!   `merge`: the merges of branches (`Add`, `Concat`, `Mul`, `Max`) and `Split`;
+//!   `structure`: the ops that wire or reshape (`Flatten`, `Softmax`, `Dropout`,
 //!   `ZeroPadSubsample`, `Highway`); `shape_ops`: the `maxout`, `channel_shuffle` and
 //!   `drop_path` units.
 //! - A kind whose lowered op is `LoweredOp::Unit` has a [`RuntimeUnit`] (validation, module,
@@ -24,6 +25,7 @@
 pub mod activation;
 pub mod conv;
 pub mod linear;
+pub mod merge;
 pub mod norm;
 pub mod pool;
 pub mod shape_ops;
@@ -309,7 +311,11 @@ pub fn node_op(op: &LoweredOp) -> Result<Option<Box<dyn NodeOp>>, String> {
         LoweredOp::Dropout { prob } => Box::new(structure::DropoutOp(prob)),
         LoweredOp::Flatten => Box::new(structure::FlattenOp),
         LoweredOp::Softmax => Box::new(structure::SoftmaxOp),
-        LoweredOp::Add => Box::new(structure::AddOp),
+        LoweredOp::Add => Box::new(merge::SumOp),
+        LoweredOp::Concat => Box::new(merge::ConcatOp),
+        LoweredOp::Mul => Box::new(merge::MulOp),
+        LoweredOp::Max => Box::new(merge::MaxOp),
+        LoweredOp::Split { parts, index } => Box::new(merge::SplitOp { parts, index }),
         LoweredOp::ZeroPadSubsample {
             stride,
             pad_before,

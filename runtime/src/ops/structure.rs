@@ -1,4 +1,4 @@
-//! The ops that wire, reshape or only act in training: `Add` (two inputs), `Highway` (three),
+//! The ops that wire, reshape or only act in training: `Highway` (three inputs),
 //! `Flatten`, `Softmax`, `Dropout` and option A's `ZeroPadSubsample`: validation, forward and
 //! codegen text (and `Dropout`'s Burn module).
 
@@ -77,30 +77,6 @@ impl NodeOp for FlattenOp {
         } else {
             g.x(0).to_string()
         }))
-    }
-}
-
-/// `LoweredOp::Add`: the elementwise sum of two inputs of one shape.
-pub struct AddOp;
-
-impl NodeOp for AddOp {
-    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
-        let [a, b] = inputs(ins)?;
-        if a != b {
-            return Err(format!("adds {a:?} to {b:?}"));
-        }
-        Ok(a.to_vec())
-    }
-
-    fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
-        match values(ins) {
-            [Value::Map(a), Value::Map(b)] => Value::Map(a + b),
-            [a, b] => Value::Flat(a.flat() + b.flat()),
-        }
-    }
-
-    fn rust(&self, g: &Gen) -> Result<Rust, String> {
-        Ok(Rust::expr(format!("{} + {}", g.x(0), g.x(1))))
     }
 }
 
