@@ -10,8 +10,9 @@ defaults, an input batch, and PyTorch's eval-mode output:
     OUT/manifest.json         which archc file/network and input size each one is
 
 Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn, resnext50_32x4d,
-wide_resnet50_2 and mobilenet_v2, and a CIFAR ResNet-20 with option A shortcuts written here
-in PyTorch (names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
+wide_resnet50_2, mobilenet_v2, googlenet (with its auxiliary heads), densenet121 and
+shufflenet_v2_x1_0, and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
+(names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
 (the same layers as at 224, a third of the time on CPU); the CIFAR network on 3x32x32.
 
 Needs torch 2.9.0 and torchvision 0.24.0:  python3 scripts/parity.py OUT_DIR
@@ -150,8 +151,13 @@ def main():
         ("resnext50_32x4d", "architectures/resnext.arch", "resnext50_32x4d", [3, 128, 128], lambda: torchvision.models.resnext50_32x4d()),
         ("wide_resnet50_2", "architectures/resnext.arch", "wide_resnet50_2", [3, 128, 128], lambda: torchvision.models.wide_resnet50_2()),
         ("mobilenet_v2", "architectures/mobilenet.arch", "mobilenet_v2", [3, 128, 128], lambda: torchvision.models.mobilenet_v2()),
+        # Networks that branch and merge (GoogLeNet with its auxiliary heads: evaluation runs
+        # the main output alone, as torchvision's eval mode does).
+        ("googlenet", "architectures/googlenet.arch", "googlenet", [3, 128, 128], lambda: torchvision.models.googlenet(aux_logits=True, init_weights=True)),
+        ("densenet121", "architectures/densenet.arch", "densenet121", [3, 128, 128], lambda: torchvision.models.densenet121()),
+        ("shufflenet_v2_x1_0", "architectures/shufflenet.arch", "shufflenet_v2_x1_0", [3, 128, 128], lambda: torchvision.models.shufflenet_v2_x1_0()),
     ]
-    calibrated = {"mobilenet_v2"}
+    calibrated = {"mobilenet_v2", "googlenet", "densenet121", "shufflenet_v2_x1_0"}
     manifest = []
     for seed, (name, file, network, shape, make) in enumerate(nets):
         torch.manual_seed(1000 + seed)

@@ -104,6 +104,17 @@ pub enum Naming {
     /// torchvision's MobileNetV2 names: `features.N` (a block is `features.N.conv.J`, a conv
     /// with its BN and activation is `J.0`, `J.1`), `classifier.N`.
     Mobilenet,
+    /// torchvision's GoogLeNet names: a conv with its BN is a `BasicConv2d` (`conv`, `bn`);
+    /// `inception3a.branch2.0.conv`, `aux1.conv.conv`, `aux1.fc1`, `fc`.
+    Googlenet,
+    /// torchvision's DenseNet names: `features.conv0`, `features.norm0`,
+    /// `features.denseblock1.denselayer1.norm1`, `features.transition1.conv`,
+    /// `features.norm5`, `classifier`.
+    Densenet,
+    /// Every stage line, block repetition and branch a `nn.Sequential` of its layers:
+    /// `conv1.0`, `stage2.0.branch2.3`, and `fc` for a stage line's single fc (torchvision's
+    /// ShuffleNetV2).
+    Nested,
 }
 
 impl Naming {
@@ -113,6 +124,9 @@ impl Naming {
             "resnet" => Naming::Resnet,
             "sequential" => Naming::Sequential,
             "mobilenet" => Naming::Mobilenet,
+            "googlenet" => Naming::Googlenet,
+            "densenet" => Naming::Densenet,
+            "nested" => Naming::Nested,
             _ => return None,
         })
     }

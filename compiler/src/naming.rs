@@ -28,6 +28,205 @@ pub(crate) struct Namer<'a> {
     /// For `mobilenet`: every graph node's name, worked out before lowering (whether a conv
     /// is `J.0` or `J` depends on the nodes after it).
     mobilenet: Vec<String>,
+    /// For `googlenet`, `densenet` and `nested`: every weight-bearing node's name, worked out
+    /// before lowering (an index or a suffix depends on the other nodes of its container).
+    precomputed: Vec<Option<String>>,
+}
+
+/// Whether node `n` holds weights once lowered.
+fn weighted(n: &Node) -> bool {
+    match &n.op {
+        Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. } => true,
+        Op::Act(a) => !a.param_shapes(1).is_empty(),
+        Op::Unit(u) => crate::layers::rules(u.kind).is_some(),
+        _ => false,
+    }
+}
+
+/// The container a node sits in: its stage, repetition and branch path.
+type Container<'a> = (Option<&'a str>, Option<u64>, &'a [String]);
+
+fn container(n: &Node) -> Container<'_> {
+    (n.path.stage.as_deref(), n.path.rep, &n.path.branch)
+}
+
+/// The nodes of each container, in order.
+fn containers(nodes: &[Node]) -> HashMap<Container<'_>, Vec<usize>> {
+    let mut m: HashMap<Container, Vec<usize>> = HashMap::new();
+    for n in nodes {
+        m.entry(container(n)).or_default().push(n.id.0);
+    }
+    m
+}
+
+/// A container's elements as torchvision groups them into `BasicConv2d`s: a conv with the BN
+/// that reads it (and the activation after) is one element; any other node one of its own.
+/// Each node's (element index, role): role `conv`, `bn` or `` (a node standing alone).
+fn basic_conv_elements(nodes: &[Node], ids: &[usize]) -> Vec<(usize, &'static str)> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut k = 0;
+    let mut i = 0;
+    while i < ids.len() {
+        let n = &nodes[ids[i]];
+        let bn_next = ids.get(i + 1).is_some_and(|&j| {
+            matches!(nodes[j].op, Op::BatchNorm { .. }) && nodes[j].inputs == [n.id]
+        });
+        if matches!(n.op, Op::Conv2d(_)) && bn_next {
+            out.push((k, "conv"));
+            out.push((k, "bn"));
+            i += 2;
+            if ids
+                .get(i)
+                .is_some_and(|&j| matches!(nodes[j].op, Op::Act(_)))
+            {
+                out.push((k, "relu"));
+                i += 1;
+            }
+        } else {
+            out.push((k, ""));
+            i += 1;
+        }
+        k += 1;
+    }
+    out
+}
+
+/// torchvision's GoogLeNet names (see [`Naming::Googlenet`]).
+fn googlenet_names(nodes: &[Node]) -> Vec<Option<String>> {
+    let mut names = vec![None; nodes.len()];
+    for ((stage, rep, branch), ids) in containers(nodes) {
+        let Some(stage) = stage else { continue };
+        let els = basic_conv_elements(nodes, &ids);
+        let count = els.last().map_or(0, |e| e.0 + 1);
+        for (&id, &(k, role)) in ids.iter().zip(&els) {
+            let n = &nodes[id];
+            if !weighted(n) {
+                continue;
+            }
+            let name = if !branch.is_empty() {
+                // A branch: one BasicConv2d, or a Sequential of them (a pool counts too).
+                let b = format!("{stage}.{}", branch.join("."));
+                let el = if count == 1 { b } else { format!("{b}.{k}") };
+                format!("{el}.{role}")
+            } else if rep.is_some() {
+                // A block without branches (the auxiliary classifier): its BasicConv2d is
+                // `conv`, its fcs keep their names.
+                match role {
+                    "" => format!("{stage}.{}", n.path.local),
+                    r => format!("{stage}.conv.{r}"),
+                }
+            } else {
+                match role {
+                    "" if matches!(n.op, Op::Linear { .. }) => "fc".to_string(),
+                    "" => format!("{stage}.{}", n.path.local),
+                    r => format!("{stage}.{r}"),
+                }
+            };
+            names[id] = Some(name);
+        }
+    }
+    names
+}
+
+/// torchvision's DenseNet names (see [`Naming::Densenet`]): a stage line's conv is
+/// `features.STAGE` and its BN `features.normD` (D the stage name's digits) or, without a conv,
+/// `features.STAGE`; a block repetition is `features.STAGE.denseblockR` when the stage repeats
+/// it (`denselayer`, counted from 1), else `features.STAGE`, and in it the k-th conv and BN are
+/// `convk`, `normk` (no k when there is one); a stage line's fc is `STAGE`.
+fn densenet_names(nodes: &[Node]) -> Vec<Option<String>> {
+    let mut names = vec![None; nodes.len()];
+    let mut reps: HashMap<&str, u64> = HashMap::new();
+    for n in nodes {
+        if let (Some(s), Some(r)) = (n.path.stage.as_deref(), n.path.rep) {
+            let e = reps.entry(s).or_insert(0);
+            *e = (*e).max(r + 1);
+        }
+    }
+    for ((stage, rep, _), ids) in containers(nodes) {
+        let Some(stage) = stage else { continue };
+        let digits: String = stage.chars().filter(char::is_ascii_digit).collect();
+        let has_conv = ids.iter().any(|&i| matches!(nodes[i].op, Op::Conv2d(_)));
+        let (mut convs, mut bns) = (0, 0);
+        let total = |kind: fn(&Op) -> bool| ids.iter().filter(|&&i| kind(&nodes[i].op)).count();
+        let n_convs = total(|o| matches!(o, Op::Conv2d(_)));
+        let n_bns = total(|o| matches!(o, Op::BatchNorm { .. }));
+        for &id in &ids {
+            let n = &nodes[id];
+            if !weighted(n) {
+                continue;
+            }
+            let name = match (rep, &n.op) {
+                (None, Op::Conv2d(_)) => format!("features.{stage}"),
+                (None, Op::BatchNorm { .. }) if has_conv => format!("features.norm{digits}"),
+                (None, Op::BatchNorm { .. }) => format!("features.{stage}"),
+                (None, _) => stage.to_string(),
+                (Some(r), op) => {
+                    let c = if reps.get(stage).copied().unwrap_or(1) > 1 {
+                        format!("features.{stage}.denselayer{}", r + 1)
+                    } else {
+                        format!("features.{stage}")
+                    };
+                    let (what, k, n_of) = match op {
+                        Op::Conv2d(_) => {
+                            convs += 1;
+                            ("conv", convs, n_convs)
+                        }
+                        Op::BatchNorm { .. } => {
+                            bns += 1;
+                            ("norm", bns, n_bns)
+                        }
+                        _ => (n.path.local.as_str(), 0, 0),
+                    };
+                    if n_of > 1 {
+                        format!("{c}.{what}{k}")
+                    } else {
+                        format!("{c}.{what}")
+                    }
+                }
+            };
+            names[id] = Some(name);
+        }
+    }
+    names
+}
+
+/// Every stage line, block repetition and branch a `nn.Sequential` (see [`Naming::Nested`]):
+/// the k-th node of a container is `PATH.k`, PATH its stage, repetition and branches; a stage
+/// line whose only weights are one fc names it `fc`.
+fn nested_names(nodes: &[Node]) -> Vec<Option<String>> {
+    let mut names = vec![None; nodes.len()];
+    for ((stage, rep, branch), ids) in containers(nodes) {
+        let Some(stage) = stage else { continue };
+        let mut path = stage.to_string();
+        if let Some(r) = rep {
+            path += &format!(".{r}");
+        }
+        for b in branch {
+            path += &format!(".{b}");
+        }
+        // Merges, splits and adds are functions in torchvision, not entries.
+        let entries: Vec<usize> = ids
+            .iter()
+            .copied()
+            .filter(|&i| !matches!(nodes[i].op, Op::Merge(_) | Op::Split { .. } | Op::Add))
+            .collect();
+        let lone_fc = rep.is_none()
+            && entries.iter().filter(|&&i| weighted(&nodes[i])).count() == 1
+            && entries
+                .iter()
+                .any(|&i| matches!(nodes[i].op, Op::Linear { .. }));
+        for (k, &id) in entries.iter().enumerate() {
+            if !weighted(&nodes[id]) {
+                continue;
+            }
+            names[id] = Some(if lone_fc {
+                "fc".to_string()
+            } else {
+                format!("{path}.{k}")
+            });
+        }
+    }
+    names
 }
 
 /// The length of the torchvision `Conv2dNormActivation` starting at node `i`: 3 if it is a
@@ -157,6 +356,12 @@ impl<'a> Namer<'a> {
             } else {
                 Vec::new()
             },
+            precomputed: match t.graph.naming {
+                Naming::Googlenet => googlenet_names(&t.graph.nodes),
+                Naming::Densenet => densenet_names(&t.graph.nodes),
+                Naming::Nested => nested_names(&t.graph.nodes),
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -217,6 +422,14 @@ impl<'a> Namer<'a> {
                 } else {
                     self.features += 1;
                     format!("features.{}", self.features - 1)
+                }
+            }
+            Naming::Googlenet | Naming::Densenet | Naming::Nested => {
+                // Weight-bearing nodes by the scheme; the rest keep archc's (unique) names.
+                match (&self.precomputed[n.id.0], suffix) {
+                    (Some(base), None) => base.clone(),
+                    (_, Some(s)) => format!("{}.{s}", n.name),
+                    (None, None) => n.name.clone(),
                 }
             }
             Naming::Mobilenet => {
