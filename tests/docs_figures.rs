@@ -3,7 +3,7 @@
 //! whose first column is `network` has its `parameters` and `mult-adds` columns checked
 //! against the zoo's reports (exact, or as `archc report` rounds: `1.814 G`, `40.6 M`); the
 //! `# "macs": N` comments after `archc report ... --format json` commands are checked; and
-//! README's `$ archc report` example is run and compared line by line. Measured figures
+//! every `$ archc ...` example with its output is run and compared line by line. Measured figures
 //! (times, errors, speeds) are not checked here: the docs give each its command or date.
 
 use std::collections::BTreeMap;
@@ -184,27 +184,85 @@ fn parameter_and_mult_add_figures_in_the_docs_are_archcs() {
     );
 }
 
+/// Every ```text block of the docs that starts with `$ archc ...`: the command is run (with
+/// bash, so a `| grep` works) in the repository, or, when its file is not there, in a folder
+/// holding the doc's nearest ```arch block above it under that name; the lines shown (up to a
+/// `...` line) must be the first lines it prints.
 #[test]
-fn the_readme_report_example_is_what_archc_prints() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let mut lines = readme.lines();
-    let command = lines
-        .find(|l| l.starts_with("$ archc report "))
-        .expect("README.md shows an `archc report`");
-    let shown: Vec<&str> = lines.take_while(|l| *l != "..." && *l != "```").collect();
-    let args: Vec<&str> = command.split_whitespace().skip(2).collect();
-    let o = Command::new(env!("CARGO_BIN_EXE_archc"))
-        .args(&args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let out = String::from_utf8(o.stdout).unwrap();
-    let printed: Vec<&str> = out.lines().take(shown.len()).collect();
-    assert!(shown.len() > 5, "{shown:?}");
-    assert_eq!(
-        shown, printed,
-        "README.md's `{command}` is not what archc prints"
+fn the_docs_archc_examples_are_what_archc_prints() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_archc"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
     );
+    let (mut run, mut wrong) = (0, Vec::new());
+    for doc in docs() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let rel = doc.strip_prefix(root()).unwrap().display().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut last_arch: Option<String> = None;
+        let mut k = 0;
+        while k < lines.len() {
+            let fence = lines[k].trim_start();
+            let indent = lines[k].len() - fence.len();
+            let Some(info) = fence.strip_prefix("```") else {
+                k += 1;
+                continue;
+            };
+            let mut body = Vec::new();
+            let mut j = k + 1;
+            while j < lines.len() && !lines[j].trim_start().starts_with("```") {
+                body.push(lines[j].get(indent..).unwrap_or("").to_string());
+                j += 1;
+            }
+            let at = k + 1;
+            k = j + 1;
+            if info.trim() == "arch" {
+                last_arch = Some(body.join("\n") + "\n");
+                continue;
+            }
+            let Some(command) = body.first().and_then(|l| l.strip_prefix("$ archc ")) else {
+                continue;
+            };
+            let file = command.split_whitespace().nth(1).unwrap_or("");
+            let dir = tempfile::tempdir().unwrap();
+            let cwd = if root().join(file).is_file() {
+                root().to_path_buf()
+            } else {
+                let src = last_arch.clone().unwrap_or_else(|| {
+                    panic!("{rel}:{at}: no ```arch block before `archc {command}`")
+                });
+                std::fs::write(dir.path().join(file), src).unwrap();
+                dir.path().to_path_buf()
+            };
+            let o = Command::new("bash")
+                .args(["-o", "pipefail", "-c", &format!("archc {command}")])
+                .current_dir(&cwd)
+                .env("PATH", &path)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            run += 1;
+            let out = String::from_utf8_lossy(&o.stdout);
+            let shown: Vec<&str> = body[1..]
+                .iter()
+                .map(String::as_str)
+                .take_while(|l| *l != "...")
+                .collect();
+            let printed: Vec<&str> = out.lines().take(shown.len()).collect();
+            if !o.status.success() || shown != printed {
+                wrong.push(format!(
+                    "{rel}:{at}: `archc {command}` shows\n{}\nbut prints\n{}{}",
+                    shown.join("\n"),
+                    printed.join("\n"),
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+        }
+    }
+    println!("{run} examples run");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    // README's resnet50 and docs/language.md's tiny, hw and cifar_preact_resnet164.
+    assert!(run >= 4, "only {run} examples found");
 }
