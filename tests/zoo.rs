@@ -88,6 +88,92 @@ fn torchvision_parameter_counts() {
     }
 }
 
+/// Networks that branch and merge, against torchvision's counts (`sum(p.numel() for p in
+/// m.parameters())` of torchvision 0.24): GoogLeNet with its auxiliary heads is 13,004,888,
+/// and 6,624,904 without them (`googlenet(aux_logits=False)`), the main output's own count.
+#[test]
+fn branching_networks_match_torchvision() {
+    let r = reports("googlenet.arch", &Overrides::default());
+    let g = find(&r, "googlenet");
+    assert_eq!(g.params, 13_004_888);
+    assert_eq!(g.outputs.len(), 3);
+    assert_eq!(g.outputs[0].name, "head");
+    assert_eq!(g.outputs[0].params, 6_624_904);
+    assert_eq!(g.outputs[1].weight, 0.3);
+    // torchvision publishes 1.498 GFLOPS (its mult-adds) for evaluation: the main output alone.
+    assert!(
+        (giga(g.outputs[0].macs) - 1.498).abs() <= 0.00051,
+        "{}",
+        g.outputs[0].macs
+    );
+
+    // (file, network, torchvision's parameters, torchvision's published GFLOPS): torchvision
+    // 0.24's `weights.meta["num_params"]` and `weights.meta["_ops"]` (three decimals, or two
+    // where it prints two), at the crop size of each one's weights (`weights.transforms()`).
+    for (file, name, params, gflops) in [
+        ("alexnet.arch", "alexnet", 61_100_840u128, 0.714),
+        ("squeezenet.arch", "squeezenet1_0", 1_248_424, 0.819),
+        ("squeezenet.arch", "squeezenet1_1", 1_235_496, 0.349),
+        ("densenet.arch", "densenet121", 7_978_856, 2.834),
+        ("densenet.arch", "densenet161", 28_681_000, 7.728),
+        ("densenet.arch", "densenet169", 14_149_480, 3.36),
+        ("densenet.arch", "densenet201", 20_013_928, 4.291),
+        ("efficientnet.arch", "efficientnet_b0", 5_288_548, 0.386),
+        ("efficientnet.arch", "efficientnet_b1", 7_794_184, 0.687),
+        ("efficientnet.arch", "efficientnet_b2", 9_109_994, 1.088),
+        ("efficientnet.arch", "efficientnet_b3", 12_233_232, 1.827),
+        ("efficientnet.arch", "efficientnet_b4", 19_341_616, 4.394),
+        ("efficientnet.arch", "efficientnet_b5", 30_389_784, 10.266),
+        ("efficientnet.arch", "efficientnet_b6", 43_040_704, 19.068),
+        ("efficientnet.arch", "efficientnet_b7", 66_347_960, 37.746),
+        ("efficientnet.arch", "efficientnet_v2_s", 21_458_488, 8.366),
+        ("mobilenet_v3.arch", "mobilenet_v3_large", 5_483_032, 0.217),
+        ("mobilenet_v3.arch", "mobilenet_v3_small", 2_542_856, 0.057),
+        ("shufflenet.arch", "shufflenet_v2_x0_5", 1_366_792, 0.04),
+        ("shufflenet.arch", "shufflenet_v2_x1_0", 2_278_604, 0.145),
+        ("shufflenet.arch", "shufflenet_v2_x1_5", 3_503_624, 0.296),
+        ("shufflenet.arch", "shufflenet_v2_x2_0", 7_393_996, 0.583),
+        ("regnet.arch", "regnet_x_400mf", 5_495_976, 0.414),
+        ("regnet.arch", "regnet_y_400mf", 4_344_144, 0.402),
+        ("mnasnet.arch", "mnasnet0_5", 2_218_512, 0.104),
+        ("mnasnet.arch", "mnasnet1_0", 4_383_312, 0.314),
+    ] {
+        let r = reports(file, &Overrides::default());
+        let n = find(&r, name);
+        assert_eq!(n.params, params, "{name}");
+        // Half a unit of the last printed digit (mnasnet0_5 is 0.1045 G, printed 0.104).
+        let tolerance = if (gflops * 100.0_f64).fract() == 0.0 {
+            0.005
+        } else {
+            0.00051
+        };
+        assert!(
+            (giga(n.macs) - gflops).abs() <= tolerance,
+            "{name}: {}",
+            n.macs
+        );
+    }
+    // Networks with auxiliary heads: evaluation runs the main output alone, and torchvision's
+    // figure is that one's (with `aux_logits=False` the parameters are the main output's own).
+    let r = reports("inception.arch", &Overrides::default());
+    let n = find(&r, "inception_v3");
+    assert_eq!(n.params, 27_161_264);
+    assert_eq!(n.outputs[0].params, 23_834_568);
+    assert!(
+        (giga(n.outputs[0].macs) - 5.713).abs() <= 0.00051,
+        "{}",
+        n.outputs[0].macs
+    );
+    // SE-ResNet-50 (Hu et al. 2018, Table 2: 28.09 M parameters; reduction 16). The paper gives
+    // 3.87 GFLOPs; archc's mult-adds are 3.860 G (ResNet-50's 3.858 G and 2.5 M for the gates'
+    // fc layers): the paper's figure also counts the gates' pooling and scaling, which are not
+    // multiply-adds.
+    let r = reports("senet.arch", &Overrides::default());
+    let n = find(&r, "se_resnet50");
+    assert_eq!(n.params, 28_088_024);
+    assert!((giga(n.macs) - 3.860).abs() < 0.0005, "{}", n.macs);
+}
+
 #[test]
 fn cifar_parameter_counts() {
     let r = reports("cifar.arch", &Overrides::default());

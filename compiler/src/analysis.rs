@@ -39,6 +39,26 @@ pub struct NetworkReport {
     pub shortcut: String,
     pub stages: Vec<StageReport>,
     pub layers: Vec<LayerReport>,
+    /// A network with several outputs: each one, the main one first. Empty for one output.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputReport>,
+}
+
+/// One output of a network with several (`outputs`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputReport {
+    pub name: String,
+    pub output: Vec<u64>,
+    /// Its weight in the training loss.
+    pub weight: f64,
+    /// What computing this output alone costs: the mult-adds and FLOPs of every layer it
+    /// depends on (for the main output: the cost of evaluation, where the other heads are
+    /// not run).
+    pub macs: u128,
+    pub flops: u128,
+    /// Parameters of the layers only this output depends on (an auxiliary head's own), or
+    /// for the main output, of every layer it depends on.
+    pub params: u128,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,6 +222,7 @@ pub fn analyse(t: &TypedGraph, batch_size: u64) -> NetworkReport {
             detail: detail(&node.op, tn.plan),
         });
     }
+    let outputs = output_reports(t);
     NetworkReport {
         network: g.network.clone(),
         input: t.input_shape().dims(),
@@ -219,7 +240,55 @@ pub fn analyse(t: &TypedGraph, batch_size: u64) -> NetworkReport {
         shortcut: g.shortcut.name().to_string(),
         stages,
         layers,
+        outputs,
     }
+}
+
+/// Which nodes `out` depends on (itself included).
+fn ancestors(t: &TypedGraph, out: crate::graph::NodeId) -> Vec<bool> {
+    let mut seen = vec![false; t.graph.nodes.len()];
+    let mut stack = vec![out];
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n.0], true) {
+            continue;
+        }
+        stack.extend(t.graph.node(n).inputs.iter().copied());
+        // A shortcut reads its target's shape, not its value: no dependency.
+    }
+    seen
+}
+
+fn output_reports(t: &TypedGraph) -> Vec<OutputReport> {
+    let g = &t.graph;
+    let main = match g.outputs.first() {
+        Some(o) => ancestors(t, o.node),
+        None => return vec![],
+    };
+    g.outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let deps = ancestors(t, o.node);
+            let mut all = Cost::default();
+            let mut own = 0;
+            for (k, tn) in t.nodes.iter().enumerate() {
+                if deps[k] {
+                    all += tn.cost;
+                    if i == 0 || !main[k] {
+                        own += tn.cost.params;
+                    }
+                }
+            }
+            OutputReport {
+                name: o.name.clone(),
+                output: t.typed(o.node).output.dims(),
+                weight: o.weight,
+                macs: all.macs,
+                flops: all.flops,
+                params: own,
+            }
+        })
+        .collect()
 }
 
 /// `3x224x224` from a dims list.

@@ -310,6 +310,57 @@ pub enum CompileError {
         help: String,
     },
 
+    /// Branches of a merge whose shapes cannot be merged.
+    #[error("the branches of `{kind}` cannot be merged: {shapes}")]
+    #[diagnostic(code(archc::shape::merge_mismatch))]
+    MergeMismatch {
+        kind: &'static str,
+        shapes: String,
+        #[label("merged here")]
+        at: SourceSpan,
+        #[label(collection)]
+        branches: Vec<miette::LabeledSpan>,
+        #[help]
+        help: String,
+    },
+
+    /// `split` into parts that do not divide the channels.
+    #[error("`split` cannot give {parts} branches equal parts of {channels} channels")]
+    #[diagnostic(code(archc::shape::split))]
+    SplitChannels {
+        parts: u64,
+        channels: u64,
+        #[label("{channels} channels into {parts} parts")]
+        at: SourceSpan,
+        #[help]
+        help: String,
+    },
+
+    /// A decimal where a whole number is needed (a channel count, a repeat count).
+    #[error("{value} is not a whole number")]
+    #[diagnostic(
+        code(archc::eval::not_whole),
+        help("make it one with `ceil(...)`, `floor(...)`, `round(...)` or `divisible(..., 8)`")
+    )]
+    NotWhole {
+        value: String,
+        #[label("a whole number is needed here")]
+        at: SourceSpan,
+    },
+
+    /// `in.h` or `in.w` where the input is a vector.
+    #[error("`in.{dim}` of a vector: the input here is {shape}")]
+    #[diagnostic(
+        code(archc::shape::in_dim),
+        help("a vector has only `in.c` (its length); `in.h` and `in.w` are a map's")
+    )]
+    InDimOfVector {
+        dim: char,
+        shape: String,
+        #[label("the input is a vector")]
+        at: SourceSpan,
+    },
+
     /// Groups that do not divide the channels.
     #[error(
         "groups ({groups}) must divide both input channels ({cin}) and output channels ({cout})"

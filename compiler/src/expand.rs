@@ -13,6 +13,7 @@ use archc_grammar::ast::*;
 
 use crate::diag::{at, CompileError, Diagnostics};
 use crate::graph::*;
+use crate::infer::{infer_node, TypedNode};
 use crate::layers::args::{
     in_range, too_large, ArgVal, Args, MAX_CHANNELS, MAX_SPATIAL, MAX_STRIDE,
 };
@@ -36,8 +37,14 @@ pub struct Overrides {
 #[derive(Debug, Clone, PartialEq)]
 enum Val {
     Int(i64),
+    /// A decimal (`1.1 * c`, a family's width multiplier); where a whole number is needed it
+    /// must be one (`ceil`, `floor`, `round` and `divisible` make one).
+    Float(f64),
     Block(String),
 }
+
+/// The most a decimal may be to stand for a whole number (2^53: every integer below is exact).
+const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
 
 struct Env {
     vars: HashMap<String, Val>,
@@ -84,6 +91,9 @@ pub fn expand(prog: &Program, name: &str, ov: &Overrides) -> Result<Graph, Diagn
         stage_span: net.span,
         stage_reps: 0,
         skipped: 0,
+        typed: Vec::new(),
+        input: Shape::Flat { n: 1 },
+        ins: Vec::new(),
     };
     let graph = ex.network(net, ov);
     match graph {
@@ -106,6 +116,13 @@ struct Expander<'p> {
     /// Statements skipped because resolution failed on them (`Program::broken`); their errors
     /// are already reported, and the graph is incomplete, so it is never returned.
     skipped: usize,
+    /// Shapes of the first nodes, inferred on demand where `in.c` is read.
+    typed: Vec<TypedNode>,
+    /// The network's input shape.
+    input: Shape,
+    /// The input of each enclosing block (a stage line's input outside blocks): what `in`
+    /// reads.
+    ins: Vec<NodeId>,
 }
 
 /// Local name counters inside one block repetition or stage.
@@ -271,6 +288,29 @@ impl<'p> Expander<'p> {
                     Some("auto") => s.defaults.bias = None,
                     _ => self.err(bad("true, false or auto", "`auto` gives convs a bias only where no batch norm follows"), st.span),
                 },
+                "bn_eps" | "bn_momentum" => {
+                    let v = match &st.value {
+                        Value::Float(f, _) => Some(*f),
+                        _ => None,
+                    };
+                    let top = if key == "bn_eps" { f64::INFINITY } else { 1.0 };
+                    match v {
+                        Some(v) if v > 0.0 && v <= top => {
+                            if key == "bn_eps" {
+                                s.defaults.bn_eps = v;
+                            } else {
+                                s.defaults.bn_momentum = v;
+                            }
+                        }
+                        _ => self.err(
+                            bad(
+                                if key == "bn_eps" { "a positive decimal" } else { "a decimal in (0, 1]" },
+                                "the batch norms that do not say take these; torchvision's GoogLeNet and Inception-v3 use `bn_eps 0.001`, EfficientNet `bn_eps 0.001` and `bn_momentum 0.01`",
+                            ),
+                            st.span,
+                        ),
+                    }
+                }
                 _ => {}
             }
         }
@@ -326,6 +366,7 @@ impl<'p> Expander<'p> {
             return None;
         };
         let input = self.input_shape(&dims, in_span)?;
+        self.input = input;
         self.nodes.push(Node {
             id: NodeId(0),
             name: "input".into(),
@@ -335,10 +376,20 @@ impl<'p> Expander<'p> {
             span: in_span,
             stage_span: in_span,
             stage: None,
+            branches: vec![],
         });
+        // Each stage's output, for `from` and `outputs`.
+        let mut ends: HashMap<&str, NodeId> = HashMap::new();
         for st in &body.stages {
             if self.broken(st.span) {
                 continue;
+            }
+            let main = self.cur;
+            if let Some(from) = &st.from {
+                match ends.get(from.name.as_str()) {
+                    Some(&n) => self.cur = n,
+                    None => return None, // resolve reported it
+                }
             }
             self.stage_span = st.span;
             self.stage_reps = 0;
@@ -349,27 +400,47 @@ impl<'p> Expander<'p> {
                 segments: vec![],
             });
             let mut counters = Counters::default();
+            let scope = Scope::new(&st.name.name, None);
+            self.ins.push(self.cur);
             for seg in &st.segments {
                 let r = match seg {
-                    Segment::Layer(l) => self
-                        .layer(
-                            l,
-                            &env,
-                            &Scope {
-                                stage: st.name.name.clone(),
-                                rep: None,
-                            },
-                            &mut counters,
-                            true,
-                        )
-                        .map(|_| ()),
+                    Segment::Layer(l) => {
+                        self.layer(l, &env, &scope, &mut counters, true).map(|_| ())
+                    }
                     Segment::Call(c) => self.stage_call(c, &env, &st.name.name, s.shortcut),
+                    Segment::Merge(m) => {
+                        let mut text = Vec::new();
+                        let r = self.merge(m, &env, &scope, &mut counters, 0, Some(&mut text));
+                        if let (Some(i), Some(t)) = (self.stage, text.pop()) {
+                            self.stages[i].segments.push(SegmentInfo::Layer { text: t });
+                        }
+                        r
+                    }
                 };
                 if r.is_err() {
                     return None;
                 }
             }
+            self.ins.pop();
+            ends.insert(&st.name.name, self.cur);
+            if st.from.is_some() {
+                self.cur = main;
+            }
         }
+        let outputs: Vec<GraphOutput> = match body.outputs.first() {
+            Some(o) => o
+                .items
+                .iter()
+                .filter_map(|it| {
+                    Some(GraphOutput {
+                        name: it.stage.name.clone(),
+                        node: *ends.get(it.stage.name.as_str())?,
+                        weight: it.weight.map_or(1.0, |w| w.0),
+                    })
+                })
+                .collect(),
+            None => vec![],
+        };
         if self.nodes.len() == 1 && self.diags.is_empty() && self.skipped == 0 {
             self.err(
                 CompileError::EmptyNetwork {
@@ -388,7 +459,8 @@ impl<'p> Expander<'p> {
             input,
             nodes: std::mem::take(&mut self.nodes),
             stages: std::mem::take(&mut self.stages),
-            output: self.cur,
+            output: outputs.first().map_or(self.cur, |o| o.node),
+            outputs,
             classes: s.classes.map(|(c, _)| c as u64),
             span: net.name.span,
             shortcut: s.shortcut,
@@ -473,9 +545,72 @@ impl<'p> Expander<'p> {
             span,
             stage_span: self.stage_span,
             stage: self.stage,
+            branches: vec![],
         });
         self.cur = id;
         Ok(id)
+    }
+
+    /// The output shape of node `id` (inferring the nodes up to it that are not yet), or
+    /// `None` with the shape error reported.
+    fn shape_of(&mut self, id: NodeId) -> Option<Shape> {
+        while self.typed.len() <= id.0 {
+            let n = &self.nodes[self.typed.len()];
+            match infer_node(&self.nodes, self.input, &self.typed, n) {
+                Ok(t) => self.typed.push(t),
+                Err(e) => {
+                    let file = n.span.file;
+                    self.diags.push(file, e);
+                    return None;
+                }
+            }
+        }
+        Some(self.typed[id.0].output)
+    }
+
+    /// Expand `concat { ... }` (or `add`, `mul`, `max`): each branch from the current node
+    /// (or its part of the channels, with `split`), then the merge of their ends. `record`
+    /// gets the merge's description.
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &mut self,
+        m: &'p Merge,
+        env: &Env,
+        prefix: &Scope,
+        counters: &mut Counters,
+        depth: usize,
+        record: Option<&mut Vec<String>>,
+    ) -> Result<(), Abort> {
+        let start = self.cur;
+        let parts = m.branches.len() as u64;
+        let mut ends = Vec::with_capacity(m.branches.len());
+        let mut spans = Vec::with_capacity(m.branches.len());
+        for (i, b) in m.branches.iter().enumerate() {
+            self.cur = start;
+            let scope = prefix.branch(&b.name.name);
+            let mut local = Counters::default();
+            if m.split {
+                let op = Op::Split {
+                    parts,
+                    index: i as u64,
+                };
+                self.push(scope.at("split"), op, vec![start], m.span)?;
+            }
+            for seg in &b.segments {
+                self.block_segment(seg, env, &scope, &mut local, depth, None)?;
+            }
+            ends.push(self.cur);
+            spans.push((b.name.name.clone(), b.span));
+        }
+        if let Some(r) = record {
+            let names: Vec<&str> = m.branches.iter().map(|b| b.name.name.as_str()).collect();
+            let split = if m.split { " split" } else { "" };
+            r.push(format!("{}{split} of {}", m.kind.word(), names.join(", ")));
+        }
+        let name = counters.next(m.kind.word());
+        let id = self.push(prefix.at(name), Op::Merge(m.kind), ends, m.span)?;
+        self.nodes[id.0].branches = spans;
+        Ok(())
     }
 
     /// Expand one layer line. `describe`: record it as a layer segment of the stage.
@@ -542,6 +677,7 @@ impl<'p> Expander<'p> {
             Value::Float(f, _) => ArgVal::Float(*f),
             Value::Word(w) => match env.vars.get(&w.name) {
                 Some(Val::Int(i)) => ArgVal::Int(*i),
+                Some(Val::Float(f)) => ArgVal::Float(*f),
                 _ if w.name == "classes" => {
                     self.err(
                         CompileError::UnknownName {
@@ -562,6 +698,7 @@ impl<'p> Expander<'p> {
             }
             Value::Expr(e) => match self.eval(e, env)? {
                 Val::Int(i) => ArgVal::Int(i),
+                Val::Float(f) => ArgVal::Float(f),
                 Val::Block(b) => ArgVal::Block(b),
             },
         })
@@ -637,10 +774,7 @@ impl<'p> Expander<'p> {
             let s = if i == 0 { stride } else { 1 };
             // Repetitions are numbered across the whole stage line, so two block calls on
             // one line never share a name.
-            let prefix = Scope {
-                stage: stage.to_string(),
-                rep: Some(first + i),
-            };
+            let prefix = Scope::new(stage, Some(first + i));
             let mut counters = Counters::default();
             let mut texts = Vec::new();
             let record = if i == 0 { Some(&mut texts) } else { None };
@@ -707,7 +841,12 @@ impl<'p> Expander<'p> {
         let name = &c.callee.name;
         match env.vars.get(name) {
             Some(Val::Block(b)) => self.prog.blocks.get(b),
-            Some(Val::Int(i)) => {
+            Some(v @ (Val::Int(_) | Val::Float(_))) => {
+                let i = match v {
+                    Val::Int(i) => i.to_string(),
+                    Val::Float(f) => f.to_string(),
+                    Val::Block(_) => unreachable!(),
+                };
                 self.err(
                     CompileError::NotABlock {
                         name: name.clone(),
@@ -791,75 +930,11 @@ impl<'p> Expander<'p> {
         if self.broken(block.name.span) {
             return Ok(false);
         }
+        self.ins.push(start);
         for seg in &block.body {
-            match seg {
-                Segment::Layer(l) => {
-                    if let Some(ops) = self.layer(l, &env, prefix, counters, false)? {
-                        if let Some(r) = record.as_deref_mut() {
-                            if let Some(t) = describe_block_layer(&ops) {
-                                r.push(t);
-                            }
-                        }
-                    }
-                }
-                Segment::Call(inner) => {
-                    if self.broken(inner.span) {
-                        continue;
-                    }
-                    let Some(b) = self.callee(inner, &env) else {
-                        continue;
-                    };
-                    let Some(a) = self.call_args(inner, &env) else {
-                        continue;
-                    };
-                    let mut s = 1;
-                    if let Some(n) = inner.named.iter().find(|n| n.name.name == "stride") {
-                        let v = match &n.value {
-                            Value::Expr(e) => self
-                                .eval_int(e, &env)
-                                .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE)),
-                            other => {
-                                self.bad_value("stride", other, "a number");
-                                None
-                            }
-                        };
-                        match v {
-                            Some(v) => s = v,
-                            None => continue,
-                        }
-                    }
-                    let reps = match &inner.repeat {
-                        Some(e) => match self
-                            .eval_int(e, &env)
-                            .and_then(|v| self.positive("repeat count", v, e.span(), MAX_REPEAT))
-                        {
-                            Some(v) => v,
-                            None => continue,
-                        },
-                        None => 1,
-                    };
-                    for r in 0..reps {
-                        let before = self.nodes.len();
-                        // Inlined: no shortcut of its own, names continue the outer counters.
-                        // As on a stage, the stride applies to the first repetition only.
-                        self.block(
-                            b,
-                            &a,
-                            if r == 0 { s } else { 1 },
-                            prefix,
-                            ShortcutOption::None,
-                            counters,
-                            inner,
-                            depth + 1,
-                            record.as_deref_mut(),
-                        )?;
-                        if r == 0 {
-                            self.project(self.nodes.len() - before, reps, inner.span)?;
-                        }
-                    }
-                }
-            }
+            self.block_segment(seg, &env, prefix, counters, depth, record.as_deref_mut())?;
         }
+        self.ins.pop();
         if self.diags.len() > errors_before || self.skipped > skipped_before {
             return Ok(false);
         }
@@ -885,6 +960,7 @@ impl<'p> Expander<'p> {
             if let Some(n) = self.nodes.last() {
                 if matches!(n.op, Op::Act(_)) {
                     let n = self.nodes.pop().expect("checked non-empty");
+                    self.typed.truncate(self.nodes.len());
                     self.cur = n.inputs[0];
                     last_act = Some(n);
                 }
@@ -917,9 +993,102 @@ impl<'p> Expander<'p> {
         Ok(true)
     }
 
+    /// Expand one segment inside a block or a merge branch: a layer, an inlined block call
+    /// (no shortcut of its own, names continuing the outer counters) or a merge.
+    fn block_segment(
+        &mut self,
+        seg: &'p Segment,
+        env: &Env,
+        prefix: &Scope,
+        counters: &mut Counters,
+        depth: usize,
+        mut record: Option<&mut Vec<String>>,
+    ) -> Result<(), Abort> {
+        match seg {
+            Segment::Layer(l) => {
+                if let Some(ops) = self.layer(l, env, prefix, counters, false)? {
+                    if let Some(r) = record.as_deref_mut() {
+                        if let Some(t) = describe_block_layer(&ops) {
+                            r.push(t);
+                        }
+                    }
+                }
+            }
+            Segment::Call(inner) => {
+                if self.broken(inner.span) {
+                    return Ok(());
+                }
+                let Some(b) = self.callee(inner, env) else {
+                    return Ok(());
+                };
+                let Some(a) = self.call_args(inner, env) else {
+                    return Ok(());
+                };
+                let mut s = 1;
+                if let Some(n) = inner.named.iter().find(|n| n.name.name == "stride") {
+                    let v = match &n.value {
+                        Value::Expr(e) => self
+                            .eval_int(e, env)
+                            .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE)),
+                        other => {
+                            self.bad_value("stride", other, "a number");
+                            None
+                        }
+                    };
+                    match v {
+                        Some(v) => s = v,
+                        None => return Ok(()),
+                    }
+                }
+                let reps = match &inner.repeat {
+                    Some(e) => match self
+                        .eval_int(e, env)
+                        .and_then(|v| self.positive("repeat count", v, e.span(), MAX_REPEAT))
+                    {
+                        Some(v) => v,
+                        None => return Ok(()),
+                    },
+                    None => 1,
+                };
+                for r in 0..reps {
+                    let before = self.nodes.len();
+                    // Inlined: no shortcut of its own, names continue the outer counters.
+                    // As on a stage, the stride applies to the first repetition only.
+                    self.block(
+                        b,
+                        &a,
+                        if r == 0 { s } else { 1 },
+                        prefix,
+                        ShortcutOption::None,
+                        counters,
+                        inner,
+                        depth + 1,
+                        record.as_deref_mut(),
+                    )?;
+                    if r == 0 {
+                        self.project(self.nodes.len() - before, reps, inner.span)?;
+                    }
+                }
+            }
+            Segment::Merge(m) => self.merge(m, env, prefix, counters, depth, record)?,
+        }
+        Ok(())
+    }
+
     fn eval_int(&mut self, e: &Expr, env: &Env) -> Option<i64> {
         match self.eval(e, env)? {
             Val::Int(i) => Some(i),
+            Val::Float(f) if f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT => Some(f as i64),
+            Val::Float(f) => {
+                self.err(
+                    CompileError::NotWhole {
+                        value: f.to_string(),
+                        at: at(e.span()),
+                    },
+                    e.span(),
+                );
+                None
+            }
             Val::Block(b) => {
                 self.err(
                     CompileError::NotANumber {
@@ -948,6 +1117,38 @@ impl<'p> Expander<'p> {
                     None
                 }
             },
+            Expr::In(dim, span) => {
+                let Some(&node) = self.ins.last() else {
+                    self.err(
+                        CompileError::UnknownName {
+                            what: "name",
+                            name: format!("in.{}", dim.letter()),
+                            at: at(*span),
+                            help: "`in` is the input of the enclosing block (or stage line); it is not defined in a network's arguments".into(),
+                        },
+                        *span,
+                    );
+                    return None;
+                };
+                let shape = self.shape_of(node)?;
+                let v = match (dim, shape) {
+                    (InDim::C, s) => s.channels(),
+                    (InDim::H, Shape::Map { h, .. }) => h,
+                    (InDim::W, Shape::Map { w, .. }) => w,
+                    (d, s) => {
+                        self.err(
+                            CompileError::InDimOfVector {
+                                dim: d.letter(),
+                                shape: s.to_string(),
+                                at: at(*span),
+                            },
+                            *span,
+                        );
+                        return None;
+                    }
+                };
+                Some(Val::Int(v as i64))
+            }
             Expr::Var(v) => {
                 if v.name == "stride" {
                     env.stride_used.set(true);
@@ -975,7 +1176,18 @@ impl<'p> Expander<'p> {
                 );
                 None
             }
+            Expr::Float(f, _) => Some(Val::Float(*f)),
+            Expr::Call { func, args, span } => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval_number(a, env)?);
+                }
+                self.call(*func, &vals, *span)
+            }
             Expr::Neg(inner, span) => {
+                if let Val::Float(f) = self.eval_number(inner, env)? {
+                    return Some(Val::Float(-f));
+                }
                 let v = self.eval_int(inner, env)?;
                 match v.checked_neg() {
                     Some(n) => Some(Val::Int(n)),
@@ -986,9 +1198,31 @@ impl<'p> Expander<'p> {
                 }
             }
             Expr::Binary { op, lhs, rhs, span } => {
-                let a = self.eval_int(lhs, env);
-                let b = self.eval_int(rhs, env);
-                let (a, b) = (a?, b?);
+                let a = self.eval_number(lhs, env);
+                let b = self.eval_number(rhs, env);
+                let (a, b) = match (a?, b?) {
+                    (Val::Int(a), Val::Int(b)) => (a, b),
+                    (a, b) => {
+                        // Decimal arithmetic: `/` divides exactly here.
+                        let (x, y) = (as_f64(&a), as_f64(&b));
+                        if y == 0.0 && matches!(op, BinOp::Div | BinOp::Rem) {
+                            self.err(CompileError::DivisionByZero { at: at(rhs.span()) }, *span);
+                            return None;
+                        }
+                        let r = match op {
+                            BinOp::Add => x + y,
+                            BinOp::Sub => x - y,
+                            BinOp::Mul => x * y,
+                            BinOp::Div => x / y,
+                            BinOp::Rem => x % y,
+                        };
+                        if !r.is_finite() || r.abs() > MAX_EXACT_FLOAT {
+                            self.overflow(&format!("{x} {} {y}", op.symbol()), *span);
+                            return None;
+                        }
+                        return Some(Val::Float(r));
+                    }
+                };
                 let r = match op {
                     BinOp::Add => a.checked_add(b),
                     BinOp::Sub => a.checked_sub(b),
@@ -1007,6 +1241,79 @@ impl<'p> Expander<'p> {
                         None
                     }
                 }
+            }
+        }
+    }
+
+    /// A number (whole or decimal), or an error where `e` names a block.
+    fn eval_number(&mut self, e: &Expr, env: &Env) -> Option<Val> {
+        match self.eval(e, env)? {
+            Val::Block(b) => {
+                self.err(
+                    CompileError::NotANumber {
+                        name: b,
+                        at: at(e.span()),
+                    },
+                    e.span(),
+                );
+                None
+            }
+            v => Some(v),
+        }
+    }
+
+    /// A function of expressions, on evaluated arguments (resolve checked their count).
+    fn call(&mut self, func: Builtin, args: &[Val], span: Span) -> Option<Val> {
+        let whole = |x: f64, s: &mut Self| {
+            if x.is_finite() && x.abs() <= MAX_EXACT_FLOAT {
+                Some(Val::Int(x as i64))
+            } else {
+                s.overflow(&format!("{}({x})", func.name()), span);
+                None
+            }
+        };
+        let first = args.first().map(as_f64).unwrap_or(0.0);
+        match func {
+            Builtin::Ceil => whole(first.ceil(), self),
+            Builtin::Floor => whole(first.floor(), self),
+            Builtin::Round => whole(first.round_ties_even(), self),
+            Builtin::Max | Builtin::Min => {
+                let pick = |a: &Val, b: &Val| {
+                    let better = if func == Builtin::Max {
+                        as_f64(b) > as_f64(a)
+                    } else {
+                        as_f64(b) < as_f64(a)
+                    };
+                    if better {
+                        b.clone()
+                    } else {
+                        a.clone()
+                    }
+                };
+                args.iter().cloned().reduce(|a, b| pick(&a, &b))
+            }
+            Builtin::Divisible => {
+                let d = args.get(1).map(as_f64).unwrap_or(0.0);
+                if d < 1.0 || d.fract() != 0.0 {
+                    self.err(
+                        CompileError::BadValue {
+                            what: "divisor".into(),
+                            found: d.to_string(),
+                            at: at(span),
+                            expected: "a whole number of 1 or more".into(),
+                            help: "`divisible(v, d)` rounds v to a multiple of d, such as 8".into(),
+                        },
+                        span,
+                    );
+                    return None;
+                }
+                // torchvision's `_make_divisible(v, d)`: the nearest multiple, at least d, and
+                // one step up if rounding lost more than 10%.
+                let mut n = d.max(((first + d / 2.0) / d).floor() * d);
+                if n < 0.9 * first {
+                    n += d;
+                }
+                whole(n, self)
             }
         }
     }
@@ -1095,5 +1402,13 @@ fn describe_block_layer(ops: &[Op]) -> Option<String> {
             Some(describe_layer(ops))
         }
         _ => None,
+    }
+}
+
+fn as_f64(v: &Val) -> f64 {
+    match v {
+        Val::Int(i) => *i as f64,
+        Val::Float(f) => *f,
+        Val::Block(_) => 0.0,
     }
 }

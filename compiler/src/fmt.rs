@@ -7,7 +7,7 @@
 //! - one space after `,` and `:`, none before; `name(args)` with no space; `=`, `x`, `+`, `-`
 //!   spaced; `*`, `/`, `%` tight (`4*c`), unary minus tight;
 //! - inside a family or network body, the second column (what follows a setting or stage
-//!   name) is aligned; a line continued after a trailing comma is indented to that column
+//!   name) is aligned, and so is a merge's (what follows a branch name); a line continued after a trailing comma is indented to that column
 //!   (in a block: one level deeper);
 //! - a comment after code is separated by two spaces, unless the author aligned it: comments
 //!   after code on consecutive lines whose `#` stood in the same column stay aligned, at that
@@ -70,6 +70,16 @@ fn lex(text: &str) -> Vec<Tok> {
                 let start = i;
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                     i += 1;
+                }
+                // `in.c`, `in.h`, `in.w` are one word.
+                let ident =
+                    |c: Option<&char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_');
+                if chars[start..i] == ['i', 'n']
+                    && chars.get(i) == Some(&'.')
+                    && chars.get(i + 1).is_some_and(|c| "chw".contains(*c))
+                    && !ident(chars.get(i + 2))
+                {
+                    i += 2;
                 }
                 out.push(Tok::Word(chars[start..i].iter().collect()));
             }
@@ -233,7 +243,11 @@ pub fn format(text: &str) -> String {
         for (k, t) in toks.iter().enumerate() {
             match t {
                 Tok::Punct('{') => {
-                    let is_body = body_kind_next;
+                    // A merge's branches align as a body's stages do.
+                    let merge = k > 0
+                        && matches!(&toks[k - 1], Tok::Word(w)
+                            if ["concat", "add", "mul", "max", "split"].contains(&w.as_str()));
+                    let is_body = body_kind_next || merge;
                     body_kind_next = false;
                     let align = if is_body {
                         body_alignment(&lines[li + 1..])
@@ -318,6 +332,15 @@ fn body_alignment(rest: &[Line]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::format;
+
+    #[test]
+    fn input_dimensions_stay_one_word() {
+        let src = "block t() {\n    conv 1x1, in.c / 2, groups: in.c\n}\n";
+        assert_eq!(
+            format(src),
+            "block t() {\n    conv 1x1, in.c/2, groups: in.c\n}\n"
+        );
+    }
 
     #[test]
     fn spacing_indentation_and_alignment() {

@@ -2,6 +2,7 @@
 //! before it), each with the op it computes, its hierarchical name and the source span it came
 //! from. Shapes are not known here; `infer` computes them in one forward sweep.
 
+pub use archc_grammar::ast::MergeKind;
 use archc_grammar::ast::Span;
 use serde::{Deserialize, Serialize};
 
@@ -218,6 +219,14 @@ pub enum Op {
     },
     /// Elementwise sum of two tensors of one shape.
     Add,
+    /// Parallel branches merged (`concat`, `add`, `mul`, `max`): inputs are the branches' ends,
+    /// in order (`layers::merge`).
+    Merge(MergeKind),
+    /// Part `index` of `parts` equal parts of the input's channels (`concat split`).
+    Split {
+        parts: u64,
+        index: u64,
+    },
     /// A kind served wholly by its op unit (`layers::Unit::rules`): layer norm, group norm,
     /// maxout, drop path, channel shuffle.
     Unit(UnitOp),
@@ -246,6 +255,8 @@ impl Op {
             Op::Add => "add",
             Op::Highway => "highway",
             Op::Unit(u) => u.kind,
+            Op::Merge(m) => m.word(),
+            Op::Split { .. } => "split",
         }
     }
 }
@@ -258,6 +269,9 @@ impl Op {
 pub struct NodePath {
     pub stage: Option<String>,
     pub rep: Option<u64>,
+    /// The branches of merges the node sits in, outermost first (`branch2`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branch: Vec<String>,
     pub local: String,
 }
 
@@ -267,17 +281,23 @@ impl NodePath {
         NodePath {
             stage: None,
             rep: None,
+            branch: vec![],
             local: "input".into(),
         }
     }
 
-    /// `stage[.repetition].local`, the name reports print.
+    /// `stage[.repetition][.branch…].local`, the name reports print.
     pub fn dotted(&self) -> String {
-        match (&self.stage, self.rep) {
-            (Some(s), Some(r)) => format!("{s}.{r}.{}", self.local),
-            (Some(s), None) => format!("{s}.{}", self.local),
-            _ => self.local.clone(),
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(s) = &self.stage {
+            parts.push(s.clone());
+            if let Some(r) = self.rep {
+                parts.push(r.to_string());
+            }
         }
+        parts.extend(self.branch.iter().cloned());
+        parts.push(self.local.clone());
+        parts.join(".")
     }
 }
 
@@ -286,15 +306,33 @@ impl NodePath {
 pub struct Scope {
     pub stage: String,
     pub rep: Option<u64>,
+    /// Inside merges: the branch path.
+    pub branch: Vec<String>,
 }
 
 impl Scope {
+    pub fn new(stage: &str, rep: Option<u64>) -> Self {
+        Scope {
+            stage: stage.to_string(),
+            rep,
+            branch: vec![],
+        }
+    }
+
     pub fn at(&self, local: impl Into<String>) -> NodePath {
         NodePath {
             stage: Some(self.stage.clone()),
             rep: self.rep,
+            branch: self.branch.clone(),
             local: local.into(),
         }
+    }
+
+    /// The scope of branch `name` inside this one.
+    pub fn branch(&self, name: &str) -> Scope {
+        let mut s = self.clone();
+        s.branch.push(name.to_string());
+        s
     }
 }
 
@@ -314,6 +352,17 @@ pub struct Node {
     pub stage_span: Span,
     /// Index into `Graph::stages`; the input node has none.
     pub stage: Option<usize>,
+    /// For a merge: each branch's name and span, in the order of `inputs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<(String, Span)>,
+}
+
+/// One output of a network with several (`outputs`): a stage's output and its loss weight.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphOutput {
+    pub name: String,
+    pub node: NodeId,
+    pub weight: f64,
 }
 
 /// A description of one stage line, for Table 1-style reports.
@@ -346,8 +395,11 @@ pub struct Graph {
     pub input: Shape,
     pub nodes: Vec<Node>,
     pub stages: Vec<StageInfo>,
-    /// The node whose output is the network's output.
+    /// The node whose output is the network's output (the main one, with several).
     pub output: NodeId,
+    /// With `outputs`: every output, the main one first; empty for a network with one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<GraphOutput>,
     /// Whether `classes` was declared (so --classes applies).
     pub classes: Option<u64>,
     /// The network's span (its `network` line).
@@ -368,15 +420,13 @@ mod tests {
 
     #[test]
     fn node_paths_print_as_the_reports_name_them() {
-        let block = Scope {
-            stage: "conv3_x".into(),
-            rep: Some(0),
-        };
+        let block = Scope::new("conv3_x", Some(0));
+        assert_eq!(
+            block.branch("branch2").at("conv1").dotted(),
+            "conv3_x.0.branch2.conv1"
+        );
         assert_eq!(block.at("conv1").dotted(), "conv3_x.0.conv1");
-        let line = Scope {
-            stage: "head".into(),
-            rep: None,
-        };
+        let line = Scope::new("head", None);
         assert_eq!(line.at("fc1").dotted(), "head.fc1");
         assert_eq!(NodePath::input().dotted(), "input");
     }

@@ -11,7 +11,7 @@ use crate::diag::{CompileError, Diagnostics};
 use crate::graph::{Graph, Node, NodeId, Op, Shape};
 use crate::layers::args::too_large;
 use crate::layers::shortcut::{self, ShortcutPlan};
-use crate::layers::{self, Cost, ShapeCtx};
+use crate::layers::{self, merge, Cost, ShapeCtx};
 
 /// The most elements one tensor (per sample) may have.
 pub const MAX_ELEMENTS: u128 = 1 << 48;
@@ -54,7 +54,7 @@ impl TypedGraph {
 /// the dimension that does not match (the map's size, else the channels).
 fn with_cause(
     e: CompileError,
-    graph: &Graph,
+    nodes: &[Node],
     typed: &[TypedNode],
     input: NodeId,
     target: NodeId,
@@ -84,12 +84,12 @@ fn with_cause(
             t.input.channels() != t.output.channels()
         }
     };
-    let file = graph.node(target).span.file;
-    let cause = graph.nodes[input.0 + 1..=target.0].iter().rev().find(|n| {
+    let file = nodes[target.0].span.file;
+    let cause = nodes[input.0 + 1..=target.0].iter().rev().find(|n| {
         n.inputs.len() == 1
             && changes(n)
             && n.span.file == file
-            && n.span != graph.node(target).stage_span
+            && n.span != nodes[target.0].stage_span
     });
     let (cause, cause_text) = match cause {
         Some(n) => {
@@ -114,68 +114,10 @@ fn with_cause(
 }
 
 pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
-    let input = graph.input;
     let mut typed: Vec<TypedNode> = Vec::with_capacity(graph.nodes.len());
-    let network_hw = match input {
-        Shape::Map { h, w, .. } => Some((h, w)),
-        Shape::Flat { .. } => None,
-    };
     for node in &graph.nodes {
-        let in_shape = match node.inputs.first() {
-            Some(i) => typed[i.0].output,
-            None => input,
-        };
-        let ctx = ShapeCtx {
-            name: &node.name,
-            span: node.span,
-            network_hw,
-        };
-        let result = match &node.op {
-            Op::Shortcut {
-                option,
-                stride,
-                target,
-            } => shortcut::infer(&ctx, *option, *stride, in_shape, typed[target.0].output)
-                .map(|(s, c, p)| (s, c, Some(p)))
-                .map_err(|e| with_cause(e, &graph, &typed, node.inputs[0], *target)),
-            Op::Add
-                if node
-                    .inputs
-                    .get(1)
-                    .is_some_and(|i| typed[i.0].plan == Some(ShortcutPlan::Absent)) =>
-            {
-                Ok((in_shape, Cost::default(), Some(ShortcutPlan::Absent)))
-            }
-            op => {
-                let inputs: Vec<Shape> = if node.inputs.is_empty() {
-                    vec![input]
-                } else {
-                    node.inputs.iter().map(|i| typed[i.0].output).collect()
-                };
-                layers::infer(&ctx, op, &inputs).map(|(s, c)| (s, c, None))
-            }
-        };
-        // A tensor beyond 2^48 elements per sample is no network anyone can run; refusing it
-        // keeps every later product far from overflow.
-        let result = result.and_then(|(s, c, p)| {
-            if s.numel() > MAX_ELEMENTS {
-                Err(too_large(
-                    &format!("the output of `{}` ({s}), in elements,", node.name),
-                    s.numel(),
-                    MAX_ELEMENTS,
-                    node.span,
-                ))
-            } else {
-                Ok((s, c, p))
-            }
-        });
-        match result {
-            Ok((output, cost, plan)) => typed.push(TypedNode {
-                input: in_shape,
-                output,
-                cost,
-                plan,
-            }),
+        match infer_node(&graph.nodes, graph.input, &typed, node) {
+            Ok(t) => typed.push(t),
             Err(e) => {
                 let mut d = Diagnostics::new();
                 d.push(node.span.file, e);
@@ -186,5 +128,74 @@ pub fn infer(graph: Graph) -> Result<TypedGraph, Diagnostics> {
     Ok(TypedGraph {
         graph,
         nodes: typed,
+    })
+}
+
+/// The shape and cost of `node`, given the typed nodes before it (`typed[i]` is `nodes[i]`'s).
+/// The sweep of [`infer`], one step; `expand` calls it too where a block reads `in.c`.
+pub(crate) fn infer_node(
+    nodes: &[Node],
+    input: Shape,
+    typed: &[TypedNode],
+    node: &Node,
+) -> Result<TypedNode, CompileError> {
+    let network_hw = match input {
+        Shape::Map { h, w, .. } => Some((h, w)),
+        Shape::Flat { .. } => None,
+    };
+    let in_shape = match node.inputs.first() {
+        Some(i) => typed[i.0].output,
+        None => input,
+    };
+    let ctx = ShapeCtx {
+        name: &node.name,
+        span: node.span,
+        network_hw,
+    };
+    let result = match &node.op {
+        Op::Shortcut {
+            option,
+            stride,
+            target,
+        } => shortcut::infer(&ctx, *option, *stride, in_shape, typed[target.0].output)
+            .map(|(s, c, p)| (s, c, Some(p)))
+            .map_err(|e| with_cause(e, nodes, typed, node.inputs[0], *target)),
+        Op::Add
+            if node
+                .inputs
+                .get(1)
+                .is_some_and(|i| typed[i.0].plan == Some(ShortcutPlan::Absent)) =>
+        {
+            Ok((in_shape, Cost::default(), Some(ShortcutPlan::Absent)))
+        }
+        Op::Merge(kind) => {
+            let inputs: Vec<Shape> = node.inputs.iter().map(|i| typed[i.0].output).collect();
+            merge::infer(*kind, &inputs, node.span, &node.branches).map(|(s, c)| (s, c, None))
+        }
+        op => {
+            let inputs: Vec<Shape> = if node.inputs.is_empty() {
+                vec![input]
+            } else {
+                node.inputs.iter().map(|i| typed[i.0].output).collect()
+            };
+            layers::infer(&ctx, op, &inputs).map(|(s, c)| (s, c, None))
+        }
+    };
+    // A tensor beyond 2^48 elements per sample is no network anyone can run; refusing it
+    // keeps every later product far from overflow.
+    let (output, cost, plan) = result?;
+    if output.numel() > MAX_ELEMENTS {
+        return Err(too_large(
+            &format!("the output of `{}` ({output}), in elements,", node.name),
+            output.numel(),
+            MAX_ELEMENTS,
+            node.span,
+        ));
+    }
+    Ok(TypedNode {
+        input: in_shape,
+        output,
+        cost,
+        plan,
     })
 }

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Activation, Attr, Op, Shape};
+use crate::graph::{Activation, Attr, MergeKind, Op, Shape};
 use crate::infer::TypedGraph;
 use crate::layers::shortcut::{ShortcutPlan, GATE_BIAS_INIT};
 use crate::layers::{self, conv, linear, norm};
@@ -32,6 +32,19 @@ pub struct LoweredGraph {
     pub logits: usize,
     /// Whether the network ends in a softmax after the logits.
     pub softmax: bool,
+    /// A network with several outputs (`outputs`): each one's logits node and loss weight,
+    /// the main one first (its node is `logits`). Empty for a network with one output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<LoweredOutput>,
+}
+
+/// One of several outputs: its name (the stage's), the node giving it (before a trailing
+/// softmax) and its weight in the training loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoweredOutput {
+    pub name: String,
+    pub node: usize,
+    pub weight: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,8 +130,20 @@ pub enum LoweredOp {
     /// Flatten every dimension after the batch.
     Flatten,
     Softmax,
-    /// Elementwise sum of the two inputs.
+    /// Elementwise sum of the inputs (two for a residual add; any number for a merge).
     Add,
+    /// Concatenation of the inputs along the channels (or features).
+    Concat,
+    /// Elementwise product of the inputs; a `[C, 1, 1]` or `[C]` input broadcasts over a
+    /// `[C, H, W]` one (a squeeze-and-excitation gate).
+    Mul,
+    /// Elementwise maximum of the inputs.
+    Max,
+    /// Part `index` of `parts` equal parts of the input's channels.
+    Split {
+        parts: usize,
+        index: usize,
+    },
     /// Option A's shortcut: `x[:, :, ::stride, ::stride]`, then zero channels before and after.
     ZeroPadSubsample {
         stride: usize,
@@ -151,6 +176,10 @@ impl LoweredOp {
             LoweredOp::Flatten => "Flatten",
             LoweredOp::Softmax => "Softmax",
             LoweredOp::Add => "Add",
+            LoweredOp::Concat => "Concat",
+            LoweredOp::Mul => "Mul",
+            LoweredOp::Max => "Max",
+            LoweredOp::Split { .. } => "Split",
             LoweredOp::ZeroPadSubsample { .. } => "ZeroPadSubsample",
             LoweredOp::Highway { .. } => "Highway",
         }
@@ -328,7 +357,14 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
                 map.push(inputs[0]);
                 continue;
             }
-            Op::Add => Some(LoweredOp::Add),
+            Op::Add | Op::Merge(MergeKind::Add) => Some(LoweredOp::Add),
+            Op::Merge(MergeKind::Concat) => Some(LoweredOp::Concat),
+            Op::Merge(MergeKind::Mul) => Some(LoweredOp::Mul),
+            Op::Merge(MergeKind::Max) => Some(LoweredOp::Max),
+            Op::Split { parts, index } => Some(LoweredOp::Split {
+                parts: u(*parts),
+                index: u(*index),
+            }),
             Op::Highway => Some(LoweredOp::Highway {
                 gate_bias: GATE_BIAS_INIT,
             }),
@@ -401,7 +437,20 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
     }
     let last = map[g.output.0];
     let softmax = matches!(out[last].op, LoweredOp::Softmax);
-    let logits = if softmax { out[last].inputs[0] } else { last };
+    let logits_of = |n: usize| match out[n].op {
+        LoweredOp::Softmax => out[n].inputs[0],
+        _ => n,
+    };
+    let logits = logits_of(last);
+    let outputs = g
+        .outputs
+        .iter()
+        .map(|o| LoweredOutput {
+            name: o.name.clone(),
+            node: logits_of(map[o.node.0]),
+            weight: o.weight,
+        })
+        .collect();
     let params = out.iter().map(|n| n.op.params()).sum();
     LoweredGraph {
         network: g.network.clone(),
@@ -411,6 +460,7 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
         nodes: out,
         logits,
         softmax,
+        outputs,
     }
 }
 
@@ -491,6 +541,7 @@ pub fn to_text(l: &LoweredGraph) -> String {
                 bias,
             } => format!("d_input={d_input} d_output={d_output} bias={bias}"),
             LoweredOp::Dropout { prob } => format!("prob={prob}"),
+            LoweredOp::Split { parts, index } => format!("parts={parts} index={index}"),
             LoweredOp::ZeroPadSubsample {
                 stride,
                 pad_before,
@@ -521,6 +572,12 @@ pub fn to_text(l: &LoweredGraph) -> String {
         }
         line += &format!(" -> {}\n", list(&n.output));
         s.push_str(&line);
+    }
+    for o in &l.outputs {
+        s.push_str(&format!(
+            "output {} = %{} (loss weight {})\n",
+            o.name, o.node, o.weight
+        ));
     }
     s
 }

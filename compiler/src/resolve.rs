@@ -383,15 +383,76 @@ impl Checker<'_, '_> {
 
     fn body(&mut self, body: &Body, scope: &Scope) {
         self.settings(&body.settings);
+        self.outputs(body);
         let mut names: HashMap<&str, Span> = HashMap::new();
         for st in &body.stages {
-            self.statement(st.span, |ck| ck.once(&mut names, "stage", &st.name));
+            self.statement(st.span, |ck| {
+                if let Some(from) = &st.from {
+                    let later = body.stages.iter().any(|s| s.name.name == from.name);
+                    let help = if later {
+                        "`from` reads a stage defined above this line; move this one below it"
+                    } else {
+                        "`from` reads the output of a stage defined above this line"
+                    };
+                    ck.stage_name(from, &names, help);
+                }
+                ck.once(&mut names, "stage", &st.name)
+            });
             for s in &st.segments {
                 self.statement(segment_span(s), |ck| {
                     ck.segment(s, scope, &["stride", "shortcut"])
                 });
             }
         }
+    }
+
+    /// `outputs`: one line, each a defined stage, once, with a weight that is a number ≥ 0.
+    fn outputs(&mut self, body: &Body) {
+        let names: HashMap<&str, Span> = body
+            .stages
+            .iter()
+            .map(|s| (s.name.name.as_str(), s.name.span))
+            .collect();
+        let first = body.outputs.first().map(|o| o.span);
+        for (i, o) in body.outputs.iter().enumerate() {
+            self.statement(o.span, |ck| {
+                if i > 0 {
+                    let key = Span::new(o.span.file, o.span.start, o.span.start + "outputs".len());
+                    ck.err(
+                        key,
+                        CompileError::Duplicate {
+                            what: "setting",
+                            name: "outputs".into(),
+                            at: at(key),
+                            first: FirstDefinition::at("outputs", first.map(at)),
+                        },
+                    );
+                }
+                let mut seen: HashMap<&str, Span> = HashMap::new();
+                for it in &o.items {
+                    ck.stage_name(&it.stage, &names, "outputs name stages of this network");
+                    ck.once(&mut seen, "output", &it.stage);
+                }
+            });
+        }
+    }
+
+    /// `name` is one of `stages` (those before it, for `from`).
+    fn stage_name(&mut self, name: &Ident, stages: &HashMap<&str, Span>, help: &str) {
+        if stages.contains_key(name.name.as_str()) {
+            return;
+        }
+        let candidates: Vec<String> = stages.keys().map(|s| s.to_string()).collect();
+        let help = suggest(&name.name, candidates.iter(), help);
+        self.err(
+            name.span,
+            CompileError::UnknownName {
+                what: "stage",
+                name: name.name.clone(),
+                at: at(name.span),
+                help,
+            },
+        );
     }
 
     fn settings(&mut self, settings: &[Setting]) {
@@ -453,6 +514,15 @@ impl Checker<'_, '_> {
                     self.once(&mut seen, "argument", &n.name);
                     if n.name.name == "stride" {
                         self.value_names(&n.value, scope);
+                    }
+                }
+            }
+            Segment::Merge(m) => {
+                let mut names: HashMap<&str, Span> = HashMap::new();
+                for b in &m.branches {
+                    self.once(&mut names, "branch", &b.name);
+                    for s in &b.segments {
+                        self.segment(s, scope, call_named);
                     }
                 }
             }
@@ -521,7 +591,34 @@ impl Checker<'_, '_> {
     /// Check that every name in `e` is bound. `block_ok`: a lone name may denote a block.
     fn expr_names(&mut self, e: &Expr, scope: &Scope, block_ok: bool) {
         match e {
-            Expr::Int(..) => {}
+            Expr::Int(..) | Expr::In(..) | Expr::Float(..) => {}
+            Expr::Call { func, args, span } => {
+                let (n, exact) = func.arity();
+                if (exact && args.len() != n) || args.len() < n {
+                    let name = func.name();
+                    self.err(
+                        *span,
+                        CompileError::Arity {
+                            name: name.to_string(),
+                            expected: n,
+                            found: args.len(),
+                            at: at(*span),
+                            help: match func {
+                                Builtin::Max | Builtin::Min => {
+                                    format!("`{name}` takes one number or more")
+                                }
+                                Builtin::Divisible => {
+                                    "`divisible(v, d)` rounds v to a multiple of d".into()
+                                }
+                                _ => format!("`{name}(x)` takes one number"),
+                            },
+                        },
+                    );
+                }
+                for a in args {
+                    self.expr_names(a, scope, false);
+                }
+            }
             Expr::Neg(inner, _) => self.expr_names(inner, scope, false),
             Expr::Binary { lhs, rhs, .. } => {
                 self.expr_names(lhs, scope, false);
@@ -597,26 +694,19 @@ pub(crate) fn suggest<'a>(
 }
 
 fn segment_span(s: &Segment) -> Span {
-    match s {
-        Segment::Layer(l) => l.span,
-        Segment::Call(c) => c.span,
-    }
+    s.span()
 }
 
 /// Blocks that call each other (by their global names) in a loop.
 fn block_cycles(prog: &Program, diags: &mut Diagnostics) {
     let edges = |b: &BlockDef| -> Vec<(String, Span)> {
-        b.body
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Call(c)
-                    if prog.blocks.contains_key(&c.callee.name)
-                        && !b.params.iter().any(|p| p.name == c.callee.name) =>
-                {
-                    Some((c.callee.name.clone(), c.callee.span))
-                }
-                _ => None,
+        Segment::calls(&b.body)
+            .into_iter()
+            .filter(|c| {
+                prog.blocks.contains_key(&c.callee.name)
+                    && !b.params.iter().any(|p| p.name == c.callee.name)
             })
+            .map(|c| (c.callee.name.clone(), c.callee.span))
             .collect()
     };
     let graph: BTreeMap<String, Vec<(String, Span)>> = prog

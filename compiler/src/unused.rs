@@ -11,7 +11,8 @@ use crate::resolve::Program;
 
 fn expr(e: &Expr, out: &mut HashSet<String>) {
     match e {
-        Expr::Int(..) => {}
+        Expr::Int(..) | Expr::In(..) | Expr::Float(..) => {}
+        Expr::Call { args, .. } => args.iter().for_each(|a| expr(a, out)),
         Expr::Var(v) => {
             out.insert(v.name.clone());
         }
@@ -49,6 +50,7 @@ fn segments(segs: &[Segment], out: &mut HashSet<String>) {
                 }
                 c.named.iter().for_each(|n| value(&n.value, out));
             }
+            Segment::Merge(m) => m.branches.iter().for_each(|b| segments(&b.segments, out)),
         }
     }
 }

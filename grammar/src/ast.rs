@@ -113,6 +113,23 @@ pub enum NetworkRhs {
 pub struct Body {
     pub settings: Vec<Setting>,
     pub stages: Vec<Stage>,
+    /// `outputs ...` lines (at most one is valid; resolve says so).
+    pub outputs: Vec<Outputs>,
+    pub span: Span,
+}
+
+/// `outputs head, aux1: 0.3`: the stages whose outputs the network returns, main one first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outputs {
+    pub items: Vec<OutputItem>,
+    pub span: Span,
+}
+
+/// One output: a stage's name and its weight in the training loss.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputItem {
+    pub stage: Ident,
+    pub weight: Option<(f64, Span)>,
     pub span: Span,
 }
 
@@ -127,6 +144,9 @@ pub struct Setting {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stage {
     pub name: Ident,
+    /// `name from other, ...`: the stage reads `other`'s output and leaves the main line
+    /// where it was (an auxiliary head).
+    pub from: Option<Ident>,
     pub segments: Vec<Segment>,
     pub span: Span,
 }
@@ -135,6 +155,7 @@ pub struct Stage {
 pub enum Segment {
     Layer(Layer),
     Call(Call),
+    Merge(Merge),
 }
 
 impl Segment {
@@ -142,8 +163,79 @@ impl Segment {
         match self {
             Segment::Layer(l) => l.span,
             Segment::Call(c) => c.span,
+            Segment::Merge(m) => m.span,
         }
     }
+
+    /// Every block call in `segs`, inside merges too, in text order.
+    pub fn calls(segs: &[Segment]) -> Vec<&Call> {
+        let mut out = Vec::new();
+        fn walk<'a>(segs: &'a [Segment], out: &mut Vec<&'a Call>) {
+            for s in segs {
+                match s {
+                    Segment::Call(c) => out.push(c),
+                    Segment::Merge(m) => m.branches.iter().for_each(|b| walk(&b.segments, out)),
+                    Segment::Layer(_) => {}
+                }
+            }
+        }
+        walk(segs, &mut out);
+        out
+    }
+}
+
+/// How the branches of a merge combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeKind {
+    /// Along the channels.
+    Concat,
+    /// Elementwise sum.
+    Add,
+    /// Elementwise product; a C×1×1 map or a C vector broadcasts over a C×H×W map.
+    Mul,
+    /// Elementwise maximum.
+    Max,
+}
+
+impl MergeKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "concat" => MergeKind::Concat,
+            "add" => MergeKind::Add,
+            "mul" => MergeKind::Mul,
+            "max" => MergeKind::Max,
+            _ => return None,
+        })
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            MergeKind::Concat => "concat",
+            MergeKind::Add => "add",
+            MergeKind::Mul => "mul",
+            MergeKind::Max => "max",
+        }
+    }
+}
+
+/// `concat [split] { branch ...; branch ... }`: branches from one input, merged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Merge {
+    pub kind: MergeKind,
+    pub kind_span: Span,
+    /// The branches take equal parts of the input's channels (ShuffleNetV2's split).
+    pub split: bool,
+    pub branches: Vec<Branch>,
+    pub span: Span,
+}
+
+/// One branch of a merge: a name and its layers; no layers is the identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Branch {
+    pub name: Ident,
+    pub segments: Vec<Segment>,
+    pub span: Span,
 }
 
 /// A layer kind: one of the words of the grammar's `layer_kind` rule
@@ -245,9 +337,89 @@ impl BinOp {
     }
 }
 
+/// A dimension of the enclosing block's input: `in.c`, `in.h`, `in.w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InDim {
+    C,
+    H,
+    W,
+}
+
+impl InDim {
+    pub fn letter(self) -> char {
+        match self {
+            InDim::C => 'c',
+            InDim::H => 'h',
+            InDim::W => 'w',
+        }
+    }
+}
+
+/// A function expressions may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Builtin {
+    /// `ceil(x)`: the smallest whole number not below x.
+    Ceil,
+    /// `floor(x)`.
+    Floor,
+    /// `round(x)`: the nearest whole number, halves to even (as Python's `round`).
+    Round,
+    /// `max(a, b, ...)`.
+    Max,
+    /// `min(a, b, ...)`.
+    Min,
+    /// `divisible(v, d)`: v rounded to a multiple of d, never below d nor 10% below v
+    /// (torchvision's and TensorFlow's `_make_divisible`).
+    Divisible,
+}
+
+impl Builtin {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ceil" => Builtin::Ceil,
+            "floor" => Builtin::Floor,
+            "round" => Builtin::Round,
+            "max" => Builtin::Max,
+            "min" => Builtin::Min,
+            "divisible" => Builtin::Divisible,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Ceil => "ceil",
+            Builtin::Floor => "floor",
+            Builtin::Round => "round",
+            Builtin::Max => "max",
+            Builtin::Min => "min",
+            Builtin::Divisible => "divisible",
+        }
+    }
+
+    /// How many arguments it takes: exactly, or at least (`max`, `min`).
+    pub fn arity(self) -> (usize, bool) {
+        match self {
+            Builtin::Ceil | Builtin::Floor | Builtin::Round => (1, true),
+            Builtin::Max | Builtin::Min => (1, false),
+            Builtin::Divisible => (2, true),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Expr {
     Int(u64, Span),
+    /// A decimal inside an expression (`c * 1.1`).
+    Float(f64, Span),
+    /// `ceil(n * d)`.
+    Call {
+        func: Builtin,
+        args: Vec<Expr>,
+        span: Span,
+    },
+    /// `in.c`: read from the shape reaching the enclosing block.
+    In(InDim, Span),
     Var(Ident),
     Neg(Box<Expr>, Span),
     Binary {
@@ -261,7 +433,8 @@ pub enum Expr {
 impl Expr {
     pub fn span(&self) -> Span {
         match self {
-            Expr::Int(_, s) | Expr::Neg(_, s) => *s,
+            Expr::Int(_, s) | Expr::Neg(_, s) | Expr::In(_, s) | Expr::Float(_, s) => *s,
+            Expr::Call { span, .. } => *span,
             Expr::Var(v) => v.span,
             Expr::Binary { span, .. } => *span,
         }

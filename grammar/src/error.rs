@@ -88,7 +88,10 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::body | Rule::block_body => "`{`",
         Rule::setting | Rule::setting_key => return Some(SETTING_TEXT.as_str()),
         Rule::stage => "a stage line (a name followed by layers)",
-        Rule::segment_list | Rule::layer | Rule::call => "a layer or a block call",
+        // A merge (`concat { ... }`) is a segment too; the short text keeps messages readable.
+        Rule::segment_list | Rule::layer | Rule::call | Rule::merge | Rule::merge_kind => {
+            "a layer or a block call"
+        }
         Rule::layer_kind => return Some(LAYER_TEXT.as_str()),
         Rule::positional | Rule::named_arg => "an argument",
         Rule::dims => "dimensions such as 3x3",
@@ -97,6 +100,13 @@ pub(crate) fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::int => "a number",
         Rule::add_op | Rule::mul_op => "an operator",
         Rule::instance => "a family name",
+        Rule::branch => "a branch (a name, then its layers)",
+        Rule::outputs | Rule::kw_outputs | Rule::output_item => "`outputs` and stage names",
+        Rule::kw_from => "`from` and a stage name",
+        Rule::in_dim | Rule::dim_name => "`in.c`, `in.h` or `in.w`",
+        Rule::builtin | Rule::builtin_call => {
+            "a function (ceil, floor, round, max, min, divisible)"
+        }
         _ => return None,
     })
 }

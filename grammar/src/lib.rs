@@ -366,18 +366,51 @@ impl Builder {
         let span = self.span(&p);
         let mut settings = Vec::new();
         let mut stages = Vec::new();
+        let mut outputs = Vec::new();
         for x in p.into_inner() {
             match x.as_rule() {
                 Rule::setting => settings.push(self.setting(x)),
                 Rule::stage => stages.push(self.stage(x)),
+                Rule::outputs => outputs.push(self.outputs(x)),
                 _ => {}
             }
         }
         Body {
             settings,
             stages,
+            outputs,
             span,
         }
+    }
+
+    fn outputs(&mut self, p: Pair<Rule>) -> Outputs {
+        let span = self.span(&p);
+        let mut items = Vec::new();
+        for x in p.into_inner().filter(|x| x.as_rule() == Rule::output_item) {
+            let span = self.span(&x);
+            let mut it = x.into_inner();
+            let stage = self.ident(it.next().unwrap());
+            let weight = it.next().map(|w| {
+                let ws = self.span(&w);
+                match w.as_str().parse::<f64>() {
+                    Ok(v) if v.is_finite() => (v, ws),
+                    _ => {
+                        self.errors.push(SyntaxError::BadFloat {
+                            text: w.as_str().to_string(),
+                            at: ws.into(),
+                            span: ws,
+                        });
+                        (0.0, ws)
+                    }
+                }
+            });
+            items.push(OutputItem {
+                stage,
+                weight,
+                span,
+            });
+        }
+        Outputs { items, span }
     }
 
     fn setting(&mut self, p: Pair<Rule>) -> Setting {
@@ -392,9 +425,18 @@ impl Builder {
         let span = self.span(&p);
         let mut it = p.into_inner();
         let name = self.ident(it.next().unwrap());
-        let segments = self.segment_list(it.next().unwrap());
+        let mut from = None;
+        let mut segments = Vec::new();
+        for x in it {
+            match x.as_rule() {
+                Rule::ident => from = Some(self.ident(x)),
+                Rule::segment_list => segments = self.segment_list(x),
+                _ => {}
+            }
+        }
         Stage {
             name,
+            from,
             segments,
             span,
         }
@@ -406,10 +448,45 @@ impl Builder {
             match s.as_rule() {
                 Rule::layer => out.push(Segment::Layer(self.layer(s))),
                 Rule::call => out.push(Segment::Call(self.call(s))),
+                Rule::merge => out.push(Segment::Merge(self.merge(s))),
                 _ => {}
             }
         }
         out
+    }
+
+    fn merge(&mut self, p: Pair<Rule>) -> Merge {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let k = it.next().unwrap();
+        let kind_span = self.span(&k);
+        let kind = MergeKind::parse(k.as_str()).expect("grammar only admits merge kinds");
+        let mut split = false;
+        let mut branches = Vec::new();
+        for x in it {
+            match x.as_rule() {
+                Rule::kw_split => split = true,
+                Rule::branch => {
+                    let span = self.span(&x);
+                    let mut bi = x.into_inner();
+                    let name = self.ident(bi.next().unwrap());
+                    let segments = bi.next().map(|s| self.segment_list(s)).unwrap_or_default();
+                    branches.push(Branch {
+                        name,
+                        segments,
+                        span,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Merge {
+            kind,
+            kind_span,
+            split,
+            branches,
+            span,
+        }
     }
 
     fn layer(&mut self, p: Pair<Rule>) -> Layer {
@@ -567,6 +644,35 @@ impl Builder {
                 }
             },
             Rule::ident => Expr::Var(self.ident(p)),
+            Rule::float => match p.as_str().parse::<f64>() {
+                Ok(v) if v.is_finite() => Expr::Float(v, span),
+                _ => {
+                    self.errors.push(SyntaxError::BadFloat {
+                        text: p.as_str().to_string(),
+                        at: span.into(),
+                        span,
+                    });
+                    Expr::Float(0.0, span)
+                }
+            },
+            Rule::builtin_call => {
+                let mut it = p.into_inner();
+                let name = it
+                    .next()
+                    .map(|f| f.as_str().to_string())
+                    .unwrap_or_default();
+                let func = Builtin::parse(&name).expect("grammar only admits builtins");
+                let args = it.map(|a| self.expr(a)).collect();
+                Expr::Call { func, args, span }
+            }
+            Rule::in_dim => {
+                let dim = match p.into_inner().next().map(|d| d.as_str()) {
+                    Some("c") => InDim::C,
+                    Some("h") => InDim::H,
+                    _ => InDim::W,
+                };
+                Expr::In(dim, span)
+            }
             r => unreachable!("expression rule {r:?}"),
         }
     }

@@ -11,7 +11,7 @@
 //! by tch 0.22, so `csrc/libtorch_fused.cpp` (compiled by build.rs) wraps them.
 //!
 //! [`is_libtorch_training`] says when to use them; every other device keeps Burn's path
-//! (network.rs). The results agree with Burn's path within float rounding (tests/fused.rs).
+//! (`ops/norm.rs`, `ops/conv.rs`). The results agree with Burn's path within float rounding (tests/fused.rs).
 
 // burn-tch (LibTorch, TchTensor) is deprecated in Burn 0.22 but still supported; the `tch`
 // feature is built on it (as device.rs).

@@ -23,12 +23,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use archc_compiler::lower::LoweredOp;
-use burn::module::{Module, RunningState};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::TensorData;
 
-use crate::init::param_from;
-use crate::network::{Layer, Network};
+use crate::network::Network;
+use crate::ops::Saved;
 
 /// Element type of a stored tensor, as far as loading cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,13 +372,17 @@ impl Network {
         read: impl Fn(&str) -> Result<Vec<u8>, String>,
     ) -> Result<LoadReport, WeightError> {
         let slots = slots(self);
-        let bn_names: HashSet<&str> = self
+        // Keys the nodes' ops accept and ignore (batch norm's `num_batches_tracked`).
+        let ignorable: HashSet<String> = self
             .plan
             .graph
             .nodes
             .iter()
-            .filter(|n| matches!(n.op, LoweredOp::BatchNorm { .. }))
-            .map(|n| n.name.as_str())
+            .zip(&self.plan.ops)
+            .flat_map(|(n, op)| {
+                let suffixes = op.as_ref().map_or(&[][..], |op| op.ignored_keys());
+                suffixes.iter().map(move |s| format!("{}.{s}", n.name))
+            })
             .collect();
         let file: HashMap<&str, (&str, &Entry)> = entries
             .iter()
@@ -412,9 +414,10 @@ impl Network {
             if expected.contains(k.as_str()) {
                 continue;
             }
-            match k.strip_suffix(".num_batches_tracked") {
-                Some(bn) if bn_names.contains(bn) => ignored.push(k.clone()),
-                _ => unexpected.push((k.clone(), e.shape.clone())),
+            if ignorable.contains(k) {
+                ignored.push(k.clone());
+            } else {
+                unexpected.push((k.clone(), e.shape.clone()));
             }
         }
         unexpected.sort();
@@ -462,55 +465,13 @@ impl Network {
         let applied = data.len();
         let mut take = |key: String| data.remove(key.as_str()).unwrap_or_default();
         let plan = self.plan.clone();
-        for n in &plan.graph.nodes {
-            let Some(l) = plan.layer[n.id] else { continue };
-            let name = &n.name;
-            match &mut self.layers[l] {
-                Layer::Conv(c) => {
-                    let dims = c.weight.lazy_shape().dims::<4>();
-                    let device = c.weight.lazy_device();
-                    c.weight =
-                        param_from(c.weight.id, take(format!("{name}.weight")), dims, &device);
-                    if let Some(b) = &mut c.bias {
-                        *b = param_from(b.id, take(format!("{name}.bias")), [dims[0]], &device);
-                    }
-                }
-                Layer::Linear(m) => {
-                    let [d_in, d_out] = m.weight.lazy_shape().dims::<2>();
-                    let device = m.weight.lazy_device();
-                    let w = transpose(&take(format!("{name}.weight")), d_out, d_in);
-                    m.weight = param_from(m.weight.id, w, [d_in, d_out], &device);
-                    if let Some(b) = &mut m.bias {
-                        *b = param_from(b.id, take(format!("{name}.bias")), [d_out], &device);
-                    }
-                }
-                Layer::Norm(bn) => {
-                    let [c] = bn.gamma.lazy_shape().dims::<1>();
-                    let device = bn.gamma.lazy_device();
-                    bn.gamma =
-                        param_from(bn.gamma.id, take(format!("{name}.weight")), [c], &device);
-                    bn.beta = param_from(bn.beta.id, take(format!("{name}.bias")), [c], &device);
-                    let stat = |v: Vec<f32>| {
-                        RunningState::new(Tensor::<1>::from_data(TensorData::new(v, [c]), &device))
-                    };
-                    bn.running_mean = stat(take(format!("{name}.running_mean")));
-                    bn.running_var = stat(take(format!("{name}.running_var")));
-                }
-                Layer::PRelu(p) => {
-                    let [c] = p.alpha.lazy_shape().dims::<1>();
-                    let device = p.alpha.lazy_device();
-                    p.alpha = param_from(p.alpha.id, take(format!("{name}.weight")), [c], &device);
-                }
-                Layer::Unit(m) => {
-                    // The compiler's parameter names, in the order the unit built them.
-                    for (p, (suffix, _)) in m.params.iter_mut().zip(n.op.param_shapes()) {
-                        let [c] = p.lazy_shape().dims::<1>();
-                        let device = p.lazy_device();
-                        *p = param_from(p.id, take(format!("{name}.{suffix}")), [c], &device);
-                    }
-                }
-                _ => {}
-            }
+        for (n, op) in plan.graph.nodes.iter().zip(&plan.ops) {
+            let (Some(l), Some(op)) = (plan.layer[n.id], op) else {
+                continue;
+            };
+            op.load(&mut self.layers[l], &mut |suffix| {
+                take(format!("{}.{suffix}", n.name))
+            });
         }
         Ok(LoadReport { applied, ignored })
     }
@@ -525,65 +486,25 @@ impl Network {
             let t = t.convert::<f32>();
             t.as_bytes().to_vec()
         };
-        for n in &self.plan.graph.nodes {
-            let Some(l) = self.plan.layer[n.id] else {
+        for (n, op) in self.plan.graph.nodes.iter().zip(&self.plan.ops) {
+            let (Some(l), Some(op)) = (self.plan.layer[n.id], op) else {
                 continue;
             };
-            let name = &n.name;
-            let mut push = |suffix: &str, shape: Vec<usize>, bytes: Vec<u8>| {
-                tensors.push((
-                    format!("{name}.{suffix}"),
-                    safetensors::Dtype::F32,
-                    shape,
-                    bytes,
-                ));
-            };
-            match &self.layers[l] {
-                Layer::Conv(c) => {
-                    let w = c.weight.val();
-                    push("weight", w.dims().to_vec(), f32s(w.into_data()));
-                    if let Some(b) = &c.bias {
-                        let b = b.val();
-                        push("bias", b.dims().to_vec(), f32s(b.into_data()));
-                    }
-                }
-                Layer::Linear(m) => {
-                    let w = m.weight.val().transpose();
-                    push("weight", w.dims().to_vec(), f32s(w.into_data()));
-                    if let Some(b) = &m.bias {
-                        let b = b.val();
-                        push("bias", b.dims().to_vec(), f32s(b.into_data()));
-                    }
-                }
-                Layer::Norm(bn) => {
-                    for (suffix, t) in [
-                        ("weight", bn.gamma.val()),
-                        ("bias", bn.beta.val()),
-                        // `valid()` takes in the pending updates of every thread (the
-                        // workers of a data-parallel step); `value_sync()` only this one's.
-                        ("running_mean", bn.running_mean.valid().value()),
-                        ("running_var", bn.running_var.valid().value()),
-                    ] {
-                        push(suffix, t.dims().to_vec(), f32s(t.into_data()));
-                    }
-                    tensors.push((
-                        format!("{name}.num_batches_tracked"),
+            for saved in op.save(&self.layers[l]) {
+                tensors.push(match saved {
+                    Saved::F32(suffix, t) => (
+                        format!("{}.{suffix}", n.name),
+                        safetensors::Dtype::F32,
+                        t.shape().to_vec(),
+                        f32s(t),
+                    ),
+                    Saved::I64(suffix, v) => (
+                        format!("{}.{suffix}", n.name),
                         safetensors::Dtype::I64,
                         Vec::new(),
-                        0i64.to_le_bytes().to_vec(),
-                    ));
-                }
-                Layer::PRelu(p) => {
-                    let a = p.alpha.val();
-                    push("weight", a.dims().to_vec(), f32s(a.into_data()));
-                }
-                Layer::Unit(m) => {
-                    for (p, (suffix, _)) in m.params.iter().zip(n.op.param_shapes()) {
-                        let t = p.val();
-                        push(suffix, t.dims().to_vec(), f32s(t.into_data()));
-                    }
-                }
-                _ => {}
+                        v.to_le_bytes().to_vec(),
+                    ),
+                });
             }
         }
         let views = tensors
@@ -616,15 +537,4 @@ impl Network {
         })?;
         std::fs::rename(&tmp, path).map_err(io)
     }
-}
-
-/// Transpose a row-major `[rows, cols]` matrix.
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
 }

@@ -2,8 +2,10 @@
 //! cifar_resnet20 (tests/generated/, kept equal to the generator's output by tests/codegen.rs),
 //! loaded with the same weights as a `Network` (seeded, with batch norm scales, shifts and
 //! running statistics moved off their defaults so that each one matters), gives the same
-//! logits. A second, `#[ignore]`d test (CI runs it with the parity references of
-//! scripts/parity.py) compares its logits with PyTorch's on PyTorch's weights.
+//! logits; so does the committed generated `units` (fixtures/units.arch: every unit op kind,
+//! on maps and on vectors; kept equal to the generator's output here). A second, `#[ignore]`d
+//! test (CI runs it with the parity references of scripts/parity.py) compares cifar_resnet20's
+//! logits with PyTorch's on PyTorch's weights.
 //!
 //! The weights go into the generated module by its field names, whatever they are: a
 //! state-dict key `layer1.0.conv1.weight` is field `layer1_0_conv1`, parameter `weight`; every
@@ -15,6 +17,10 @@ mod common;
 #[rustfmt::skip]
 #[path = "generated/cifar_resnet20.rs"]
 mod generated;
+
+#[rustfmt::skip]
+#[path = "generated/units.rs"]
+mod units;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -85,7 +91,7 @@ impl ModuleMapper for Load<'_> {
     }
 }
 
-fn load(net: generated::CifarResnet20, state: &StateDict) -> generated::CifarResnet20 {
+fn load<M: Module>(net: M, state: &StateDict) -> M {
     let mut l = Load {
         state,
         path: Vec::new(),
@@ -128,27 +134,13 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-#[test]
-fn generated_module_gives_networks_logits_on_the_same_weights() {
-    let g = common::lowered("cifar.arch", "cifar_resnet20", None);
-    let device = common::device();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let seeded = dir.path().join("seeded.safetensors");
-    Network::new(&g, &device, 7)
-        .expect("builds")
-        .save_weights(&seeded)
-        .expect("saves");
-    // Batch norm away from its defaults (scale 1, shift 0, mean 0, variance 1), every channel
-    // differently, so a batch norm left out or mis-wired changes the logits.
-    let mut state = read(&seeded);
-    let bns: Vec<String> = state
-        .keys()
-        .filter_map(|k| k.strip_suffix(".running_mean").map(str::to_string))
-        .collect();
-    assert_eq!(bns.len(), 19, "cifar_resnet20's batch norms");
+/// Norms away from their defaults (scale 1, shift 0, mean 0, variance 1), every channel
+/// differently, so a norm left out or mis-wired changes the logits: the scales and shifts of the
+/// modules `norms`, and every running statistic.
+fn move_off_defaults(state: &mut StateDict, norms: &[String]) {
     for (key, (values, _)) in state.iter_mut() {
         let (module, p) = key.rsplit_once('.').expect("module.param");
-        let is_bn = bns.iter().any(|b| b == module);
+        let is_norm = norms.iter().any(|b| b == module);
         let wave = |k: usize, a: f32| ((k as f32 + 1.0) * a).sin();
         match p {
             "running_mean" => values
@@ -159,17 +151,21 @@ fn generated_module_gives_networks_logits_on_the_same_weights() {
                 .iter_mut()
                 .enumerate()
                 .for_each(|(k, v)| *v = 0.8 + 0.3 * wave(k, 1.3)),
-            "weight" if is_bn => values
+            "weight" if is_norm => values
                 .iter_mut()
                 .enumerate()
                 .for_each(|(k, v)| *v = 1.0 + 0.4 * wave(k, 2.1)),
-            "bias" if is_bn => values
+            "bias" if is_norm => values
                 .iter_mut()
                 .enumerate()
                 .for_each(|(k, v)| *v = 0.1 * wave(k, 0.9)),
             _ => {}
         }
     }
+}
+
+/// Write `state` as a safetensors file.
+fn write(state: &StateDict, path: &Path) {
     let bytes: BTreeMap<String, Vec<u8>> = state
         .iter()
         .map(|(k, (v, _))| (k.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -184,21 +180,86 @@ fn generated_module_gives_networks_logits_on_the_same_weights() {
             )
         })
         .collect();
+    safetensors::serialize_to_file(views, None, path).expect("writes");
+}
+
+/// The largest difference between two logits, after checking they are of a useful size.
+fn compare(ours: &[f32], theirs: &[f32]) -> f32 {
+    let scale = ours.iter().map(|v| v.abs()).fold(0.0, f32::max);
+    let d = max_diff(ours, theirs);
+    println!("max |Network - generated| = {d:e} (max |logit| = {scale:.3})");
+    assert!(scale > 0.1, "logits of a useful size: {scale}");
+    d
+}
+
+#[test]
+fn generated_module_gives_networks_logits_on_the_same_weights() {
+    let g = common::lowered("cifar.arch", "cifar_resnet20", None);
+    let device = common::device();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seeded = dir.path().join("seeded.safetensors");
+    Network::new(&g, &device, 7)
+        .expect("builds")
+        .save_weights(&seeded)
+        .expect("saves");
+    let mut state = read(&seeded);
+    let bns: Vec<String> = state
+        .keys()
+        .filter_map(|k| k.strip_suffix(".running_mean").map(str::to_string))
+        .collect();
+    assert_eq!(bns.len(), 19, "cifar_resnet20's batch norms");
+    move_off_defaults(&mut state, &bns);
     let moved = dir.path().join("moved.safetensors");
-    safetensors::serialize_to_file(views, None, &moved).expect("writes");
+    write(&state, &moved);
 
     let mut net = Network::new(&g, &device, 0).expect("builds");
     net.load_weights(&moved).expect("loads");
     let gen = load(generated::CifarResnet20::new(&device), &state);
     let x = input(4);
     let t = || Tensor::<4>::from_data(TensorData::new(x.clone(), [4, 3, 32, 32]), &device);
-    let ours = logits(net.forward(t()));
-    let theirs = logits(gen.forward(t()));
-    let scale = ours.iter().map(|v| v.abs()).fold(0.0, f32::max);
-    let d = max_diff(&ours, &theirs);
-    println!("max |Network - generated| = {d:e} (max |logit| = {scale:.3})");
-    assert!(scale > 0.1, "logits of a useful size: {scale}");
+    let d = compare(&logits(net.forward(t())), &logits(gen.forward(t())));
     assert!(d < 1e-4, "the generated module's logits differ by {d}");
+}
+
+/// The unit ops (layer norm, group norm, channel shuffle, drop path, maxout; the norms and
+/// maxout on vectors too) as `archc codegen` writes them compute what `Network` computes, in
+/// evaluation (drop path is the identity there).
+#[test]
+fn generated_unit_ops_give_networks_logits_on_the_same_weights() {
+    let g = common::lowered_str(include_str!("fixtures/units.arch"));
+    let now = archc_runtime::codegen::generate(&g, "`runtime/tests/fixtures/units.arch`");
+    assert_eq!(
+        include_str!("generated/units.rs"),
+        now,
+        "tests/generated/units.rs is stale: regenerate it with `archc codegen \
+         runtime/tests/fixtures/units.arch -n units -o runtime/tests/generated/units.rs`"
+    );
+    let device = common::device();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seeded = dir.path().join("seeded.safetensors");
+    Network::new(&g, &device, 5)
+        .expect("builds")
+        .save_weights(&seeded)
+        .expect("saves");
+    let mut state = read(&seeded);
+    let norms: Vec<String> = g
+        .nodes
+        .iter()
+        .filter(|n| n.name.contains("norm"))
+        .map(|n| n.name.clone())
+        .collect();
+    assert_eq!(norms.len(), 4, "the units network's norms");
+    move_off_defaults(&mut state, &norms);
+    let moved = dir.path().join("moved.safetensors");
+    write(&state, &moved);
+
+    let mut net = Network::new(&g, &device, 0).expect("builds");
+    net.load_weights(&moved).expect("loads");
+    let gen = load(units::Units::new(&device), &state);
+    let x = input(3).into_iter().take(3 * 3 * 8 * 8).collect::<Vec<_>>();
+    let t = || Tensor::<4>::from_data(TensorData::new(x.clone(), [3, 3, 8, 8]), &device);
+    let d = compare(&logits(net.forward(t())), &logits(gen.forward(t())));
+    assert!(d < 1e-4, "the generated unit ops' logits differ by {d}");
 }
 
 #[test]

@@ -199,6 +199,7 @@ fn tiny_graph() -> LoweredGraph {
         ],
         logits: 6,
         softmax: false,
+        outputs: vec![],
     }
 }
 

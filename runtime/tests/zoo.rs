@@ -4,7 +4,7 @@
 mod common;
 
 use archc_runtime::Network;
-use burn::tensor::{Distribution, Tensor};
+
 
 /// Every root network of every file in architectures/, at its declared input (224x224 for
 /// ImageNet nets; parameters do not depend on the input size). Parameters are lazy, so this
@@ -36,41 +36,6 @@ fn trainable_parameters_equal_the_compilers_for_every_zoo_network() {
     assert!(checked >= 30, "only {checked} zoo networks found");
 }
 
-/// Forward one batch of `batch` random inputs through `g` and check the logits' shape and
-/// that they are finite. Training mode (autodiff device: batch norm uses batch statistics):
-/// in eval mode a fresh network's batch norms (running mean 0, var 1) normalise nothing, and
-/// a deep residual net's activations then double at every block (cifar_resnet1202 overflows
-/// f32, as it would in PyTorch). Eval mode is exercised by the weights and behaviour tests.
-fn forward_shape(g: &archc_compiler::lower::LoweredGraph, batch: usize) {
-    let device = common::device().autodiff();
-    let net = Network::new(g, &device, 1).unwrap_or_else(|e| panic!("{e}"));
-    let y = match g.input[..] {
-        [c, h, w] => {
-            let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
-            net.try_forward(x)
-        }
-        [f] => {
-            let x = Tensor::<2>::random([batch, f], Distribution::Normal(0.0, 1.0), &device);
-            net.try_forward_flat(x)
-        }
-        _ => panic!("{}: input {:?}", g.network, g.input),
-    }
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut expected = vec![batch];
-    expected.extend(&g.output);
-    assert_eq!(y.dims().to_vec(), expected, "{}", g.network);
-    let v = y
-        .inner()
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 logits");
-    assert!(
-        v.iter().all(|x| x.is_finite()),
-        "{}: non-finite logits",
-        g.network
-    );
-}
-
 /// Every CIFAR network (3x32x32, batch 2; cifar_resnet1202 with batch 1).
 #[test]
 fn forward_shape_cifar() {
@@ -81,7 +46,7 @@ fn forward_shape_cifar() {
         } else {
             2
         };
-        forward_shape(&g, batch);
+        common::forward_shape(&g, batch);
     }
 }
 
@@ -104,7 +69,7 @@ fn forward_shape_resnet_subset() {
     let mut seen = 0;
     for g in common::lowered_file(&file, Some(&[3, 64, 64])) {
         if subset.contains(&g.network.as_str()) {
-            forward_shape(&g, 1);
+            common::forward_shape(&g, 1);
             seen += 1;
         }
     }
@@ -122,50 +87,11 @@ fn forward_shape_vgg_subset() {
     let mut seen = 0;
     for g in common::lowered_file(&file, Some(&[3, 32, 32])) {
         if subset.contains(&g.network.as_str()) {
-            forward_shape(&g, 1);
+            common::forward_shape(&g, 1);
             seen += 1;
         }
     }
     assert_eq!(seen, subset.len());
-}
-
-/// The networks of the other zoo files (MLPs, Highway, MobileNet, pre-activation, ResNeXt,
-/// wide ResNets, CIFAR-100, ...), batch 2, at the declared input, except that 3x224x224 nets
-/// run at `--input 3x64x64`. Skipped for debug-build time (each over ~3 s), as deeper copies of
-/// a block type run here: vgg19_bn_c100, preact_resnet101/152, cifar_preact_resnet1001,
-/// resnext101_32x8d/64x4d, wide_resnet101_2. Their parameter counts are checked above.
-#[test]
-fn forward_shape_rest_of_the_zoo() {
-    let covered = ["cifar.arch", "resnet.arch", "vgg.arch"];
-    let slow = [
-        "vgg19_bn_c100",
-        "preact_resnet101",
-        "preact_resnet152",
-        "cifar_preact_resnet1001",
-        "resnext101_32x8d",
-        "resnext101_64x4d",
-        "wide_resnet101_2",
-    ];
-    for file in common::zoo_files() {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if covered.contains(&name) {
-            continue;
-        }
-        for g in common::lowered_file(&file, None) {
-            if slow.contains(&g.network.as_str()) {
-                continue;
-            }
-            let g = if g.input == [3, 224, 224] {
-                common::lowered(name, &g.network, Some(&[3, 64, 64]))
-            } else {
-                g
-            };
-            forward_shape(&g, 2);
-        }
-    }
 }
 
 /// The networks the tests above leave out (the rest of resnet.arch and vgg.arch, and the deep
@@ -197,7 +123,7 @@ fn forward_shape_of_the_remaining_networks_at_32x32() {
     for file in ["resnet.arch", "vgg.arch"] {
         for g in common::lowered_file(&common::architectures().join(file), Some(&[3, 32, 32])) {
             if !done_elsewhere.contains(&g.network.as_str()) {
-                forward_shape(&g, 1);
+                common::forward_shape(&g, 1);
                 checked += 1;
             }
         }
@@ -214,7 +140,7 @@ fn forward_shape_of_the_remaining_networks_at_32x32() {
                 } else {
                     g
                 };
-                forward_shape(&g, 1);
+                common::forward_shape(&g, 1);
                 checked += 1;
             }
         }

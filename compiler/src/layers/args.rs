@@ -87,13 +87,12 @@ impl Args {
         match v {
             ArgVal::Int(i) => self.check_positive(what, i, span, limit),
             other => {
-                self.bad(
-                    what,
-                    &other,
-                    span,
-                    "a whole number",
-                    "write a number or an expression such as `4*c`",
-                );
+                let help = if matches!(other, ArgVal::Float(_)) {
+                    "round it: `ceil(...)`, `floor(...)`, `round(...)` or `divisible(..., 8)`"
+                } else {
+                    "write a number or an expression such as `4*c`"
+                };
+                self.bad(what, &other, span, "a whole number", help);
                 None
             }
         }

@@ -6,8 +6,10 @@
 //! padding keeps the size for odd kernels, `dilation*(k-1)/2` as torchvision writes it; even
 //! kernels must say.
 
+use linkme::distributed_slice;
+
 use super::args::{Args, MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, Unit};
+use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Conv2d, Op, Shape};
 
@@ -20,6 +22,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "conv 3x3, 64, stride: 2",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "conv",
     signature: &SIGNATURE,
@@ -104,7 +107,7 @@ pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Vec<Op>> {
     };
     let mut ops = Vec::with_capacity(3);
     if norm {
-        ops.push(super::norm::default_op());
+        ops.push(super::norm::default_op(d));
     }
     if let Some(act) = act? {
         ops.push(Op::Act(act));

@@ -3,8 +3,10 @@
 //! `stochastic_depth(x, p, mode="row")`; the identity in evaluation. Meant for a residual
 //! branch before its addition. No parameters; counted as free, as `dropout` is.
 
+use linkme::distributed_slice;
+
 use super::args::Args;
-use super::{Cost, Signature, Unit, UnitRules};
+use super::{Cost, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, UnitOp};
 
@@ -15,6 +17,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "drop_path 0.2",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "drop_path",
     signature: &SIGNATURE,

@@ -1,7 +1,9 @@
 //! `dropout P`: zeroes activations with probability P while training; free at inference.
 
+use linkme::distributed_slice;
+
 use super::args::Args;
-use super::{Signature, Unit};
+use super::{Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::Op;
 
@@ -12,6 +14,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "dropout 0.5",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "dropout",
     signature: &SIGNATURE,

@@ -1,7 +1,9 @@
 //! `flatten`: C×H×W to one vector of C·H·W features. A view: no cost. (An `fc` after a map
 //! flattens implicitly, as torchvision's `torch.flatten(x, 1)` does.)
 
-use super::{Cost, Signature, Unit};
+use linkme::distributed_slice;
+
+use super::{Cost, Signature, Unit, LAYER_UNITS};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -11,6 +13,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "flatten",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "flatten",
     signature: &SIGNATURE,

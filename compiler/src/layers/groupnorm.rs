@@ -2,9 +2,11 @@
 //! its channels and positions, then a learned scale and shift per channel, as PyTorch's
 //! `nn.GroupNorm(G, C)`. Costs and parameters as `layernorm`.
 
+use linkme::distributed_slice;
+
 use super::args::{Args, MAX_CHANNELS};
 use super::layernorm;
-use super::{attr, Cost, ShapeCtx, Signature, Unit, UnitRules};
+use super::{attr, Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -15,6 +17,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "groupnorm 32",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "groupnorm",
     signature: &SIGNATURE,

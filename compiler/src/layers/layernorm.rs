@@ -6,8 +6,10 @@
 //! `groupnorm G [eps: E]` lives in `groupnorm.rs`; the two share [`NORM_FLOPS`], [`epsilon`]
 //! and [`params`].
 
+use linkme::distributed_slice;
+
 use super::args::{ArgVal, Args};
-use super::{attr, Cost, Signature, Unit, UnitRules};
+use super::{attr, Cost, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -26,6 +28,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "layernorm eps: 0.000001",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "layernorm",
     signature: &SIGNATURE,

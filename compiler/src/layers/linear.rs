@@ -2,8 +2,10 @@
 //! flattened first. No activation by default (the classifier's logits); `act: relu` (or
 //! `relu6`) adds one.
 
+use linkme::distributed_slice;
+
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, Signature, Unit};
+use super::{Cost, Signature, Unit, LAYER_UNITS};
 use crate::graph::{Op, Shape};
 
 pub static SIGNATURE: Signature = Signature {
@@ -13,6 +15,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "fc 1000",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "fc",
     signature: &SIGNATURE,

@@ -3,8 +3,10 @@
 //! `j·K … j·K + K − 1`, as `x.view(N, C/K, K, H, W).amax(2)` in PyTorch (the same on the
 //! features of a vector). No parameters; K − 1 comparisons per output element.
 
+use linkme::distributed_slice;
+
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, ShapeCtx, Signature, Unit, UnitRules};
+use super::{Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -15,6 +17,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "maxout 2",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "maxout",
     signature: &SIGNATURE,

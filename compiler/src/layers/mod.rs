@@ -14,6 +14,7 @@ pub mod highway;
 pub mod layernorm;
 pub mod linear;
 pub mod maxout;
+pub mod merge;
 pub mod norm;
 pub mod pool;
 pub mod shortcut;
@@ -21,6 +22,7 @@ pub mod shuffle;
 pub mod softmax;
 
 use archc_grammar::ast::{Layer, LayerKind, Span};
+use linkme::distributed_slice;
 use serde::Serialize;
 
 use crate::diag::{at, CompileError, Diagnostics};
@@ -37,6 +39,10 @@ pub struct LayerDefaults {
     pub bias: Option<bool>,
     /// `order pre`: norm and activation before each conv (pre-activation ResNets).
     pub pre: bool,
+    /// Batch norm's epsilon and momentum where a layer does not say (`bn_eps`,
+    /// `bn_momentum`; PyTorch's 1e-5 and 0.1 by default).
+    pub bn_eps: f64,
+    pub bn_momentum: f64,
 }
 
 impl Default for LayerDefaults {
@@ -46,6 +52,8 @@ impl Default for LayerDefaults {
             act: Some(Activation::Relu),
             bias: None,
             pre: false,
+            bn_eps: norm::EPSILON,
+            bn_momentum: norm::MOMENTUM,
         }
     }
 }
@@ -101,25 +109,16 @@ pub fn attr(attrs: &[(String, Attr)], name: &str) -> Attr {
         .map_or(Attr::Int(0), |(_, v)| *v)
 }
 
+/// Every unit but the activations' (those are one family: `activation::unit`), each registered
+/// in its own file: `#[distributed_slice(LAYER_UNITS)] pub static UNIT: Unit = …`. (The name is
+/// the link section's, shared by the whole binary: the runtime's slice is `RUNTIME_UNITS`.)
+#[distributed_slice]
+pub static LAYER_UNITS: [Unit];
+
 /// The unit of the layer kind `name` (every word of the grammar's `layer_kind` has one: a test
 /// holds the two lists together).
 pub fn unit(name: &str) -> Option<Unit> {
-    let fixed: [&Unit; 13] = [
-        &conv::UNIT,
-        &pool::MAX_UNIT,
-        &pool::AVG_UNIT,
-        &linear::UNIT,
-        &dropout::UNIT,
-        &flatten::UNIT,
-        &softmax::UNIT,
-        &norm::UNIT,
-        &layernorm::UNIT,
-        &groupnorm::UNIT,
-        &maxout::UNIT,
-        &drop_path::UNIT,
-        &shuffle::UNIT,
-    ];
-    match fixed.into_iter().find(|u| u.name == name) {
+    match LAYER_UNITS.iter().find(|u| u.name == name) {
         Some(u) => Some(*u),
         None => activation::unit(name),
     }
@@ -399,6 +398,9 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, inputs: &[Shape]) -> Result<(Shape, Cost),
             None => unreachable!("`{}` builds a unit op but has no rules", u.kind),
         },
         Op::Shortcut { .. } => unreachable!("shortcuts are inferred by shortcut::infer"),
+        // (`infer::infer_node` passes the branches' names and spans for the diagnostics.)
+        Op::Merge(kind) => merge::infer(*kind, inputs, ctx.span, &[]),
+        Op::Split { parts, .. } => merge::infer_split(*parts, input, ctx.span),
     }
 }
 
@@ -415,6 +417,12 @@ mod tests {
         }
         assert_eq!(units().len(), LAYER_KINDS.len());
         assert!(unit("swish").is_none());
+        // Each registered unit is one word of the grammar, registered once.
+        let mut names: Vec<&str> = LAYER_UNITS.iter().map(|u| u.name).collect();
+        assert!(names.iter().all(|n| LAYER_KINDS.contains(n)), "{names:?}");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), LAYER_UNITS.len(), "a unit registered twice");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `bn`: batch normalisation over channels. Two trainable vectors (scale, shift) and two
 //! buffers (running mean and variance). Applied after a conv by default.
 
+use linkme::distributed_slice;
+
 use super::args::{ArgVal, Args};
-use super::{Cost, Signature, Unit};
+use super::{Cost, LayerDefaults, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Shape};
 
@@ -18,6 +20,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "bn eps: 0.001, momentum: 0.01",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "bn",
     signature: &SIGNATURE,
@@ -25,15 +28,15 @@ pub static UNIT: Unit = Unit {
     summary: "batch normalisation over channels (features of a vector); running statistics updated with momentum as PyTorch does",
     shape_rule: "the input's shape",
     cost_rule: "params 2·C (scale, shift); buffers 2·C (running mean, variance); FLOPs 2 per element (scale and shift folded)",
-    build: |_, a, _| build(a).map(|op| vec![op]),
+    build: |_, a, d| build(a, d).map(|op| vec![op]),
     rules: None,
 };
 
-/// Batch norm with PyTorch's defaults (after a conv).
-pub fn default_op() -> Op {
+/// Batch norm with the network's defaults (after a conv).
+pub fn default_op(d: &LayerDefaults) -> Op {
     Op::BatchNorm {
-        epsilon: EPSILON,
-        momentum: MOMENTUM,
+        epsilon: d.bn_eps,
+        momentum: d.bn_momentum,
     }
 }
 
@@ -49,7 +52,7 @@ pub fn buffers(c: u64) -> Vec<(&'static str, Vec<u64>)> {
 }
 
 /// `bn [eps: E, momentum: M]`.
-pub fn build(a: &mut Args) -> Option<Op> {
+pub fn build(a: &mut Args, d: &LayerDefaults) -> Option<Op> {
     let value = |a: &mut Args, name: &str, default: f64, open_top: bool| -> Option<f64> {
         let Some((v, span)) = a.named(name) else {
             return Some(default);
@@ -77,8 +80,8 @@ pub fn build(a: &mut Args) -> Option<Op> {
             }
         }
     };
-    let epsilon = value(a, "eps", EPSILON, true);
-    let momentum = value(a, "momentum", MOMENTUM, false);
+    let epsilon = value(a, "eps", d.bn_eps, true);
+    let momentum = value(a, "momentum", d.bn_momentum, false);
     Some(Op::BatchNorm {
         epsilon: epsilon?,
         momentum: momentum?,

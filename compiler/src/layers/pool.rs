@@ -2,8 +2,10 @@
 //! `avgpool` (global average pooling) and `avgpool output: HxW` (adaptive). The stride of a
 //! window defaults to its size, as in PyTorch.
 
+use linkme::distributed_slice;
+
 use super::args::{Args, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, ShapeCtx, Signature, Unit};
+use super::{need_map, window, Cost, ShapeCtx, Signature, Unit, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Pool2d, Shape};
 
@@ -21,6 +23,7 @@ pub static AVG_SIGNATURE: Signature = Signature {
     example: "avgpool  (global), avgpool 2x2, or avgpool output: 7x7",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static MAX_UNIT: Unit = Unit {
     name: "maxpool",
     signature: &MAX_SIGNATURE,
@@ -35,6 +38,7 @@ pub static MAX_UNIT: Unit = Unit {
     rules: None,
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static AVG_UNIT: Unit = Unit {
     name: "avgpool",
     signature: &AVG_SIGNATURE,

@@ -4,8 +4,10 @@
 //! `x.view(N, G, C/G, H, W).transpose(1, 2).reshape(N, C, H, W)` (torchvision's
 //! `channel_shuffle`). A permutation: no parameters, no FLOPs.
 
+use linkme::distributed_slice;
+
 use super::args::{Args, MAX_CHANNELS};
-use super::{attr, need_map, Cost, ShapeCtx, Signature, Unit, UnitRules};
+use super::{attr, need_map, Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -16,6 +18,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "channel_shuffle 2",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "channel_shuffle",
     signature: &SIGNATURE,

@@ -1,7 +1,9 @@
 //! `softmax`: class probabilities. Counted as an exponential, a sum and a division per element.
 //! Training uses the logits before it (softmax cross-entropy).
 
-use super::{Cost, Signature, Unit};
+use linkme::distributed_slice;
+
+use super::{Cost, Signature, Unit, LAYER_UNITS};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -11,6 +13,7 @@ pub static SIGNATURE: Signature = Signature {
     example: "softmax",
 };
 
+#[distributed_slice(LAYER_UNITS)]
 pub static UNIT: Unit = Unit {
     name: "softmax",
     signature: &SIGNATURE,

@@ -134,6 +134,8 @@ fn label(op: &Op, input: &Shape) -> Option<String> {
         Op::Linear { out_features, .. } => format!("fc {out_features}"),
         Op::Dropout { p } => format!("dropout {p}"),
         Op::Unit(u) => (crate::layers::rules(u.kind)?.describe)(u),
+        Op::Merge(k) => k.word().to_string(),
+        Op::Split { parts, index } => format!("split {}/{parts}", index + 1),
         Op::Input
         | Op::BatchNorm { .. }
         | Op::Act(_)

@@ -68,8 +68,42 @@ pub fn render(r: &NetworkReport, per_layer: bool) -> String {
         out.push_str(&t.render());
     }
     out.push('\n');
+    if !r.outputs.is_empty() {
+        out.push_str(&outputs(r));
+        out.push('\n');
+    }
     out.push_str(&totals(r));
     out
+}
+
+/// A network's outputs: shape, loss weight, and what each costs on its own.
+pub fn outputs(r: &NetworkReport) -> String {
+    let mut t = TextTable::new(
+        &[
+            "output",
+            "shape",
+            "loss weight",
+            "own params",
+            "MACs alone",
+            "",
+        ],
+        &[false, false, true, true, true, false],
+    );
+    for (i, o) in r.outputs.iter().enumerate() {
+        t.row(vec![
+            o.name.clone(),
+            dims_text(&o.output),
+            o.weight.to_string(),
+            thousands(o.params),
+            si(o.macs),
+            if i == 0 {
+                "main: evaluation runs this one alone".into()
+            } else {
+                "params of its own head; MACs with the layers it shares".into()
+            },
+        ]);
+    }
+    t.render()
 }
 
 /// The summary lines every report ends with.

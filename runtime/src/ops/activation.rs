@@ -1,5 +1,6 @@
-//! The activations' runtime unit: the forward of every [`Activation`] on Burn tensors (Burn's
-//! autodiff gives the backward), PReLU's module, and the Burn API text `archc codegen` writes.
+//! The activations' runtime unit (`LoweredOp::Act` and `LoweredOp::PRelu`): validation, the
+//! forward of every [`Activation`] on Burn tensors (Burn's autodiff gives the backward),
+//! PReLU's module and weights, and the Burn API text `archc codegen` writes.
 //! Definitions are PyTorch's (`torch.nn.functional`), checked against it by
 //! `runtime/tests/activations.rs`.
 
@@ -10,7 +11,86 @@ use burn::tensor::activation::{
 };
 use burn::tensor::{Device, Tensor};
 
-use crate::init::{param, Fill};
+use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Rust, Saved, Value};
+use crate::init::{param, param_from, Fill};
+
+/// `LoweredOp::Act`: an activation without parameters.
+pub struct ActOp(pub Activation);
+
+impl NodeOp for ActOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        if let Activation::LeakyRelu { slope } = self.0 {
+            if !slope.is_finite() {
+                return Err(format!("leaky_relu slope {slope} is not finite"));
+            }
+        }
+        Ok(x.to_vec())
+    }
+
+    fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
+        value(ins).each(|t| forward(self.0, t), |t| forward(self.0, t))
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        Ok(Rust::expr(rust_text(self.0, g.x(0))))
+    }
+}
+
+/// `LoweredOp::PRelu`: its number of slopes (one per channel).
+pub struct PReluOp(pub usize);
+
+impl NodeOp for PReluOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        let n = self.0;
+        if x.first() != Some(&n) {
+            return Err(format!("input {x:?} has not {n} channels"));
+        }
+        Ok(x.to_vec())
+    }
+
+    fn build(&self, init: &Init) -> Option<Layer> {
+        Some(Layer::PRelu(prelu_module(
+            self.0,
+            init.seed,
+            init.node,
+            init.device,
+        )))
+    }
+
+    fn forward(&self, l: Option<&Layer>, ins: Vec<Value>) -> Value {
+        let m: &PRelu = layer(l, |l| match l {
+            Layer::PRelu(m) => Some(m),
+            _ => None,
+        });
+        value(ins).each(|t| prelu_forward(m, t), |t| prelu_forward(m, t))
+    }
+
+    fn load(&self, l: &mut Layer, take: &mut dyn FnMut(&str) -> Vec<f32>) {
+        let Layer::PRelu(p) = l else { return };
+        let [c] = p.alpha.lazy_shape().dims::<1>();
+        let device = p.alpha.lazy_device();
+        p.alpha = param_from(p.alpha.id, take("weight"), [c], &device);
+    }
+
+    fn save(&self, l: &Layer) -> Vec<Saved> {
+        match l {
+            Layer::PRelu(p) => vec![Saved::F32("weight", p.alpha.val().into_data())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        let init = format!(
+            "PReluConfig::new().with_num_parameters({}).init(device)",
+            self.0
+        );
+        let mut r = Rust::module("PRelu", init, g.forward());
+        r.uses.push("use burn::nn::{PRelu, PReluConfig};");
+        Ok(r)
+    }
+}
 
 /// `act(x)` for an activation without parameters (PReLU goes through [`prelu_forward`]).
 pub fn forward<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {

@@ -1,39 +1,217 @@
+//! Batch norm (`LoweredOp::BatchNorm`, PyTorch's running statistics) and the `layernorm` and
+//! `groupnorm` units.
+//!
 //! Layer norm over channels and group norm: their module (a scale and a shift per channel,
 //! PyTorch's `weight` and `bias`, initialised to 1 and 0) and forward, with the statistics of
 //! each sample (biased variance, as PyTorch). A vector `[N, F]` is normalised as a map
-//! `[N, F, 1, 1]`. Checked against `F.layer_norm` and `F.group_norm` by `runtime/tests/ops.rs`.
+//! `[N, F, 1, 1]`. Checked against `F.layer_norm` and `F.group_norm` by `runtime/tests/ops.rs`;
+//! their generated code (Burn's `LayerNorm` over the channels, Burn's `GroupNorm`) against the
+//! runtime by `runtime/tests/codegen_logits.rs`.
 
-use burn::tensor::{Device, Tensor};
+use burn::module::{Module, RunningState};
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use linkme::distributed_slice;
 
-use super::{divides, float, int, Attrs, RuntimeUnit, UnitLayer};
-use crate::init::{param, Fill};
+use super::{
+    divides, float, inputs, int, layer, value, Attrs, Gen, Init, Layer, NodeOp, RuntimeUnit, Rust,
+    Saved, UnitLayer, Value, RUNTIME_UNITS,
+};
+use crate::init::{param, param_from, Fill};
 
-pub static LAYERNORM: RuntimeUnit = RuntimeUnit {
+/// `LoweredOp::BatchNorm`'s fields.
+pub struct BatchNormOp {
+    pub num_features: usize,
+    pub epsilon: f64,
+    pub momentum: f64,
+}
+
+impl NodeOp for BatchNormOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        let BatchNormOp {
+            num_features,
+            epsilon,
+            momentum,
+        } = *self;
+        if x.first() != Some(&num_features) {
+            return Err(format!("input {x:?} has not {num_features} channels"));
+        }
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(format!("epsilon {epsilon} is not positive"));
+        }
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(format!("momentum {momentum} is not in [0, 1]"));
+        }
+        Ok(x.to_vec())
+    }
+
+    fn build(&self, init: &Init) -> Option<Layer> {
+        Some(Layer::Norm(
+            BatchNormConfig::new(self.num_features)
+                .with_epsilon(self.epsilon)
+                .with_momentum(self.momentum)
+                .init(init.device),
+        ))
+    }
+
+    fn forward(&self, l: Option<&Layer>, ins: Vec<Value>) -> Value {
+        let m: &BatchNorm = layer(l, |l| match l {
+            Layer::Norm(m) => Some(m),
+            _ => None,
+        });
+        value(ins).each(|t| batch_norm(m, t), |t| batch_norm(m, t))
+    }
+
+    fn load(&self, l: &mut Layer, take: &mut dyn FnMut(&str) -> Vec<f32>) {
+        let Layer::Norm(bn) = l else { return };
+        let [c] = bn.gamma.lazy_shape().dims::<1>();
+        let device = bn.gamma.lazy_device();
+        bn.gamma = param_from(bn.gamma.id, take("weight"), [c], &device);
+        bn.beta = param_from(bn.beta.id, take("bias"), [c], &device);
+        let stat = |v: Vec<f32>| {
+            RunningState::new(Tensor::<1>::from_data(TensorData::new(v, [c]), &device))
+        };
+        bn.running_mean = stat(take("running_mean"));
+        bn.running_var = stat(take("running_var"));
+    }
+
+    fn save(&self, l: &Layer) -> Vec<Saved> {
+        let Layer::Norm(bn) = l else {
+            return Vec::new();
+        };
+        vec![
+            Saved::F32("weight", bn.gamma.val().into_data()),
+            Saved::F32("bias", bn.beta.val().into_data()),
+            // `valid()` takes in the pending updates of every thread (the workers of a
+            // data-parallel step); `value_sync()` only this one's.
+            Saved::F32("running_mean", bn.running_mean.valid().value().into_data()),
+            Saved::F32("running_var", bn.running_var.valid().value().into_data()),
+            Saved::I64("num_batches_tracked", 0),
+        ]
+    }
+
+    fn ignored_keys(&self) -> &'static [&'static str] {
+        &["num_batches_tracked"]
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        let init = format!(
+            "BatchNormConfig::new({})\n                .with_epsilon({:?})\n                .with_momentum({:?})\n                .init(device)",
+            self.num_features, self.epsilon, self.momentum
+        );
+        Ok(Rust::module("BatchNorm", init, g.forward()))
+    }
+}
+
+/// Batch norm as PyTorch does it: in training, normalise with the batch statistics and update
+/// the running statistics with momentum `m` as `(1 - m) * running + m * batch`, using the
+/// unbiased batch variance; otherwise normalise with the running statistics.
+///
+/// Training on LibTorch uses LibTorch's own batch norm kernels (`crate::fused`, feature `tch`),
+/// elsewhere Burn's `batch_norm_train`; the running statistics are updated here either way.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
+        return bn.forward(x);
+    }
+    let dims = x.dims();
+    let per_channel: usize = dims.iter().product::<usize>() / dims[1].max(1);
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    #[cfg(feature = "tch")]
+    let out = if crate::fused::is_libtorch_training(&x.device()) {
+        crate::fused::batch_norm_train(x, gamma, beta, bn.epsilon)
+    } else {
+        burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon)
+    };
+    #[cfg(not(feature = "tch"))]
+    let out = burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon);
+    let correction = if per_channel > 1 {
+        per_channel as f64 / (per_channel as f64 - 1.0)
+    } else {
+        1.0
+    };
+    let m = bn.momentum;
+    let device = out.mean.device();
+    let mean = bn.running_mean.value_sync().to_device(&device);
+    let var = bn.running_var.value_sync().to_device(&device);
+    let mean = mean.mul_scalar(1.0 - m) + out.mean.detach().mul_scalar(m);
+    let var = var.mul_scalar(1.0 - m) + out.variance.detach().mul_scalar(m * correction);
+    bn.running_mean.update(mean.detach());
+    bn.running_var.update(var.detach());
+    out.output
+}
+
+#[distributed_slice(RUNTIME_UNITS)]
+static LAYERNORM: RuntimeUnit = RuntimeUnit {
     unit: "layernorm",
-    check: |a, input| check(a, input, "num_features", None),
+    check: |a, ins| check(a, ins, "num_features", None),
     build: |a, seed, node, device| Some(module(int(a, "num_features"), seed, node, device)),
-    forward: |a, m, x| {
+    forward: |a, m, ins| {
         let m = m.expect("a layer norm has its module");
-        affine(m, normalise(x, 0, float(a, "epsilon")))
+        value(ins).as_map(|x| affine(m, normalise(x, 0, float(a, "epsilon"))))
+    },
+    // Burn's `LayerNorm` normalises the last dimension: the channels are moved there and back.
+    rust: |a, g| {
+        let init = format!(
+            "LayerNormConfig::new({})\n                .with_epsilon({:?})\n                .init(device)",
+            int(a, "num_features"),
+            float(a, "epsilon")
+        );
+        let expr = if g.inputs[0].1 == 4 {
+            format!(
+                "self.{}.forward({}.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])",
+                g.field,
+                g.x(0)
+            )
+        } else {
+            g.forward()
+        };
+        let mut r = Rust::module("LayerNorm", init, expr);
+        r.uses.push("use burn::nn::{LayerNorm, LayerNormConfig};");
+        Ok(r)
     },
 };
 
-pub static GROUPNORM: RuntimeUnit = RuntimeUnit {
+#[distributed_slice(RUNTIME_UNITS)]
+static GROUPNORM: RuntimeUnit = RuntimeUnit {
     unit: "groupnorm",
-    check: |a, input| check(a, input, "num_channels", Some(int(a, "num_groups"))),
+    check: |a, ins| check(a, ins, "num_channels", Some(int(a, "num_groups"))),
     build: |a, seed, node, device| Some(module(int(a, "num_channels"), seed, node, device)),
-    forward: |a, m, x| {
+    forward: |a, m, ins| {
         let m = m.expect("a group norm has its module");
-        affine(m, normalise(x, int(a, "num_groups"), float(a, "epsilon")))
+        let (groups, eps) = (int(a, "num_groups"), float(a, "epsilon"));
+        value(ins).as_map(|x| affine(m, normalise(x, groups, eps)))
+    },
+    // Burn's `GroupNorm` is PyTorch's; a vector goes through it as a map `[N, F, 1, 1]`.
+    rust: |a, g| {
+        let init = format!(
+            "GroupNormConfig::new({}, {})\n                .with_epsilon({:?})\n                .init(device)",
+            int(a, "num_groups"),
+            int(a, "num_channels"),
+            float(a, "epsilon")
+        );
+        let expr = if g.inputs[0].1 == 4 {
+            g.forward()
+        } else {
+            format!(
+                "self.{}.forward({}.unsqueeze_dims::<4>(&[2, 3])).flatten(1, 3)",
+                g.field,
+                g.x(0)
+            )
+        };
+        let mut r = Rust::module("GroupNorm", init, expr);
+        r.uses.push("use burn::nn::{GroupNorm, GroupNormConfig};");
+        Ok(r)
     },
 };
 
 fn check(
     a: &Attrs,
-    input: &[usize],
+    ins: &[&[usize]],
     channels: &str,
     groups: Option<usize>,
 ) -> Result<Vec<usize>, String> {
+    let [input] = inputs(ins)?;
     let c = int(a, channels);
     if input.first() != Some(&c) {
         return Err(format!("input {input:?} has not {c} channels"));

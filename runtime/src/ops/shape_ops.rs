@@ -4,12 +4,15 @@
 //! `runtime/tests/ops.rs`.
 
 use burn::tensor::{Distribution, Tensor};
+use linkme::distributed_slice;
 
-use super::{divides, float, int, RuntimeUnit, UnitLayer};
+use super::{divides, float, inputs, int, value, Gen, RuntimeUnit, Rust, UnitLayer, RUNTIME_UNITS};
 
-pub static MAXOUT: RuntimeUnit = RuntimeUnit {
+#[distributed_slice(RUNTIME_UNITS)]
+static MAXOUT: RuntimeUnit = RuntimeUnit {
     unit: "maxout",
-    check: |a, input| {
+    check: |a, ins| {
+        let [input] = inputs(ins)?;
         let (k, c) = (int(a, "pieces"), input.first().copied().unwrap_or(0));
         divides("pieces", k, c)?;
         let mut out = input.to_vec();
@@ -17,12 +20,21 @@ pub static MAXOUT: RuntimeUnit = RuntimeUnit {
         Ok(out)
     },
     build: |_, _, _, _| None,
-    forward: |a, _, x| maxout(x, int(a, "pieces")),
+    forward: |a, _, ins| value(ins).as_map(|x| maxout(x, int(a, "pieces"))),
+    rust: |a, g| {
+        Ok(map_function(
+            g,
+            format!("maxout({{x}}, {})", int(a, "pieces")),
+            MAXOUT_RUST,
+        ))
+    },
 };
 
-pub static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
+#[distributed_slice(RUNTIME_UNITS)]
+static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
     unit: "channel_shuffle",
-    check: |a, input| {
+    check: |a, ins| {
+        let [input] = inputs(ins)?;
         if input.len() != 3 {
             return Err(format!("needs a map [C, H, W], got {input:?}"));
         }
@@ -30,12 +42,18 @@ pub static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
         Ok(input.to_vec())
     },
     build: |_, _, _, _| None,
-    forward: |a, _, x| channel_shuffle(x, int(a, "groups")),
+    forward: |a, _, ins| value(ins).as_map(|x| channel_shuffle(x, int(a, "groups"))),
+    rust: |a, g| {
+        let call = format!("channel_shuffle({{x}}, {})", int(a, "groups"));
+        Ok(map_function(g, call, CHANNEL_SHUFFLE_RUST))
+    },
 };
 
-pub static DROP_PATH: RuntimeUnit = RuntimeUnit {
+#[distributed_slice(RUNTIME_UNITS)]
+static DROP_PATH: RuntimeUnit = RuntimeUnit {
     unit: "drop_path",
-    check: |a, input| {
+    check: |a, ins| {
+        let [input] = inputs(ins)?;
         let p = float(a, "prob");
         if !(0.0..1.0).contains(&p) {
             return Err(format!("drop path probability {p} is not in [0, 1)"));
@@ -44,8 +62,45 @@ pub static DROP_PATH: RuntimeUnit = RuntimeUnit {
     },
     // No parameters: the module is its training flag.
     build: |_, _, _, _| Some(UnitLayer::new(Vec::new())),
-    forward: |a, m, x| drop_path(m.expect("a drop path has its flag"), float(a, "prob"), x),
+    forward: |a, m, ins| {
+        let m = m.expect("a drop path has its flag");
+        value(ins).as_map(|x| drop_path(m, float(a, "prob"), x))
+    },
+    // Burn's `Dropout` holds the probability and the training flag (no parameters); the
+    // function drops whole samples.
+    rust: |a, g| {
+        let init = format!("DropoutConfig::new({:?}).init()", float(a, "prob"));
+        let expr = format!("drop_path(&self.{}, {})", g.field, g.x(0));
+        let mut r = Rust::module("Dropout", init, expr);
+        r.uses.push("use burn::tensor::Distribution;");
+        r.helpers.push(DROP_PATH_RUST);
+        Ok(r)
+    },
 };
+
+/// A call of a generated function on maps (`call` with `{x}` for the map): a vector `[N, F]`
+/// goes in as `[N, F, 1, 1]` and comes out as a vector, as [`super::Value::as_map`] does.
+fn map_function(g: &Gen, call: String, function: &'static str) -> Rust {
+    let expr = if g.inputs[0].1 == 4 {
+        call.replace("{x}", g.x(0))
+    } else {
+        let x = format!("{}.unsqueeze_dims::<4>(&[2, 3])", g.x(0));
+        format!("{}.flatten(1, 3)", call.replace("{x}", &x))
+    };
+    let mut r = Rust::expr(expr);
+    r.helpers.push(function);
+    r
+}
+
+/// [`maxout`] in the generated file.
+const MAXOUT_RUST: &str = "/// Maxout: output channel `j` is the largest of input channels `j·K … j·K + K − 1`.\nfn maxout(x: Tensor<4>, pieces: usize) -> Tensor<4> {\n    let [n, c, h, w] = x.dims();\n    x.reshape([n, c / pieces, pieces, h * w])\n        .max_dim(2)\n        .reshape([n, c / pieces, h, w])\n}\n";
+
+/// [`channel_shuffle`] in the generated file.
+const CHANNEL_SHUFFLE_RUST: &str = "/// torchvision's `channel_shuffle`: `x.view(N, G, C/G, H, W).transpose(1, 2)`, flattened back.\nfn channel_shuffle(x: Tensor<4>, groups: usize) -> Tensor<4> {\n    let [n, c, h, w] = x.dims();\n    x.reshape([n, groups, c / groups, h * w])\n        .swap_dims(1, 2)\n        .reshape([n, c, h, w])\n}\n";
+
+/// [`drop_path`] in the generated file, on a map or vectors; `m` holds the probability and the
+/// training flag.
+const DROP_PATH_RUST: &str = "/// Stochastic depth (torchvision's `stochastic_depth(x, p, \"row\", training)`): while training\n/// (`m`'s flag and an autodiff device), each sample is kept with probability 1 − p and scaled by\n/// 1/(1 − p), or zeroed whole; otherwise the identity.\nfn drop_path<const D: usize>(m: &Dropout, x: Tensor<D>) -> Tensor<D> {\n    if !m.training.is_enabled() || !x.device().is_autodiff() || m.prob == 0.0 {\n        return x;\n    }\n    let keep = 1.0 - m.prob;\n    let mut shape = [1; D];\n    shape[0] = x.dims()[0];\n    let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &x.device());\n    x * mask / keep\n}\n";
 
 /// Output channel `j` is the largest of input channels `j·K … j·K + K − 1`.
 pub fn maxout(x: Tensor<4>, pieces: usize) -> Tensor<4> {

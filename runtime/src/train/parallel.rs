@@ -54,7 +54,8 @@ pub struct Shard {
 pub struct ShardOutput {
     pub index: usize,
     pub images: usize,
-    /// The shard's mean cross-entropy (not weighted).
+    /// The shard's mean cross-entropy (not weighted by the shard; with several outputs, their
+    /// weighted sum).
     pub loss: f32,
     /// Top-1 mistakes in the shard.
     pub wrong: usize,
@@ -74,12 +75,18 @@ impl Network {
         let device = s.images.device();
         let n = s.labels.len();
         let y = Tensor::<1, Int>::from_data(TensorData::new(s.labels.clone(), [n]), &device);
-        let logits = self
-            .try_forward(s.images)
-            .map_err(|e| TrainError::Input(e.to_string()))?;
-        let loss = CrossEntropyLossConfig::new()
-            .init(&device)
-            .forward(logits.clone(), y);
+        // Every output's cross-entropy, weighted as the file says (GoogLeNet: 1, 0.3, 0.3);
+        // top-1 mistakes are the main output's.
+        let mut outputs = self
+            .try_forward_outputs(s.images)
+            .map_err(|e| TrainError::Input(e.to_string()))?
+            .into_iter();
+        let logits = outputs.next().expect("a network has an output");
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        let mut loss = ce.forward(logits.clone(), y.clone());
+        for (out, w) in outputs.zip(self.output_weights().into_iter().skip(1)) {
+            loss = loss + ce.forward(out, y.clone()).mul_scalar(w);
+        }
         let loss_value = loss.clone().inner().into_scalar::<f32>();
         let classes = self.graph().output.iter().product::<usize>();
         let logits = super::to_vec_f32(logits.inner())?;

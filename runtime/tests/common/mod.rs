@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use archc_compiler::lower::{lower, LoweredGraph};
 use archc_compiler::{build_network, compile_str, load_path, LoadError, Overrides};
 use archc_runtime::train::{Recipe, Row, RunConfig, TrainConfig};
+use archc_runtime::Network;
+use burn::tensor::{Distribution, Tensor};
 
 pub fn architectures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../architectures")
@@ -174,4 +176,39 @@ pub fn f32_values(path: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
         .into_iter()
         .map(|(k, (v, _))| (k, v))
         .collect()
+}
+
+/// Forward one batch of `batch` random inputs through `g` and check the logits' shape and
+/// that they are finite. Training mode (autodiff device: batch norm uses batch statistics):
+/// in eval mode a fresh network's batch norms (running mean 0, var 1) normalise nothing, and
+/// a deep residual net's activations then double at every block (cifar_resnet1202 overflows
+/// f32, as it would in PyTorch). Eval mode is exercised by the weights and behaviour tests.
+pub fn forward_shape(g: &archc_compiler::lower::LoweredGraph, batch: usize) {
+    let device = device().autodiff();
+    let net = Network::new(g, &device, 1).unwrap_or_else(|e| panic!("{e}"));
+    let y = match g.input[..] {
+        [c, h, w] => {
+            let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+            net.try_forward(x)
+        }
+        [f] => {
+            let x = Tensor::<2>::random([batch, f], Distribution::Normal(0.0, 1.0), &device);
+            net.try_forward_flat(x)
+        }
+        _ => panic!("{}: input {:?}", g.network, g.input),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut expected = vec![batch];
+    expected.extend(&g.output);
+    assert_eq!(y.dims().to_vec(), expected, "{}", g.network);
+    let v = y
+        .inner()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 logits");
+    assert!(
+        v.iter().all(|x| x.is_finite()),
+        "{}: non-finite logits",
+        g.network
+    );
 }

@@ -1,0 +1,89 @@
+//! `Linear`: validation (the input's elements are its features), the module initialised as
+//! PyTorch's default (`U(±1/sqrt(fan_in))` for weight and bias), its forward on vectors (a
+//! map is flattened), weights (PyTorch's `[out, in]` is the transpose of Burn's) and codegen.
+
+use burn::nn::Linear;
+
+use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Rust, Saved, Value};
+use crate::init::{param, param_from, Fill};
+
+/// `LoweredOp::Linear`'s fields.
+pub struct LinearOp {
+    pub d_input: usize,
+    pub d_output: usize,
+    pub bias: bool,
+}
+
+impl NodeOp for LinearOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        let d_input = self.d_input;
+        if x.iter().product::<usize>() != d_input {
+            return Err(format!("input {x:?} has not {d_input} features"));
+        }
+        Ok(vec![self.d_output])
+    }
+
+    fn build(&self, init: &Init) -> Option<Layer> {
+        let (d_input, d_output) = (self.d_input, self.d_output);
+        let (seed, node, device) = (init.seed, init.node, init.device);
+        let bound = 1.0 / (d_input as f64).sqrt();
+        let fill = Fill::Uniform { bound };
+        Some(Layer::Linear(Linear {
+            // Burn's row layout: [d_input, d_output], the transpose of PyTorch's.
+            weight: param([d_input, d_output], fill, seed, node, 0, device),
+            bias: self
+                .bias
+                .then(|| param([d_output], init.bias_fill(fill), seed, node, 1, device)),
+        }))
+    }
+
+    fn forward(&self, l: Option<&Layer>, ins: Vec<Value>) -> Value {
+        let m: &Linear = layer(l, |l| match l {
+            Layer::Linear(m) => Some(m),
+            _ => None,
+        });
+        Value::Flat(m.forward(value(ins).flat()))
+    }
+
+    fn load(&self, l: &mut Layer, take: &mut dyn FnMut(&str) -> Vec<f32>) {
+        let Layer::Linear(m) = l else { return };
+        let [d_in, d_out] = m.weight.lazy_shape().dims::<2>();
+        let device = m.weight.lazy_device();
+        let w = transpose(&take("weight"), d_out, d_in);
+        m.weight = param_from(m.weight.id, w, [d_in, d_out], &device);
+        if let Some(b) = &mut m.bias {
+            *b = param_from(b.id, take("bias"), [d_out], &device);
+        }
+    }
+
+    fn save(&self, l: &Layer) -> Vec<Saved> {
+        let Layer::Linear(m) = l else {
+            return Vec::new();
+        };
+        let mut out = vec![Saved::F32("weight", m.weight.val().transpose().into_data())];
+        if let Some(b) = &m.bias {
+            out.push(Saved::F32("bias", b.val().into_data()));
+        }
+        out
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        let init = format!(
+            "LinearConfig::new({}, {})\n                .with_bias({})\n                .init(device)",
+            self.d_input, self.d_output, self.bias
+        );
+        Ok(Rust::module("Linear", init, g.forward()))
+    }
+}
+
+/// Transpose a row-major `[rows, cols]` matrix.
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}

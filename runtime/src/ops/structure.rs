@@ -1,0 +1,200 @@
+//! The ops that wire, reshape or only act in training: `Highway` (three inputs),
+//! `Flatten`, `Softmax`, `Dropout` and option A's `ZeroPadSubsample`: validation, forward and
+//! codegen text (and `Dropout`'s Burn module).
+
+use archc_compiler::layers::out_size;
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Int, Tensor};
+
+use super::{inputs, layer, map_shape, value, values, Gen, Init, Layer, NodeOp, Rust, Value};
+
+/// `LoweredOp::Dropout`: its probability.
+pub struct DropoutOp(pub f64);
+
+impl NodeOp for DropoutOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        let prob = self.0;
+        if !(0.0..=1.0).contains(&prob) {
+            return Err(format!("dropout probability {prob} is not in [0, 1]"));
+        }
+        Ok(x.to_vec())
+    }
+
+    fn build(&self, _: &Init) -> Option<Layer> {
+        Some(Layer::Dropout(DropoutConfig::new(self.0).init()))
+    }
+
+    fn forward(&self, l: Option<&Layer>, ins: Vec<Value>) -> Value {
+        let m: &Dropout = layer(l, |l| match l {
+            Layer::Dropout(m) => Some(m),
+            _ => None,
+        });
+        value(ins).each(|t| m.forward(t), |t| m.forward(t))
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        let init = format!("DropoutConfig::new({:?}).init()", self.0);
+        Ok(Rust::module("Dropout", init, g.forward()))
+    }
+}
+
+/// `LoweredOp::Softmax`: over the channels (or features).
+pub struct SoftmaxOp;
+
+impl NodeOp for SoftmaxOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        Ok(x.to_vec())
+    }
+
+    fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
+        value(ins).each(|t| softmax(t, 1), |t| softmax(t, 1))
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        Ok(Rust::expr(format!("softmax({}, 1)", g.x(0))))
+    }
+}
+
+/// `LoweredOp::Flatten`: every dimension after the batch.
+pub struct FlattenOp;
+
+impl NodeOp for FlattenOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        Ok(vec![x.iter().product()])
+    }
+
+    fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
+        Value::Flat(value(ins).flat())
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        Ok(Rust::expr(if g.inputs[0].1 == 4 {
+            format!("{}.flatten(1, 3)", g.x(0))
+        } else {
+            g.x(0).to_string()
+        }))
+    }
+}
+
+/// `LoweredOp::Highway`: `[F(x), x, g]` to `F(x)·σ(g) + x·(1 − σ(g))`; its gate (the node of
+/// `g`) starts with its bias at `gate_bias`.
+pub struct HighwayOp(pub f64);
+
+impl NodeOp for HighwayOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [f, x, g] = inputs(ins)?;
+        if x != f || g != f {
+            return Err(format!("mixes shapes {f:?}, {x:?}, {g:?}"));
+        }
+        let gate_bias = self.0;
+        if !gate_bias.is_finite() {
+            return Err(format!("gate bias {gate_bias} is not finite"));
+        }
+        Ok(f.to_vec())
+    }
+
+    fn input_bias(&self) -> Option<(usize, f64)> {
+        Some((2, self.0))
+    }
+
+    fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
+        // F(x)·σ(g) + x·(1 − σ(g)) = x + (F(x) − x)·σ(g)
+        match values(ins) {
+            [Value::Map(f), Value::Map(x), Value::Map(g)] => {
+                Value::Map(x.clone() + (f - x) * sigmoid(g))
+            }
+            [f, x, g] => {
+                let x = x.flat();
+                Value::Flat(x.clone() + (f.flat() - x) * sigmoid(g.flat()))
+            }
+        }
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        let (f, x, gate) = (g.x(0), g.x(1), g.x(2));
+        Ok(Rust::expr(format!("{x} + ({f} - {x}) * sigmoid({gate})")))
+    }
+}
+
+/// `LoweredOp::ZeroPadSubsample`: option A's shortcut.
+pub struct ZeroPadSubsampleOp {
+    pub stride: usize,
+    pub pad_before: usize,
+    pub pad_after: usize,
+}
+
+impl NodeOp for ZeroPadSubsampleOp {
+    fn check(&self, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let [x] = inputs(ins)?;
+        let [c, h, w] = map_shape(x)?;
+        if self.stride == 0 {
+            return Err("stride is zero".into());
+        }
+        // Every `stride`-th row and column: a window of 1.
+        let sub = |n: usize| out_size(n as u64, 1, self.stride as u64, 0, 1).map(|x| x as usize);
+        match (sub(h), sub(w)) {
+            (Some(oh), Some(ow)) => Ok(vec![c + self.pad_before + self.pad_after, oh, ow]),
+            _ => Err(format!("cannot subsample the {h}x{w} input")),
+        }
+    }
+
+    fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
+        let x = value(ins).map();
+        Value::Map(zero_pad_subsample(
+            x,
+            self.stride,
+            self.pad_before,
+            self.pad_after,
+        ))
+    }
+
+    fn rust(&self, g: &Gen) -> Result<Rust, String> {
+        let mut r = Rust::expr(format!(
+            "zero_pad_subsample({}, {}, {}, {})",
+            g.x(0),
+            self.stride,
+            self.pad_before,
+            self.pad_after
+        ));
+        r.helpers.push(ZERO_PAD_SUBSAMPLE_RUST);
+        Ok(r)
+    }
+}
+
+/// Option A's shortcut: `x[:, :, ::s, ::s]`, then `pad_before` and `pad_after` zero channels.
+///
+/// The subsampling is an index selection rather than a stepped slice: burn-tch 0.22.1's
+/// backward of a stepped slice (`slice_assign`) calls `view` on a non-contiguous gradient and
+/// LibTorch refuses (found by running the training test on LibTorch CPU).
+pub fn zero_pad_subsample(x: Tensor<4>, stride: usize, before: usize, after: usize) -> Tensor<4> {
+    let x = if stride > 1 {
+        let [_, _, h, w] = x.dims();
+        let device = x.device();
+        let rows = Tensor::<1, Int>::arange_step(0..h as i64, stride, &device);
+        let cols = Tensor::<1, Int>::arange_step(0..w as i64, stride, &device);
+        x.select(2, rows).select(3, cols)
+    } else {
+        x
+    };
+    if before == 0 && after == 0 {
+        return x;
+    }
+    let [n, _, h, w] = x.dims();
+    let device = x.device();
+    let mut parts = Vec::with_capacity(3);
+    if before > 0 {
+        parts.push(Tensor::zeros([n, before, h, w], &device));
+    }
+    parts.push(x);
+    if after > 0 {
+        parts.push(Tensor::zeros([n, after, h, w], &device));
+    }
+    Tensor::cat(parts, 1)
+}
+
+/// [`zero_pad_subsample`] in the generated file.
+const ZERO_PAD_SUBSAMPLE_RUST: &str = "/// Option A's shortcut: `x[:, :, ::stride, ::stride]`, then zero channels before and after.\nfn zero_pad_subsample(x: Tensor<4>, stride: usize, before: usize, after: usize) -> Tensor<4> {\n    let x = if stride > 1 {\n        let [_, _, h, w] = x.dims();\n        let rows = Tensor::<1, Int>::arange_step(0..h as i64, stride, &x.device());\n        let cols = Tensor::<1, Int>::arange_step(0..w as i64, stride, &x.device());\n        x.select(2, rows).select(3, cols)\n    } else {\n        x\n    };\n    let [n, _, h, w] = x.dims();\n    let device = x.device();\n    let mut parts = Vec::new();\n    if before > 0 {\n        parts.push(Tensor::zeros([n, before, h, w], &device));\n    }\n    parts.push(x);\n    if after > 0 {\n        parts.push(Tensor::zeros([n, after, h, w], &device));\n    }\n    Tensor::cat(parts, 1)\n}\n";
