@@ -5,7 +5,6 @@ mod common;
 
 use archc_runtime::Network;
 
-
 /// Every root network of every file in architectures/, at its declared input (224x224 for
 /// ImageNet nets; parameters do not depend on the input size). Parameters are lazy, so this
 /// builds even cifar_resnet1202 and vgg19 without drawing a single weight.
