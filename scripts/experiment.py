@@ -30,9 +30,11 @@ docs/training.md for why the easier `synthetic` gratings are not used here); `--
 
 import argparse
 import csv
+import datetime
 import json
 import os
 import shutil
+import shlex
 import subprocess
 import sys
 import time
@@ -194,8 +196,15 @@ def main():
         layers = sum(1 for layer in reports[n]["layers"] if layer["kind"] in ("conv", "fc"))
         lines.append(f"| {n} | {layers} | {reports[n]['params']:,} | {tr:.1%} | {loss:.3f} "
                      f"| {te:.1%} | {best:.1%} | {speed:.0f} | {secs:.0f} s |")
+    # Where the figures come from (issue 24): the command and the day, so that the published
+    # summary says how to reproduce it and when its timings were measured.
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     lines += ["", "Images/s and training time are as measured on the machine at the time, other "
-              "work included (timing, not a benchmark).", ""]
+              "work included (timing, not a benchmark).", "",
+              f"Made by `python3 scripts/experiment.py {shlex.join(sys.argv[1:])}` on {day} "
+              f"(UTC), commit {commit}.", ""]
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

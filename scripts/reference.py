@@ -18,11 +18,11 @@ with archc. Writes into OUT:
                               an image folder: two classes, images of several sizes
     folder.safetensors        `NAME` [3, 16, 16] for each image: torchvision's resize of the
                               shorter side to 18 (the evaluation side archc uses for a 16x16
-                              input: 16 * 256 / 224, rounded), bilinear on the float image
-                              without antialiasing, then its centre crop of 16x16, / 255;
-                              `NAME.antialias`: the same with antialias=True (PIL's and
-                              torchvision's default), for the record. up_16x16 already
-                              has the input's size: it is resized and cropped all the same
+                              input: 16 * 256 / 224, rounded), bilinear with antialias=True
+                              (the default) on the float image, then its centre crop of 16x16,
+                              / 255; `NAME.pil`: the same transforms on the PIL image (PIL's
+                              resize, 8-bit output), then to_tensor. up_16x16 already has the
+                              input's size: it is resized and cropped all the same
     nets/NAME.safetensors     seeded weights (archc's state-dict names, BN statistics off
                               their defaults) of small PyTorch models written here from the
                               published descriptions: a Highway network (Srivastava et al.
@@ -82,23 +82,38 @@ def cifar(out, rng):
 
 
 def folder(out, rng):
-    # (class, name, height, width): upscaled (shorter side 12 or 16 to 18) and downscaled
-    # (shorter side 30 or 36 to 18), landscape and portrait.
+    # (class, name, height, width), each resized to shorter side 18 and centre-cropped to
+    # 16x16: upscaled (shorter side 12 or 16), downscaled by integer and non-integer factors
+    # (shorter side 27 to 48: factors 1.5 to 2.67), landscape and portrait. down_27x40 and
+    # up_12x13 have a long side that torchvision truncates (26.7 to 26, 19.5 to 19);
+    # down_46x36, down_38x36 and up_12x13 leave odd margins of 7, 3 and 3 for the crop, which
+    # torchvision places with Python's round (half to even: 3.5 to 4, 1.5 to 2).
     images = [
         ("a", "up_12x20", 12, 20),
         ("a", "up_16x16", 16, 16),
+        ("a", "up_12x13", 12, 13),
         ("b", "down_30x40", 30, 40),
         ("b", "down_48x36", 48, 36),
+        ("a", "down_64x48", 64, 48),
+        ("b", "down_27x40", 27, 40),
+        ("a", "down_46x36", 46, 36),
+        ("b", "down_38x36", 38, 36),
     ]
     refs = {}
     for cls, name, h, w in images:
         os.makedirs(os.path.join(out, "folder", cls), exist_ok=True)
         pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-        Image.fromarray(pixels, "RGB").save(os.path.join(out, "folder", cls, name + ".png"))
+        pil = Image.fromarray(pixels, "RGB")
+        pil.save(os.path.join(out, "folder", cls, name + ".png"))
+        # torchvision's evaluation transform on a float tensor: Resize(18) (bilinear,
+        # antialias=True, the default since torchvision 0.17), CenterCrop(16), / 255.
         t = torch.from_numpy(pixels).permute(2, 0, 1).float()
-        for key, aa in [(name, False), (name + ".antialias", True)]:
-            r = TF.resize(t, [18], interpolation=TF.InterpolationMode.BILINEAR, antialias=aa)
-            refs[key] = (TF.center_crop(r, [16, 16]) / 255.0).contiguous()
+        r = TF.resize(t, [18], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        refs[name] = (TF.center_crop(r, [16, 16]) / 255.0).contiguous()
+        # The same on the PIL image, as torchvision's ImageNet evaluation transform is usually
+        # written (Resize, CenterCrop, ToTensor): PIL's antialiased bilinear, in 8 bits.
+        r = TF.resize(pil, [18], interpolation=TF.InterpolationMode.BILINEAR)
+        refs[name + ".pil"] = TF.to_tensor(TF.center_crop(r, [16, 16])).contiguous()
     save_file(refs, os.path.join(out, "folder.safetensors"))
     return [{"class": c, "name": n, "height": h, "width": w} for c, n, h, w in images]
 

@@ -1,5 +1,6 @@
 //! Every file of the zoo: a snapshot of each network's report (a glob, so a new file is covered
-//! without a new test), and golden tests of the figures in DESIGN.md to the last digit.
+//! without a new test), and golden tests of the figures in README.md and docs/reproduction.md to the last digit
+//! (tests/docs_figures.rs checks the docs' tables themselves against the reports).
 
 use std::path::Path;
 
@@ -56,7 +57,7 @@ fn zoo_report_snapshots() {
     });
 }
 
-/// torchvision's parameter counts (DESIGN.md), exact.
+/// torchvision's parameter counts (README.md's zoo table), exact.
 #[test]
 fn torchvision_parameter_counts() {
     let r = reports("resnet.arch", &Overrides::default());
@@ -223,7 +224,7 @@ fn torchvision_mult_adds() {
     }
 }
 
-/// The paper's Table 1 row (v1 bottleneck): exact to three decimals as DESIGN.md has them,
+/// The paper's Table 1 row (v1 bottleneck): exact to three decimals as docs/reproduction.md has them,
 /// and within one unit of the last digit the paper prints (1.8 / 3.6 / 3.8 / 7.6 / 11.3).
 #[test]
 fn paper_table1_flops_row() {

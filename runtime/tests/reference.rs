@@ -195,6 +195,7 @@ fn folder_resize_and_centre_crop_equal_torchvisions() {
         augment: Augment::None,
         seed: 0,
     };
+    let mut wrong = Vec::new();
     for i in 0..train.len() {
         let raw = train.image(i).expect("decodes");
         let img = manifest
@@ -205,14 +206,25 @@ fn folder_resize_and_centre_crop_equal_torchvisions() {
         let b = pipeline
             .batch(&train, &[i as u32], false, 0, 0)
             .expect("batch");
+        // The float tensor path computes what archc computes (the same triangle weights, in
+        // f32): only rounding separates them (at most 2.4e-7 of the range measured over these
+        // images, a few units of f32's 6e-8 at 1), so 1e-5 is far below one level (1/255)
+        // and far above rounding. The code before antialiasing differed by 0.22 to 0.53.
         let d = max_diff(&b.images, &want[&img.name]);
-        let aa = max_diff(&b.images, &want[&format!("{}.antialias", img.name)]);
+        // PIL rounds to 8 bits after its horizontal pass and again at the end: at most half a
+        // level each, the second pass's weights summing to 1, so at most 1/255 in all.
+        let pil = max_diff(&b.images, &want[&format!("{}.pil", img.name)]);
         println!(
-            "{}: max |archc - torchvision| = {d:e} (bilinear); {aa:.3} from torchvision's antialiased resize",
-            img.name
+            "{}: max |archc - torchvision| = {d:e} (float tensor), {pil:e} (PIL, 8 bits; {:.2} levels)",
+            img.name,
+            pil * 255.0
         );
-        assert!(d < 1e-5, "{}: differs from torchvision by {d}", img.name);
+        if d >= 1e-5 || pil > 1.0 / 255.0 + 1e-5 {
+            wrong.push(img.name.as_str());
+        }
     }
+    // Every image is compared (and printed) before the verdict.
+    assert!(wrong.is_empty(), "differ from torchvision: {wrong:?}");
 }
 
 #[test]

@@ -7,9 +7,10 @@
 //!   [256, 480] (scaled by input/224 for other input sizes), take a random crop of the input
 //!   size, flip with probability 1/2, subtract the per-channel mean; for evaluation resize the
 //!   shorter side to 256 (scaled likewise) and take the centre crop, whatever the image's size.
-//!   Resizing is bilinear without antialiasing (torchvision's `antialias=False`; PIL and
-//!   torchvision by default antialias when they shrink); `runtime/tests/reference.rs` compares
-//!   it with torchvision.
+//!   Resizing is torchvision's default: bilinear with antialiasing (`antialias=True`, as PIL),
+//!   the output size and the centre crop's offset rounded as torchvision rounds them;
+//!   `runtime/tests/reference.rs` compares it with torchvision on float tensors and on PIL
+//!   images.
 //!
 //! Pixel values are scaled to [0, 1] before the mean is subtracted. Randomness comes from a
 //! stream keyed by `(seed, epoch, position in the epoch)`, so a batch is the same whichever
@@ -385,7 +386,7 @@ fn transform(
         }
         return;
     }
-    // Resize (shorter side to `side`) and crop, sampling bilinearly.
+    // Resize (shorter side to `side`, antialiased bilinear) and crop, as torchvision does.
     let (eval_side, _) = scale_range(input);
     let (side, random, flip) = match augment {
         Augment::ScaleCropFlip { min, max } => {
@@ -398,34 +399,20 @@ fn transform(
         }
         _ => (eval_side.max(h.max(w)), false, false),
     };
-    let scale = side as f32 / img.height.min(img.width) as f32;
-    let rh = ((img.height as f32 * scale).round() as usize).max(h);
-    let rw = ((img.width as f32 * scale).round() as usize).max(w);
+    let (rh, rw) = resized_size(img.height, img.width, side);
+    let (rh, rw) = (rh.max(h), rw.max(w));
     let (oy, ox) = if random {
         (rng.below(rh - h + 1), rng.below(rw - w + 1))
     } else {
-        ((rh - h) / 2, (rw - w) / 2)
+        (centre_offset(rh - h), centre_offset(rw - w))
     };
-    let sy_scale = img.height as f32 / rh as f32;
-    let sx_scale = img.width as f32 / rw as f32;
-    let (ih, iw) = (img.height, img.width);
+    let resized = resize(img, rh, rw);
+    let plane = rh * rw;
     for y in 0..h {
-        let fy = ((y + oy) as f32 + 0.5) * sy_scale - 0.5;
-        let y0 = fy.floor().clamp(0.0, (ih - 1) as f32) as usize;
-        let y1 = (y0 + 1).min(ih - 1);
-        let ty = (fy - y0 as f32).clamp(0.0, 1.0);
         for x in 0..w {
             let xx = if flip { w - 1 - x } else { x };
-            let fx = ((xx + ox) as f32 + 0.5) * sx_scale - 0.5;
-            let x0 = fx.floor().clamp(0.0, (iw - 1) as f32) as usize;
-            let x1 = (x0 + 1).min(iw - 1);
-            let tx = (fx - x0 as f32).clamp(0.0, 1.0);
-            let sample = |ch: usize| {
-                let p = |yy: usize, xx: usize| img.pixels[(ch * ih + yy) * iw + xx] as f32;
-                let top = p(y0, x0) * (1.0 - tx) + p(y0, x1) * tx;
-                let bottom = p(y1, x0) * (1.0 - tx) + p(y1, x1) * tx;
-                (top * (1.0 - ty) + bottom * ty) / 255.0
-            };
+            let at = (y + oy) * rw + xx + ox;
+            let sample = |ch: usize| resized[ch * plane + at];
             if c == 1 && img.channels >= 3 {
                 let v = 0.299 * sample(0) + 0.587 * sample(1) + 0.114 * sample(2);
                 out[y * w + x] = v - sub(0, y, x);
@@ -436,6 +423,65 @@ fn transform(
                 }
             }
         }
+    }
+}
+
+/// The size torchvision's `Resize(side)` gives an `ih` x `iw` image: the shorter side `side`,
+/// the longer `side * long / short` rounded down (`int(...)` in torchvision).
+fn resized_size(ih: usize, iw: usize, side: usize) -> (usize, usize) {
+    if iw <= ih {
+        (side * ih / iw, side)
+    } else {
+        (side, side * iw / ih)
+    }
+}
+
+/// Where torchvision's `center_crop` starts a crop that leaves `margin` pixels:
+/// `int(round(margin / 2.0))`, and Python rounds half to even (a margin of 3 starts at 2, of 5
+/// at 2, of 7 at 4).
+fn centre_offset(margin: usize) -> usize {
+    let half = margin / 2;
+    if margin % 2 == 1 && half % 2 == 1 {
+        half + 1
+    } else {
+        half
+    }
+}
+
+/// The image resized to `rh` x `rw`, scaled to [0, 1], `[channels, rh, rw]`: bilinear with
+/// antialiasing, as torchvision's `resize(..., antialias=True)` (its default) and PIL's
+/// bilinear resize: a triangle filter whose support widens by the factor when an image
+/// shrinks (so every source pixel counts), and plain bilinear interpolation when it grows.
+/// The `image` crate's `Triangle` filter is that filter; it runs in f32 here, without PIL's
+/// rounding to 8 bits (`runtime/tests/reference.rs` compares both).
+fn resize(img: &RawImage, rh: usize, rw: usize) -> Vec<f32> {
+    use image::imageops::{self, FilterType};
+    use image::{ImageBuffer, Luma, Rgb};
+    let (ih, iw, channels) = (img.height, img.width, img.channels);
+    let plane = ih * iw;
+    let scaled = |i: usize| img.pixels[i] as f32 / 255.0;
+    if channels == 3 {
+        // One pass over the three channels together.
+        let hwc: Vec<f32> = (0..plane)
+            .flat_map(|p| (0..3).map(move |ch| ch * plane + p))
+            .map(scaled)
+            .collect();
+        let src = ImageBuffer::<Rgb<f32>, _>::from_raw(iw as u32, ih as u32, hwc)
+            .expect("3 values a pixel");
+        let out = imageops::resize(&src, rw as u32, rh as u32, FilterType::Triangle).into_raw();
+        (0..3)
+            .flat_map(|ch| out.iter().skip(ch).step_by(3).copied())
+            .collect()
+    } else {
+        (0..channels)
+            .flat_map(|ch| {
+                let values = (ch * plane..(ch + 1) * plane).map(scaled).collect();
+                let src =
+                    ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(iw as u32, ih as u32, values)
+                        .expect("1 value a pixel");
+                imageops::resize(&src, rw as u32, rh as u32, FilterType::Triangle).into_raw()
+            })
+            .collect()
     }
 }
 
@@ -489,6 +535,48 @@ mod tests {
             differs |= out != allowed;
         }
         assert!(differs, "augmentation changes the image");
+    }
+
+    #[test]
+    fn sizes_and_crop_offsets_round_as_torchvisions() {
+        // torchvision: new_long = int(side * long / short); crop_top = int(round(margin / 2)).
+        assert_eq!(resized_size(27, 40, 18), (18, 26));
+        assert_eq!(resized_size(12, 13, 18), (18, 19));
+        assert_eq!(resized_size(46, 36, 18), (23, 18));
+        assert_eq!(resized_size(375, 500, 256), (256, 341));
+        let offsets: Vec<usize> = (0..9).map(centre_offset).collect();
+        assert_eq!(offsets, [0, 0, 1, 2, 2, 2, 3, 4, 4]);
+    }
+
+    #[test]
+    fn shrinking_weighs_every_source_pixel() {
+        // A white column (x = 7) on black, 16 columns shrunk to 4. Plain bilinear samples at
+        // x = 1.5, 5.5, 9.5, 13.5 and never sees column 7 (all outputs 0); the antialiased
+        // triangle, half-width 4 around 6 and 10 (outputs 1 and 2, weights summing to 4
+        // there), gives it 0.625 / 4 and 0.375 / 4.
+        let (h, w) = (4, 16);
+        let mut pixels = vec![0u8; 3 * h * w];
+        for ch in 0..3 {
+            for y in 0..h {
+                pixels[(ch * h + y) * w + 7] = 255;
+            }
+        }
+        let i = RawImage {
+            channels: 3,
+            height: h,
+            width: w,
+            pixels,
+        };
+        let out = resize(&i, 2, 4);
+        let want = [0.0, 5.0 / 32.0, 3.0 / 32.0, 0.0];
+        for row in out.chunks(4) {
+            let d = row
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(d < 1e-6, "{row:?}, not {want:?}");
+        }
     }
 
     #[test]
