@@ -137,6 +137,8 @@ fn branching_networks_match_torchvision() {
         ("regnet.arch", "regnet_y_400mf", 4_344_144, 0.402),
         ("mnasnet.arch", "mnasnet0_5", 2_218_512, 0.104),
         ("mnasnet.arch", "mnasnet1_0", 4_383_312, 0.314),
+        ("convnext.arch", "convnext_tiny", 28_589_128, 4.456),
+        ("convnext.arch", "convnext_small", 50_223_688, 8.684),
     ] {
         let r = reports(file, &Overrides::default());
         let n = find(&r, name);

@@ -415,3 +415,45 @@ fn a_network_of_the_new_kinds_trains() {
         assert_ne!(v(a), v(b), "{name} was trained");
     }
 }
+
+/// `layer_scale`: `x · γ` per channel, `γ` starting at its init; a weights file's `[C, 1, 1]`
+/// tensor (PyTorch's `layer_scale`) loads into it, and it trains.
+#[test]
+fn layer_scale_scales_each_channel_and_loads_its_weights() {
+    let g = common::lowered_str("network n {\n    input 3x2x2\n    a layer_scale 0.5\n}\n");
+    let device = common::device().autodiff();
+    let mut net = Network::new(&g, &device, 0).expect("builds");
+    let x = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..24).map(|v| v as f32 - 12.0).collect::<Vec<_>>(),
+            [2, 3, 2, 2],
+        ),
+        &device,
+    );
+    let y = values(net.forward(x.clone()).inner());
+    let want: Vec<f32> = values(x.clone().inner()).iter().map(|v| v * 0.5).collect();
+    assert_eq!(y, want, "the initial scale");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = format!("{}.layer_scale", g.nodes[1].name);
+    let w = weights_file(dir.path(), &[(name, vec![1.0, -2.0, 3.0])]);
+    net.load_weights(&w).expect("loads by its PyTorch name");
+    let y = values(net.forward(x.clone()).inner());
+    let xs = values(x.clone().inner());
+    for (i, (a, b)) in y.iter().zip(&xs).enumerate() {
+        let gamma = [1.0, -2.0, 3.0][(i / 4) % 3];
+        assert_eq!(*a, b * gamma, "element {i}");
+    }
+    let grads = net.forward(x).sum().backward();
+    let Some(Layer::Unit(m)) = net.layer(&g.nodes[1].name) else {
+        panic!("a unit layer")
+    };
+    // d(sum(x·γ))/dγ_c = sum of channel c over the batch.
+    let dg = values(m.params[0].val().grad(&grads).expect("γ is trained"));
+    let per_channel = |c: usize| -> f32 {
+        (0..2)
+            .flat_map(|n| (0..4).map(move |k| n * 12 + c * 4 + k))
+            .map(|i| xs[i])
+            .sum()
+    };
+    assert_eq!(dg, vec![per_channel(0), per_channel(1), per_channel(2)]);
+}

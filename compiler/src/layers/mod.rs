@@ -11,6 +11,7 @@ pub mod dropout;
 pub mod flatten;
 pub mod groupnorm;
 pub mod highway;
+pub mod layer_scale;
 pub mod layernorm;
 pub mod linear;
 pub mod maxout;

@@ -205,6 +205,58 @@ static GROUPNORM: RuntimeUnit = RuntimeUnit {
     },
 };
 
+/// `layer_scale`: `x · γ` with a learned `γ` per channel (ConvNeXt), `γ` starting at `init`.
+#[distributed_slice(RUNTIME_UNITS)]
+static LAYER_SCALE: RuntimeUnit = RuntimeUnit {
+    unit: "layer_scale",
+    check: |a, ins| {
+        let [input] = inputs(ins)?;
+        let c = int(a, "num_features");
+        if input.first() != Some(&c) {
+            return Err(format!("input {input:?} has not {c} channels"));
+        }
+        if !float(a, "init").is_finite() {
+            return Err("the initial scale is not finite".into());
+        }
+        Ok(input.to_vec())
+    },
+    build: |a, seed, node, device| {
+        let init = Fill::Constant(float(a, "init") as f32);
+        let c = int(a, "num_features");
+        Some(UnitLayer::new(vec![param(
+            [c],
+            init,
+            seed,
+            node,
+            0,
+            device,
+        )]))
+    },
+    forward: |_, m, ins| {
+        let m = m.expect("a layer scale has its scale");
+        value(ins).as_map(|x| {
+            let [_, c, _, _] = x.dims();
+            x * m.params[0].val().reshape([1, c, 1, 1])
+        })
+    },
+    rust: |a, g| {
+        let c = int(a, "num_features");
+        let init = format!(
+            "Param::from_tensor(Tensor::full([{c}], {:?}, device))",
+            float(a, "init")
+        );
+        let x = g.x(0);
+        let expr = if g.inputs[0].1 == 4 {
+            format!("{x} * self.{}.val().reshape([1, {c}, 1, 1])", g.field)
+        } else {
+            format!("{x} * self.{}.val().reshape([1, {c}])", g.field)
+        };
+        let mut r = Rust::module("Param<Tensor<1>>", init, expr);
+        r.uses.push("use burn::module::Param;");
+        Ok(r)
+    },
+};
+
 fn check(
     a: &Attrs,
     ins: &[&[usize]],
