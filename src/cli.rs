@@ -57,7 +57,7 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
-    /// Draw a network as the paper's Figure 3 does: layers in order, shortcuts beside them.
+    /// Draw a network as the paper's Figure 3 does: layers in order, shortcuts beside, branches side by side.
     Graph {
         file: PathBuf,
         /// The network to draw

@@ -1,9 +1,13 @@
 //! `archc graph`: networks drawn as the paper's Figure 3. The figure model is checked against
-//! what the networks are (blocks, shortcut options, repeats); the DOT text of a small network is
-//! a reviewed snapshot; the SVG is well-formed XML with one box per drawn layer.
+//! what the networks are (blocks, shortcut options, repeats, branches and outputs); the DOT text
+//! of a small network and the DOT and SVG of a small branching one are reviewed snapshots; the
+//! SVG is well-formed XML with one box per drawn layer, branches side by side.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use archc_compiler::graph::MergeKind;
 use archc_compiler::report::figure::{self, ArcStyle, Figure, ItemKind};
-use archc_compiler::{build_network, load_path, Overrides, TypedGraph};
+use archc_compiler::{build_network, compile_str, load_path, Overrides, TypedGraph};
 
 fn net(file: &str, name: &str) -> TypedGraph {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -240,4 +244,319 @@ fn cli_writes_the_picture_and_refuses_an_unknown_network() {
     let err = String::from_utf8(bad.get_output().stderr.clone()).unwrap();
     assert!(err.contains("resnet35"), "{err}");
     assert!(!dir.path().join("x.svg").exists());
+}
+
+/// A small Inception-like network: a three-branch module twice (drawn once, ×2), an auxiliary
+/// head from it, a squeeze-and-excitation gate and the head.
+const TINY: &str = "\
+block inception(c1, c3r, c3, pool) {
+    concat {
+        b1 conv 1x1, c1
+        b2 conv 1x1, c3r, conv 3x3, c3
+        b3 maxpool 3x3, stride: 1, padding: 1, conv 1x1, pool
+    }
+}
+
+network tiny {
+    input   3x32x32
+    classes 10
+    outputs head, aux: 0.3
+    stem    conv 3x3, 32
+    mixed   inception(8, 8, 16, 8) x 2
+    aux     from mixed, avgpool, fc classes
+    se      mul {
+                scale
+                excite avgpool, fc 8, act: relu, fc 32, act: sigmoid
+            }
+    head    avgpool, fc classes
+}
+";
+
+fn tiny() -> TypedGraph {
+    let (sources, r) = compile_str("tiny.arch", TINY, &Overrides::default());
+    match r {
+        Ok(mut n) => n.remove(0),
+        Err(d) => panic!("{}", d.render_plain(&sources)),
+    }
+}
+
+fn item(f: &Figure, label: &str) -> usize {
+    f.items
+        .iter()
+        .position(|i| i.label == label)
+        .unwrap_or_else(|| panic!("no item {label}"))
+}
+
+#[test]
+fn branches_joins_and_outputs_in_the_model() {
+    let f = figure::figure(&tiny(), true);
+    let joins: Vec<usize> = (0..f.items.len())
+        .filter(|&i| matches!(f.items[i].kind, ItemKind::Join { .. }))
+        .collect();
+    assert_eq!(joins.len(), 3, "two concats and the gate's ×");
+    // Each concat reads its three branches' ends; every branch starts at the module's input.
+    let stem = item(&f, "3×3 conv, 32");
+    let first = &f.items[joins[0]];
+    assert_eq!(
+        first.kind,
+        ItemKind::Join {
+            kind: MergeKind::Concat
+        }
+    );
+    assert_eq!(first.label, "concat");
+    assert_eq!(first.inputs.len(), 3);
+    let heads: Vec<usize> = (0..f.items.len())
+        .filter(|&i| f.items[i].inputs == [stem])
+        .collect();
+    assert_eq!(heads.len(), 3, "{heads:?}");
+    // The gate: the map itself (the identity branch) and the excitation's end, joined by ×.
+    let gate = &f.items[joins[2]];
+    assert_eq!(
+        gate.kind,
+        ItemKind::Join {
+            kind: MergeKind::Mul
+        }
+    );
+    assert_eq!(gate.label, "×");
+    assert_eq!(gate.inputs, vec![joins[1], item(&f, "fc 32")]);
+    assert!(f.arcs.is_empty(), "a merge of branches is no shortcut");
+    // The auxiliary head hangs off the second module's concat; both outputs are marked.
+    let aux = f
+        .items
+        .iter()
+        .position(|i| i.inputs == [joins[1]] && i.stage == f.items[joins[1]].stage.map(|s| s + 1))
+        .unwrap();
+    assert_eq!(f.items[aux].label, "avg pool");
+    let notes: Vec<(usize, String)> = f.outputs.iter().map(|o| (o.item, o.note())).collect();
+    assert_eq!(
+        notes,
+        vec![
+            (f.items.len() - 1, "output: head".to_string()),
+            (aux + 1, "output: aux (loss ×0.3)".to_string())
+        ]
+    );
+    assert_eq!(f.output, f.items.len() - 1);
+    // Collapsed: the two identical modules are drawn once.
+    let c = figure::figure(&tiny(), false);
+    assert_eq!(c.groups.len(), 1);
+    assert_eq!(c.groups[0].repeat, 2);
+    assert_eq!(c.items.len(), f.items.len() - 6);
+}
+
+#[test]
+fn dot_of_a_branching_network() {
+    let f = figure::figure(&tiny(), false);
+    insta::assert_snapshot!(figure::dot(&f));
+}
+
+#[test]
+fn svg_of_a_branching_network() {
+    let f = figure::figure(&tiny(), false);
+    insta::assert_snapshot!(figure::svg(&f));
+}
+
+/// DOT's node labels by id (`n7` → `1×1 conv, 96\n96×28×28`) and its edges.
+fn parse_dot(dot: &str) -> (HashMap<String, String>, Vec<(String, String)>) {
+    let mut labels = HashMap::new();
+    let mut edges = Vec::new();
+    for line in dot.lines().map(str::trim) {
+        if let Some((from, rest)) = line.split_once(" -> ") {
+            let to = rest.split_whitespace().next().unwrap();
+            edges.push((from.to_string(), to.to_string()));
+        } else if let Some((id, rest)) = line.split_once(" [label=\"") {
+            let label = rest.split('"').next().unwrap();
+            labels.insert(id.to_string(), label.to_string());
+        }
+    }
+    (labels, edges)
+}
+
+#[test]
+fn googlenet_dot_draws_inception3a_as_four_branches_from_one_item() {
+    let f = figure::figure(&net("googlenet.arch", "googlenet"), false);
+    let (labels, edges) = parse_dot(&figure::dot(&f));
+    let heads = [
+        "1×1 conv, 64\\n64×28×28",
+        "1×1 conv, 96\\n96×28×28",
+        "1×1 conv, 16\\n16×28×28",
+        "3×3 max pool\\n192×28×28",
+    ];
+    // maxpool2, the item inception3a reads, has an edge to each of its four branch heads.
+    let src: Vec<&String> = labels
+        .iter()
+        .filter(|(_, l)| l.as_str() == "3×3 max pool, /2\\n192×28×28")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(src.len(), 1);
+    let mut to: Vec<&str> = edges
+        .iter()
+        .filter(|e| &e.0 == src[0])
+        .map(|e| labels[&e.1].as_str())
+        .collect();
+    to.sort();
+    let mut want = heads.to_vec();
+    want.sort();
+    assert_eq!(to, want);
+    // The concat reads the four branches' ends.
+    let concat = labels
+        .iter()
+        .find(|(_, l)| l.as_str() == "concat\\n256×28×28")
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    assert_eq!(edges.iter().filter(|e| e.1 == concat).count(), 4);
+    // The auxiliary heads hang off inception4a's and inception4d's concats.
+    let aux: Vec<&String> = labels
+        .iter()
+        .filter(|(_, l)| l.starts_with("avg pool to 4×4"))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(aux.len(), 2);
+    for a in aux {
+        let from: Vec<&String> = edges.iter().filter(|e| &e.1 == a).map(|e| &e.0).collect();
+        assert_eq!(from.len(), 1);
+        assert!(
+            labels[from[0]].starts_with("concat\\n"),
+            "{}",
+            labels[from[0]]
+        );
+    }
+    assert!(labels
+        .values()
+        .any(|l| l.ends_with("output: aux1 (loss ×0.3)")));
+}
+
+#[test]
+fn googlenet_svg_places_inception3a_branches_side_by_side() {
+    let f = figure::figure(&net("googlenet.arch", "googlenet"), false);
+    let svg = figure::svg(&f);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    // Layer labels by their y: (x, text).
+    let mut rows: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for t in doc
+        .descendants()
+        .filter(|d| d.tag_name().name() == "text" && d.attribute("font-size") == Some("12"))
+    {
+        rows.entry(t.attribute("y").unwrap().to_string())
+            .or_default()
+            .push((
+                t.attribute("x").unwrap().to_string(),
+                t.text().unwrap().to_string(),
+            ));
+    }
+    let heads = [
+        "1×1 conv, 64",
+        "1×1 conv, 96",
+        "1×1 conv, 16",
+        "3×3 max pool",
+    ];
+    let row = rows
+        .values()
+        .find(|r| heads.iter().all(|h| r.iter().any(|(_, t)| t == h)))
+        .expect("a row with inception3a's four branch heads");
+    let xs: BTreeSet<&str> = heads
+        .iter()
+        .map(|h| row.iter().find(|(_, t)| t == h).unwrap().0.as_str())
+        .collect();
+    assert_eq!(xs.len(), 4, "{row:?}");
+    // In branch order, left to right.
+    let x: Vec<f64> = heads
+        .iter()
+        .map(|h| row.iter().find(|(_, t)| t == h).unwrap().0.parse().unwrap())
+        .collect();
+    assert!(x.windows(2).all(|w| w[0] < w[1]), "{x:?}");
+}
+
+#[test]
+fn a_split_starts_at_one_point_and_identical_units_collapse() {
+    let e = figure::figure(&net("shufflenet.arch", "shufflenet_v2_x1_0"), true);
+    let splits: Vec<usize> = (0..e.items.len())
+        .filter(|&i| e.items[i].kind == ItemKind::Split { parts: 2 })
+        .collect();
+    assert_eq!(splits.len(), 3 + 7 + 3, "one split point per unit");
+    for &s in &splits {
+        assert_eq!(e.items[s].label, "split");
+        // Its concat reads the split itself (the identity half) and the conv path's end.
+        let concat = (s..e.items.len())
+            .find(|&i| matches!(e.items[i].kind, ItemKind::Join { .. }))
+            .unwrap();
+        assert_eq!(e.items[concat].inputs.len(), 2);
+        assert_eq!(e.items[concat].inputs[0], s);
+        assert_eq!(e.items[concat].label, "concat");
+    }
+    let c = figure::figure(&net("shufflenet.arch", "shufflenet_v2_x1_0"), false);
+    let repeats: Vec<u64> = c.groups.iter().map(|g| g.repeat).collect();
+    assert_eq!(repeats, vec![3, 7, 3]);
+    // Dense layers' outputs grow by k channels each, so they draw differently and stay apart.
+    let d = figure::figure(&net("densenet.arch", "densenet121"), false);
+    let dense = d
+        .items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.kind,
+                ItemKind::Join {
+                    kind: MergeKind::Concat
+                }
+            )
+        })
+        .count();
+    assert_eq!(dense, 6 + 12 + 24 + 16);
+}
+
+#[test]
+fn branching_svgs_are_well_formed_and_never_overlap() {
+    for (file, n) in [
+        ("googlenet.arch", "googlenet"),
+        ("inception.arch", "inception_v3"),
+        ("densenet.arch", "densenet121"),
+        ("shufflenet.arch", "shufflenet_v2_x1_0"),
+        ("squeezenet.arch", "squeezenet1_1"),
+        ("senet.arch", "se_resnet50"),
+        ("mobilenet_v3.arch", "mobilenet_v3_small"),
+    ] {
+        for expand in [false, true] {
+            let f = figure::figure(&net(file, n), expand);
+            let lay = figure::layout(&f);
+            let mut cells = BTreeSet::new();
+            for (i, it) in f.items.iter().enumerate() {
+                assert!(
+                    cells.insert((lay.row[i], lay.lane[i])),
+                    "{n}: two items at one place"
+                );
+                for &j in &it.inputs {
+                    assert!(lay.row[j] < lay.row[i], "{n}: an input below its reader");
+                }
+            }
+            let svg = figure::svg(&f);
+            let doc =
+                roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{n}: not XML: {e}"));
+            let count = |tag: &str| {
+                doc.descendants()
+                    .filter(|d| d.tag_name().name() == tag)
+                    .count()
+            };
+            let circles = f
+                .items
+                .iter()
+                .filter(|i| {
+                    matches!(
+                        i.kind,
+                        ItemKind::Merge { .. }
+                            | ItemKind::Join {
+                                kind: MergeKind::Add | MergeKind::Mul
+                            }
+                    )
+                })
+                .count();
+            assert_eq!(count("circle"), circles, "{n}");
+            // Boxes and pills, plus the background.
+            assert_eq!(count("rect"), f.items.len() - circles + 1, "{n}");
+            let edges: usize = f.items.iter().map(|i| i.inputs.len()).sum();
+            let arrows = doc
+                .descendants()
+                .filter(|d| d.attribute("marker-end").is_some())
+                .count();
+            assert_eq!(arrows, edges + f.arcs.len(), "{n}");
+        }
+    }
 }

@@ -3,16 +3,26 @@
 //! the block keeps its shape and dotted where it changes it. Batch norm and activations are
 //! not drawn (as in Figure 3); a merge point (`+`) marks where a shortcut is added back.
 //!
+//! Branches of a merge (`concat { ... }`, `add`, `mul`, `max`) are drawn side by side, as
+//! GoogLeNet's Figure 2 draws an Inception module: from the item they read to the merge
+//! (`concat`, `+`, `×`, `max`), one lane per branch, left to right in the file's order; a
+//! `concat split` starts at a `split` point. Auxiliary heads (stages `from` an earlier stage)
+//! hang off their source in a column of their own, and each output of a network with several
+//! is marked (`output: aux1 (loss ×0.3)`).
+//!
 //! Repeated blocks are collapsed: consecutive repetitions of one stage that would be drawn
 //! identically are drawn once, bracketed with `×k`. A stage's first repetition usually
 //! differs (its stride and its dotted shortcut), so it stays apart.
 //!
 //! [`figure`] builds the picture's model; [`dot`] writes it for Graphviz and [`svg`] lays it
-//! out itself (one column needs no layout engine).
+//! out itself (rows by longest path, branches in lanes; a network without merges is one
+//! column).
 
 use std::fmt::Write as _;
 
-use crate::graph::{NodeId, Op, Shape};
+use std::collections::HashMap;
+
+use crate::graph::{MergeKind, NodeId, Op, Shape};
 use crate::infer::TypedGraph;
 use crate::layers::shortcut::ShortcutPlan;
 
@@ -24,6 +34,11 @@ pub enum ItemKind {
     Layer,
     /// Where a shortcut is added back (`+`), or a Highway gate mixes (`T`).
     Merge { highway: bool },
+    /// Where the branches of a merge meet: `concat`, `+`, `×` (mul) or `max`; its inputs are
+    /// the branches' ends, in the file's order.
+    Join { kind: MergeKind },
+    /// Where the branches of a `concat split` take their parts of the channels (`split`).
+    Split { parts: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +52,30 @@ pub struct Item {
     pub stage: Option<usize>,
     /// The repetition of a repeated block the item belongs to.
     pub repetition: Option<u64>,
+    /// The items whose outputs this one reads (for a join, one per branch, in order; for a
+    /// shortcut's `+`, the main path only: the shortcut is its [`Arc`]). Always earlier items.
+    pub inputs: Vec<usize>,
+}
+
+/// One output of a network with several (`outputs`), drawn as a note beside its item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputMark {
+    pub item: usize,
+    /// The stage it is the output of.
+    pub name: String,
+    /// Its weight in the training loss.
+    pub weight: f64,
+}
+
+impl OutputMark {
+    /// `output: aux1 (loss ×0.3)`; the weight is left out when it is 1.
+    pub fn note(&self) -> String {
+        if self.weight == 1.0 {
+            format!("output: {}", self.name)
+        } else {
+            format!("output: {} (loss ×{})", self.name, self.weight)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +111,10 @@ pub struct Figure {
     pub items: Vec<Item>,
     pub arcs: Vec<Arc>,
     pub groups: Vec<Group>,
+    /// The item of the network's (main) output.
+    pub output: usize,
+    /// With several outputs: each one, the main one first; empty for a network with one.
+    pub outputs: Vec<OutputMark>,
     pub params: u128,
     pub macs: u128,
 }
@@ -134,9 +177,9 @@ fn label(op: &Op, input: &Shape) -> Option<String> {
         Op::Linear { out_features, .. } => format!("fc {out_features}"),
         Op::Dropout { p } => format!("dropout {p}"),
         Op::Unit(u) => (crate::layers::rules(u.kind)?.describe)(u),
-        Op::Merge(k) => k.word().to_string(),
-        Op::Split { parts, index } => format!("split {}/{parts}", index + 1),
         Op::Input
+        | Op::Merge(_)
+        | Op::Split { .. }
         | Op::BatchNorm { .. }
         | Op::Act(_)
         | Op::Flatten
@@ -157,6 +200,16 @@ fn repetition(name: &str, stage: &str) -> Option<u64> {
     rep.parse().ok()
 }
 
+/// The label of the join of a merge of this kind.
+fn join_label(kind: MergeKind) -> &'static str {
+    match kind {
+        MergeKind::Concat => "concat",
+        MergeKind::Add => "+",
+        MergeKind::Mul => "×",
+        MergeKind::Max => "max",
+    }
+}
+
 /// The picture of a network, every repetition drawn (`expand`) or identical ones collapsed.
 pub fn figure(t: &TypedGraph, expand: bool) -> Figure {
     let g = &t.graph;
@@ -164,17 +217,20 @@ pub fn figure(t: &TypedGraph, expand: bool) -> Figure {
     let mut arcs: Vec<Arc> = Vec::new();
     // The item whose output stands for each node's output.
     let mut pos: Vec<usize> = Vec::with_capacity(g.nodes.len());
+    // The `split` item of the merge being expanded, by the node the split reads.
+    let mut splits: HashMap<NodeId, usize> = HashMap::new();
     let mut cost = crate::layers::Cost::default();
     for (node, typed) in g.nodes.iter().zip(&t.nodes) {
         cost += typed.cost;
         let stage = node.stage;
         let rep = stage.and_then(|s| repetition(&node.name, &g.stages[s].name));
-        let item = |kind, label: String| Item {
+        let item = |kind, label: String, inputs: Vec<usize>| Item {
             kind,
             label,
             output: dims(&typed.output),
             stage,
             repetition: rep,
+            inputs,
         };
         // A node that is not drawn stands where its first input stands.
         let through = |pos: &Vec<usize>, k: usize| node.inputs.get(k).map_or(0, |i| pos[i.0]);
@@ -184,7 +240,7 @@ pub fn figure(t: &TypedGraph, expand: bool) -> Figure {
                     Shape::Map { .. } => "image",
                     Shape::Flat { .. } => "input",
                 };
-                items.push(item(ItemKind::Input, label.to_string()));
+                items.push(item(ItemKind::Input, label.to_string(), vec![]));
                 items.len() - 1
             }
             Op::Add | Op::Highway => {
@@ -199,6 +255,7 @@ pub fn figure(t: &TypedGraph, expand: bool) -> Figure {
                     items.push(item(
                         ItemKind::Merge { highway },
                         if highway { "T" } else { "+" }.to_string(),
+                        vec![through(&pos, 0)],
                     ));
                     if let Some(sc) = sc {
                         arcs.push(shortcut_arc(t, sc, node.id, &pos, merge));
@@ -206,9 +263,32 @@ pub fn figure(t: &TypedGraph, expand: bool) -> Figure {
                     merge
                 }
             }
+            Op::Merge(kind) => {
+                let ends = node.inputs.iter().map(|i| pos[i.0]).collect();
+                let label = join_label(*kind).to_string();
+                items.push(item(ItemKind::Join { kind: *kind }, label, ends));
+                items.len() - 1
+            }
+            Op::Split { parts, index } => {
+                // The branches of one `concat split` share one split point.
+                let src = node.inputs.first().copied().unwrap_or(NodeId(0));
+                match splits.get(&src) {
+                    Some(&s) if *index > 0 => s,
+                    _ => {
+                        let inputs = vec![through(&pos, 0)];
+                        items.push(item(
+                            ItemKind::Split { parts: *parts },
+                            "split".to_string(),
+                            inputs,
+                        ));
+                        splits.insert(src, items.len() - 1);
+                        items.len() - 1
+                    }
+                }
+            }
             op => match label(op, &typed.input) {
                 Some(l) => {
-                    items.push(item(ItemKind::Layer, l));
+                    items.push(item(ItemKind::Layer, l, vec![through(&pos, 0)]));
                     items.len() - 1
                 }
                 None => through(&pos, 0),
@@ -222,6 +302,16 @@ pub fn figure(t: &TypedGraph, expand: bool) -> Figure {
         items,
         arcs,
         groups: vec![],
+        output: pos[g.output.0],
+        outputs: g
+            .outputs
+            .iter()
+            .map(|o| OutputMark {
+                item: pos[o.node.0],
+                name: o.name.clone(),
+                weight: o.weight,
+            })
+            .collect(),
         params: cost.params,
         macs: cost.macs,
     };
@@ -291,12 +381,34 @@ fn collapse(fig: &mut Figure) {
             .map(|a| (a.from as isize - s as isize, a.style, a.label.clone()))
             .collect()
     };
+    // What a unit draws: its items, where their inputs are (relative to the unit's start, so a
+    // repetition reading the one before is drawn as that one reads its own), its arcs and the
+    // outputs it holds.
     let signature = |u: (usize, usize)| {
         let items: Vec<_> = fig.items[u.0..=u.1]
             .iter()
-            .map(|it| (it.kind, it.label.clone(), it.output.clone(), it.stage))
+            .map(|it| {
+                let inputs: Vec<isize> = it
+                    .inputs
+                    .iter()
+                    .map(|&j| j as isize - u.0 as isize)
+                    .collect();
+                (
+                    it.kind,
+                    it.label.clone(),
+                    it.output.clone(),
+                    it.stage,
+                    inputs,
+                )
+            })
             .collect();
-        (items, arcs_into(u))
+        let outputs: Vec<_> = fig
+            .outputs
+            .iter()
+            .filter(|o| o.item >= u.0 && o.item <= u.1)
+            .map(|o| (o.item - u.0, o.note()))
+            .collect();
+        (items, arcs_into(u), outputs)
     };
     // Runs of units: (first unit, count).
     let mut runs: Vec<(usize, u64)> = Vec::new();
@@ -320,12 +432,16 @@ fn collapse(fig: &mut Figure) {
     for &(first, count) in &runs {
         let (s, e) = units[first];
         let base = items.len();
-        items.extend(fig.items[s..=e].iter().cloned());
         for &(us, ue) in &units[first..first + count as usize] {
             for (k, slot) in map[us..=ue].iter_mut().enumerate() {
                 *slot = base + k;
             }
         }
+        // The run is drawn as its first unit, reading what that one reads.
+        items.extend(fig.items[s..=e].iter().map(|it| Item {
+            inputs: it.inputs.iter().map(|&j| map[j]).collect(),
+            ..it.clone()
+        }));
         if count > 1 {
             groups.push(Group {
                 first: base,
@@ -351,6 +467,10 @@ fn collapse(fig: &mut Figure) {
     fig.items = items;
     fig.arcs = arcs;
     fig.groups = groups;
+    fig.output = map[fig.output];
+    for o in &mut fig.outputs {
+        o.item = map[o.item];
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -381,6 +501,35 @@ fn title(fig: &Figure) -> String {
     )
 }
 
+/// Each item's output notes (`output: aux1 (loss ×0.3)`), for a network with several outputs.
+fn notes(fig: &Figure) -> Vec<Option<String>> {
+    let mut notes: Vec<Option<String>> = vec![None; fig.items.len()];
+    for o in &fig.outputs {
+        let n = &mut notes[o.item];
+        *n = Some(match n.take() {
+            Some(before) => format!("{before}; {}", o.note()),
+            None => o.note(),
+        });
+    }
+    notes
+}
+
+/// Whether each item is on the way to the main output (the others are auxiliary heads).
+fn main_path(fig: &Figure) -> Vec<bool> {
+    let mut main = vec![false; fig.items.len()];
+    if let Some(m) = main.get_mut(fig.output) {
+        *m = true;
+    }
+    for i in (0..fig.items.len()).rev() {
+        if main[i] {
+            for &j in &fig.items[i].inputs {
+                main[j] = true;
+            }
+        }
+    }
+    main
+}
+
 /// Graphviz's DOT language: `dot -Tsvg` draws it.
 pub fn dot(fig: &Figure) -> String {
     let mut o = String::new();
@@ -395,16 +544,39 @@ pub fn dot(fig: &Figure) -> String {
         "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=11, width=2.4];"
     );
     let _ = writeln!(o, "  edge [arrowsize=0.6];");
+    let notes = notes(fig);
     let node_line = |o: &mut String, i: usize, it: &Item, indent: &str| {
+        let note = notes[i]
+            .as_deref()
+            .map(|n| format!("\\n{}", esc(n)))
+            .unwrap_or_default();
+        let xlabel = notes[i]
+            .as_deref()
+            .map(|n| format!(", xlabel=\"{}\"", esc(n)))
+            .unwrap_or_default();
         let _ = match it.kind {
-            ItemKind::Merge { .. } => writeln!(
+            ItemKind::Merge { .. }
+            | ItemKind::Join {
+                kind: MergeKind::Add | MergeKind::Mul,
+            } => writeln!(
                 o,
-                "{indent}n{i} [label=\"{}\", shape=circle, width=0.3, fixedsize=true, fillcolor=\"#ffffff\"];",
+                "{indent}n{i} [label=\"{}\", shape=circle, width=0.3, fixedsize=true, fillcolor=\"#ffffff\"{xlabel}];",
+                esc(&it.label)
+            ),
+            ItemKind::Join { .. } => writeln!(
+                o,
+                "{indent}n{i} [label=\"{}\\n{}{note}\", width=0.9, height=0.3, fontsize=10, fillcolor=\"#ffffff\"];",
+                esc(&it.label),
+                esc(&it.output)
+            ),
+            ItemKind::Split { .. } => writeln!(
+                o,
+                "{indent}n{i} [label=\"{}{note}\", width=0.9, height=0.3, fontsize=10, fillcolor=\"#ffffff\"];",
                 esc(&it.label)
             ),
             _ => writeln!(
                 o,
-                "{indent}n{i} [label=\"{}\\n{}\", fillcolor=\"{}\"];",
+                "{indent}n{i} [label=\"{}\\n{}{note}\", fillcolor=\"{}\"];",
                 esc(&it.label),
                 esc(&it.output),
                 fill(it)
@@ -440,8 +612,14 @@ pub fn dot(fig: &Figure) -> String {
             }
         }
     }
-    for i in 1..fig.items.len() {
-        let _ = writeln!(o, "  n{} -> n{i} [weight=10];", i - 1);
+    // Edges from each item's inputs: branches then stand side by side. The main path pulls
+    // straight; an auxiliary head hangs off its source.
+    let main = main_path(fig);
+    for (i, it) in fig.items.iter().enumerate() {
+        let weight = if main[i] { 10 } else { 1 };
+        for &j in &it.inputs {
+            let _ = writeln!(o, "  n{j} -> n{i} [weight={weight}];");
+        }
     }
     for a in &fig.arcs {
         let style = match a.style {
@@ -470,23 +648,208 @@ const GAP: f64 = 14.0;
 const LEFT: f64 = 120.0;
 const TOP: f64 = 56.0;
 const ARC_STEP: f64 = 16.0;
+/// From one lane's boxes to the next's.
+const PITCH: f64 = BOX_W + 30.0;
+/// The width of a `concat`, `max` or `split` point.
+const JOIN_W: f64 = 64.0;
 
-/// A self-contained SVG of the figure, laid out as one column.
+/// Where [`svg`] draws each item: its row (the longest path from the input) and its lane
+/// (column, from 0 at the left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub row: Vec<usize>,
+    pub lane: Vec<usize>,
+    /// The lane an identity branch runs down, by (join item, branch index).
+    pub via: HashMap<(usize, usize), usize>,
+}
+
+impl Layout {
+    /// The lane the connector from item `i`'s `k`th input runs down: an identity branch's own
+    /// lane, else the branch's lane (the farther right of its two ends).
+    pub fn edge_lane(&self, fig: &Figure, i: usize, k: usize) -> usize {
+        let j = fig.items[i].inputs[k];
+        self.via
+            .get(&(i, k))
+            .copied()
+            .unwrap_or(self.lane[i].max(self.lane[j]))
+    }
+}
+
+struct Lanes<'a> {
+    fig: &'a Figure,
+    lane: Vec<Option<usize>>,
+    via: HashMap<(usize, usize), usize>,
+}
+
+impl Lanes<'_> {
+    /// The items on the way back from `i` through first inputs, `i` included.
+    fn back(&self, mut i: usize) -> Vec<usize> {
+        let mut out = vec![i];
+        while let Some(&j) = self.fig.items[i].inputs.first() {
+            out.push(j);
+            i = j;
+        }
+        out
+    }
+
+    /// The item the branches of `join` start from: the latest one every branch goes back to.
+    fn fork(&self, join: usize) -> usize {
+        let inputs = &self.fig.items[join].inputs;
+        let mut common: Vec<bool> = vec![false; join];
+        for &j in &self.back(inputs[0]) {
+            common[j] = true;
+        }
+        for &e in &inputs[1..] {
+            let mut here = vec![false; join];
+            for &j in &self.back(e) {
+                here[j] = common[j];
+            }
+            common = here;
+        }
+        common.iter().rposition(|&c| c).unwrap_or(0)
+    }
+
+    /// Place the chain ending at `end` in `lane`, back to `stop` or to an item already
+    /// placed; a join's branches go in lanes from `lane` rightwards, in order. Returns the
+    /// number of lanes the chain takes.
+    fn chain(
+        &mut self,
+        end: usize,
+        stop: Option<usize>,
+        lane: usize,
+        placed: &mut Vec<usize>,
+    ) -> usize {
+        let mut width = 1;
+        let mut i = end;
+        loop {
+            if Some(i) == stop || self.lane[i].is_some() {
+                break;
+            }
+            self.lane[i] = Some(lane);
+            placed.push(i);
+            let it = &self.fig.items[i];
+            if matches!(it.kind, ItemKind::Join { .. }) && it.inputs.len() > 1 {
+                let fork = self.fork(i);
+                let mut off = 0;
+                for (k, &e) in it.inputs.clone().iter().enumerate() {
+                    if e == fork {
+                        self.via.insert((i, k), lane + off);
+                        off += 1;
+                    } else {
+                        off += self.chain(e, Some(fork), lane + off, placed);
+                    }
+                }
+                width = width.max(off);
+                i = fork;
+            } else if let Some(&j) = it.inputs.first() {
+                i = j;
+            } else {
+                break;
+            }
+        }
+        width
+    }
+}
+
+/// Lay the figure out: rows by longest path; the main path in lane 0 with each merge's
+/// branches in lanes to its right; every auxiliary head in a column right of whatever
+/// stands in its rows.
+pub fn layout(fig: &Figure) -> Layout {
+    let n = fig.items.len();
+    let mut row = vec![0usize; n];
+    for (i, it) in fig.items.iter().enumerate() {
+        row[i] = it.inputs.iter().map(|&j| row[j] + 1).max().unwrap_or(0);
+    }
+    let mut l = Lanes {
+        fig,
+        lane: vec![None; n],
+        via: HashMap::new(),
+    };
+    if n > 0 {
+        l.chain(fig.output, None, 0, &mut Vec::new());
+    }
+    let mut ends: Vec<usize> = fig.outputs.iter().map(|o| o.item).collect();
+    ends.extend((0..n).rev());
+    for e in ends {
+        if l.lane[e].is_some() {
+            continue;
+        }
+        let mut placed = Vec::new();
+        l.chain(e, None, 0, &mut placed);
+        let mut new = vec![false; n];
+        for &p in &placed {
+            new[p] = true;
+        }
+        let lo = placed.iter().map(|&p| row[p]).min().unwrap_or(0);
+        let hi = placed.iter().map(|&p| row[p]).max().unwrap_or(0);
+        // The lanes taken in those rows: by items, and by connectors running down a lane.
+        let mut taken: Option<usize> = None;
+        for i in (0..n).filter(|&i| !new[i]) {
+            let Some(li) = l.lane[i] else { continue };
+            if row[i] >= lo && row[i] <= hi {
+                taken = taken.max(Some(li));
+            }
+            for (k, &j) in fig.items[i].inputs.iter().enumerate() {
+                let Some(lj) = l.lane[j] else { continue };
+                if row[j] <= hi && row[i] >= lo {
+                    let via = l.via.get(&(i, k)).copied().unwrap_or(li.max(lj));
+                    taken = taken.max(Some(via));
+                }
+            }
+        }
+        let shift = taken.map_or(0, |t| t + 1);
+        for &p in &placed {
+            l.lane[p] = l.lane[p].map(|x| x + shift);
+        }
+        for ((j, _), v) in l.via.iter_mut() {
+            if new[*j] {
+                *v += shift;
+            }
+        }
+    }
+    Layout {
+        row,
+        lane: l.lane.into_iter().map(|x| x.unwrap_or(0)).collect(),
+        via: l.via,
+    }
+}
+
+/// A self-contained SVG of the figure: one column, with merges' branches side by side.
 pub fn svg(fig: &Figure) -> String {
-    // Vertical slots.
-    let mut tops = Vec::with_capacity(fig.items.len());
+    let lay = layout(fig);
+    let slot_h = |i: usize| match fig.items[i].kind {
+        ItemKind::Input | ItemKind::Layer => BOX_H,
+        _ => MERGE_H,
+    };
+    // Rows: as tall as their tallest item; an item is centred in its row.
+    let rows = lay.row.iter().map(|r| r + 1).max().unwrap_or(0);
+    let mut row_h = vec![0.0f64; rows];
+    for (i, &r) in lay.row.iter().enumerate() {
+        row_h[r] = row_h[r].max(slot_h(i));
+    }
+    let mut row_top = Vec::with_capacity(rows);
     let mut y = TOP;
-    for it in &fig.items {
-        tops.push(y);
-        y += match it.kind {
-            ItemKind::Merge { .. } => MERGE_H,
-            _ => BOX_H,
-        } + GAP;
+    for h in &row_h {
+        row_top.push(y);
+        y += h + GAP;
     }
     let height = y + 10.0;
-    let slot_h = |i: usize| match fig.items[i].kind {
-        ItemKind::Merge { .. } => MERGE_H,
-        _ => BOX_H,
+    let top = |i: usize| {
+        let r = lay.row[i];
+        row_top[r] + (row_h[r] - slot_h(i)) / 2.0
+    };
+    let bottom = |i: usize| top(i) + slot_h(i);
+    let lane_x = |lane: usize| LEFT + PITCH * lane as f64;
+    let cx_lane = |lane: usize| lane_x(lane) + BOX_W / 2.0;
+    let cx = |i: usize| cx_lane(lay.lane[i]);
+    // The right edge of what is drawn for item `i`.
+    let right = |i: usize| match fig.items[i].kind {
+        ItemKind::Input | ItemKind::Layer => lane_x(lay.lane[i]) + BOX_W,
+        ItemKind::Merge { .. }
+        | ItemKind::Join {
+            kind: MergeKind::Add | MergeKind::Mul,
+        } => cx(i) + MERGE_H / 2.0,
+        ItemKind::Join { .. } | ItemKind::Split { .. } => cx(i) + JOIN_W / 2.0,
     };
     // Arcs nest: an arc is drawn one step further out than every arc inside it.
     let mut order: Vec<usize> = (0..fig.arcs.len()).collect();
@@ -502,8 +865,17 @@ pub fn svg(fig: &Figure) -> String {
         }
     }
     let max_level = level.iter().copied().max().unwrap_or(0) as f64;
-    let cx = LEFT + BOX_W / 2.0;
-    let width = LEFT + BOX_W + ARC_STEP * max_level + 120.0;
+    let max_lane = lay.lane.iter().copied().max().unwrap_or(0);
+    // Arcs run right of every lane.
+    let arcs_x = LEFT + BOX_W + PITCH * max_lane as f64;
+    let notes = notes(fig);
+    // Wide enough for the output notes too (about 5 pixels a character).
+    let width = notes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some(right(i) + 6.0 + 5.0 * n.as_ref()?.chars().count() as f64 + 10.0))
+        .fold(arcs_x + ARC_STEP * max_level + 120.0, f64::max);
+    let main = main_path(fig);
 
     let mut o = String::new();
     let _ = writeln!(
@@ -532,35 +904,74 @@ pub fn svg(fig: &Figure) -> String {
         super::thousands(fig.params),
         super::si(fig.macs)
     );
-    // The chain.
-    for i in 1..fig.items.len() {
-        let y0 = tops[i - 1] + slot_h(i - 1);
-        let y1 = tops[i];
-        let _ = writeln!(
-            o,
-            "<line x1=\"{cx:.1}\" y1=\"{y0:.1}\" x2=\"{cx:.1}\" y2=\"{y1:.1}\" stroke=\"#333333\" \
-             stroke-width=\"1.2\" marker-end=\"url(#arrow)\"/>"
-        );
+    // Connectors, from each item's inputs: straight down a lane, or with elbows in the gaps
+    // between rows (out to a branch's lane below its start, back in above its join).
+    for (i, it) in fig.items.iter().enumerate() {
+        for (k, &j) in it.inputs.iter().enumerate() {
+            let (xj, xi) = (cx(j), cx(i));
+            let (y0, y1) = (bottom(j), top(i));
+            let via = lay.edge_lane(fig, i, k);
+            let xl = cx_lane(via);
+            if xj == xi && xl == xi {
+                let _ = writeln!(
+                    o,
+                    "<line x1=\"{xj:.1}\" y1=\"{y0:.1}\" x2=\"{xi:.1}\" y2=\"{y1:.1}\" stroke=\"#333333\" \
+                     stroke-width=\"1.2\" marker-end=\"url(#arrow)\"/>"
+                );
+                continue;
+            }
+            let rj = lay.row[j];
+            let ya = row_top[rj] + row_h[rj] + GAP / 2.0;
+            let yb = row_top[lay.row[i]] - GAP / 2.0;
+            let d = if via == lay.lane[j] {
+                format!("M {xj:.1} {y0:.1} L {xj:.1} {yb:.1} L {xi:.1} {yb:.1} L {xi:.1} {y1:.1}")
+            } else if via == lay.lane[i] {
+                format!("M {xj:.1} {y0:.1} L {xj:.1} {ya:.1} L {xi:.1} {ya:.1} L {xi:.1} {y1:.1}")
+            } else {
+                format!(
+                    "M {xj:.1} {y0:.1} L {xj:.1} {ya:.1} L {xl:.1} {ya:.1} L {xl:.1} {yb:.1} \
+                     L {xi:.1} {yb:.1} L {xi:.1} {y1:.1}"
+                )
+            };
+            let _ = writeln!(
+                o,
+                "<path d=\"{d}\" fill=\"none\" stroke=\"#333333\" stroke-width=\"1.2\" \
+                 marker-end=\"url(#arrow)\"/>"
+            );
+        }
     }
-    // Stage names, at each stage's first item.
+    // Stage names, at each stage's first item: left of the column, or beside an auxiliary
+    // head's column.
     let mut seen = None;
     for (i, it) in fig.items.iter().enumerate() {
         if let Some(s) = it.stage {
             if seen != Some(s) {
                 seen = Some(s);
-                let _ = writeln!(
-                    o,
-                    "<text x=\"10\" y=\"{:.1}\" font-size=\"11\" font-weight=\"bold\" fill=\"#333333\">{}</text>",
-                    tops[i] + 14.0,
-                    esc(&fig.stages[s])
-                );
+                if main[i] {
+                    let _ = writeln!(
+                        o,
+                        "<text x=\"10\" y=\"{:.1}\" font-size=\"11\" font-weight=\"bold\" fill=\"#333333\">{}</text>",
+                        top(i) + 14.0,
+                        esc(&fig.stages[s])
+                    );
+                } else {
+                    let _ = writeln!(
+                        o,
+                        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" font-weight=\"bold\" fill=\"#333333\">{}</text>",
+                        right(i) + 6.0,
+                        top(i) + 12.0,
+                        esc(&fig.stages[s])
+                    );
+                }
             }
         }
     }
     // Groups: a bracket and ×k on the left.
     for gr in &fig.groups {
-        let y0 = tops[gr.first];
-        let y1 = tops[gr.last] + slot_h(gr.last);
+        let y0 = (gr.first..=gr.last).map(top).fold(f64::INFINITY, f64::min);
+        let y1 = (gr.first..=gr.last)
+            .map(bottom)
+            .fold(f64::NEG_INFINITY, f64::max);
         let x = LEFT - 10.0;
         let _ = writeln!(
             o,
@@ -577,11 +988,12 @@ pub fn svg(fig: &Figure) -> String {
             gr.repeat
         );
     }
-    // Shortcut arcs, behind the boxes' right edge.
+    // Shortcut arcs, right of every lane.
     for (k, a) in fig.arcs.iter().enumerate() {
-        let y0 = tops[a.from] + slot_h(a.from) + GAP / 2.0;
-        let y1 = tops[a.to] + MERGE_H / 2.0;
-        let xr = LEFT + BOX_W + ARC_STEP * level[k] as f64;
+        let y0 = bottom(a.from) + GAP / 2.0;
+        let y1 = top(a.to) + MERGE_H / 2.0;
+        let x0 = cx(a.from);
+        let xr = arcs_x + ARC_STEP * level[k] as f64;
         let r = 8.0;
         let dash = match a.style {
             ArcStyle::Solid => "",
@@ -589,14 +1001,14 @@ pub fn svg(fig: &Figure) -> String {
         };
         let _ = writeln!(
             o,
-            "<path d=\"M {cx:.1} {y0:.1} L {:.1} {y0:.1} Q {xr:.1} {y0:.1} {xr:.1} {:.1} L {xr:.1} {:.1} \
+            "<path d=\"M {x0:.1} {y0:.1} L {:.1} {y0:.1} Q {xr:.1} {y0:.1} {xr:.1} {:.1} L {xr:.1} {:.1} \
              Q {xr:.1} {y1:.1} {:.1} {y1:.1} L {:.1} {y1:.1}\" fill=\"none\" stroke=\"#333333\" \
              stroke-width=\"1.2\"{dash} marker-end=\"url(#arrow)\"/>",
             xr - r,
             y0 + r,
             y1 - r,
             xr - r,
-            cx + MERGE_H / 2.0,
+            cx(a.to) + MERGE_H / 2.0,
         );
         if let Some(l) = &a.label {
             let _ = writeln!(
@@ -608,11 +1020,15 @@ pub fn svg(fig: &Figure) -> String {
             );
         }
     }
-    // Boxes and merge points.
+    // Boxes, merge points and joins.
     for (i, it) in fig.items.iter().enumerate() {
-        let y = tops[i];
+        let y = top(i);
+        let cx = cx(i);
         match it.kind {
-            ItemKind::Merge { .. } => {
+            ItemKind::Merge { .. }
+            | ItemKind::Join {
+                kind: MergeKind::Add | MergeKind::Mul,
+            } => {
                 let r = MERGE_H / 2.0;
                 let _ = writeln!(
                     o,
@@ -626,10 +1042,35 @@ pub fn svg(fig: &Figure) -> String {
                     esc(&it.label)
                 );
             }
-            _ => {
+            ItemKind::Join { .. } | ItemKind::Split { .. } => {
                 let _ = writeln!(
                     o,
-                    "<rect x=\"{LEFT:.1}\" y=\"{y:.1}\" width=\"{BOX_W:.1}\" height=\"{BOX_H:.1}\" rx=\"5\" \
+                    "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{JOIN_W:.1}\" height=\"{MERGE_H:.1}\" rx=\"{:.1}\" \
+                     fill=\"#ffffff\" stroke=\"#333333\" stroke-width=\"1.2\"/>",
+                    cx - JOIN_W / 2.0,
+                    MERGE_H / 2.0
+                );
+                let _ = writeln!(
+                    o,
+                    "<text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+                    y + 14.0,
+                    esc(&it.label)
+                );
+                if matches!(it.kind, ItemKind::Join { .. }) {
+                    let _ = writeln!(
+                        o,
+                        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"#555555\">{}</text>",
+                        cx + JOIN_W / 2.0 + 6.0,
+                        y + 14.0,
+                        esc(&it.output)
+                    );
+                }
+            }
+            ItemKind::Input | ItemKind::Layer => {
+                let x = lane_x(lay.lane[i]);
+                let _ = writeln!(
+                    o,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{BOX_W:.1}\" height=\"{BOX_H:.1}\" rx=\"5\" \
                      fill=\"{}\" stroke=\"#333333\" stroke-width=\"1\"/>",
                     fill(it)
                 );
@@ -646,6 +1087,15 @@ pub fn svg(fig: &Figure) -> String {
                     esc(&it.output)
                 );
             }
+        }
+        if let Some(n) = &notes[i] {
+            let _ = writeln!(
+                o,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" font-style=\"italic\" fill=\"#333333\">{}</text>",
+                right(i) + 6.0,
+                bottom(i) - 4.0,
+                esc(n)
+            );
         }
     }
     o.push_str("</svg>\n");
