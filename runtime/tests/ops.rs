@@ -435,7 +435,20 @@ fn layer_scale_scales_each_channel_and_loads_its_weights() {
     assert_eq!(y, want, "the initial scale");
     let dir = tempfile::tempdir().expect("tempdir");
     let name = format!("{}.layer_scale", g.nodes[1].name);
-    let w = weights_file(dir.path(), &[(name, vec![1.0, -2.0, 3.0])]);
+    // PyTorch's `[C, 1, 1]`: a flat `[3]` is refused as mis-shaped.
+    let flat = weights_file(dir.path(), &[(name.clone(), vec![1.0, -2.0, 3.0])]);
+    assert!(
+        net.load_weights(&flat).is_err(),
+        "a [3] tensor is not [3, 1, 1]"
+    );
+    let w = dir.path().join("scale.safetensors");
+    let bytes: Vec<u8> = [1.0f32, -2.0, 3.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3, 1, 1], &bytes)
+        .expect("view");
+    safetensors::serialize_to_file(vec![(name.as_str(), view)], None, &w).expect("write");
     net.load_weights(&w).expect("loads by its PyTorch name");
     let y = values(net.forward(x.clone()).inner());
     let xs = values(x.clone().inner());

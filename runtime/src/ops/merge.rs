@@ -129,8 +129,9 @@ impl NodeOp for MulOp {
                 let mut out: Option<Tensor<4>> = None;
                 for v in ins {
                     let x = v.map().expand(dims);
+                    // Clones held through the product, as in `fold` (burn-tch's in-place ops).
                     out = Some(match out {
-                        Some(o) => o * x,
+                        Some(o) => o.clone() * x.clone(),
                         None => x,
                     });
                 }
@@ -204,6 +205,13 @@ impl NodeOp for SplitOp {
 }
 
 /// The inputs combined pairwise, left to right, as maps or as vectors.
+///
+/// Each operation gets clones of its operands, held until it is done: burn-tch 0.22.1 computes
+/// `a + b` in place in an operand it believes it owns alone, and an operand that is an
+/// activation's output is also what the activation's backward reads (found by
+/// runtime/tests/merges.rs: a ReLU branch added to another gave PyTorch's outputs but an input
+/// gradient off by 3e-3 on LibTorch, while burn-flex agreed to 4e-9). Burn's clones share the
+/// data, so this costs no copy on burn-flex.
 fn fold(
     ins: Vec<Value>,
     on_map: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
@@ -212,7 +220,10 @@ fn fold(
     let mut it = ins.into_iter();
     let first = it.next().expect("a merge has inputs");
     it.fold(first, |acc, x| match (acc, x) {
-        (Value::Map(a), Value::Map(b)) => Value::Map(on_map(a, b)),
-        (a, b) => Value::Flat(on_flat(a.flat(), b.flat())),
+        (Value::Map(a), Value::Map(b)) => Value::Map(on_map(a.clone(), b.clone())),
+        (a, b) => {
+            let (a, b) = (a.flat(), b.flat());
+            Value::Flat(on_flat(a.clone(), b.clone()))
+        }
     })
 }

@@ -102,14 +102,19 @@ impl NodeOp for HighwayOp {
     }
 
     fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
-        // F(x)·σ(g) + x·(1 − σ(g)) = x + (F(x) − x)·σ(g)
+        // F(x)·σ(g) + x·(1 − σ(g)) = x + (F(x) − x)·σ(g). Operands are clones held through
+        // each operation: burn-tch computes in place in an operand it believes it owns alone,
+        // and F(x) is an activation's output that its backward reads (see `merge::fold`).
         match values(ins) {
             [Value::Map(f), Value::Map(x), Value::Map(g)] => {
-                Value::Map(x.clone() + (f - x) * sigmoid(g))
+                let s = sigmoid(g);
+                let d = f.clone() - x.clone();
+                Value::Map(x.clone() + d.clone() * s.clone())
             }
             [f, x, g] => {
-                let x = x.flat();
-                Value::Flat(x.clone() + (f.flat() - x) * sigmoid(g.flat()))
+                let (f, x, s) = (f.flat(), x.flat(), sigmoid(g.flat()));
+                let d = f.clone() - x.clone();
+                Value::Flat(x.clone() + d.clone() * s.clone())
             }
         }
     }
