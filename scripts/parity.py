@@ -10,8 +10,8 @@ defaults, an input batch, and PyTorch's eval-mode output:
     OUT/manifest.json         which archc file/network and input size each one is
 
 Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn, resnext50_32x4d,
-wide_resnet50_2, mobilenet_v2, googlenet (with its auxiliary heads), densenet121 and
-shufflenet_v2_x1_0, and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
+wide_resnet50_2, mobilenet_v2, googlenet (with its auxiliary heads), densenet121,
+shufflenet_v2_x1_0, mobilenet_v3_large and efficientnet_b0, and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
 (names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
 (the same layers as at 224, a third of the time on CPU); the CIFAR network on 3x32x32.
 
@@ -74,13 +74,16 @@ class CifarResNet(nn.Module):
 
 def last_bns(model):
     """The BN that ends the residual branch of each bottleneck (ResNet, ResNeXt, Wide ResNet:
-    `bn3`) and of each inverted residual (MobileNetV2: the BN after the linear projection)."""
+    `bn3`) and of each inverted residual (MobileNetV2, MobileNetV3, EfficientNet: the BN after
+    the linear projection)."""
     last = set()
     for m in model.modules():
         if isinstance(m, torchvision.models.resnet.Bottleneck):
             last.add(m.bn3)
         elif isinstance(m, torchvision.models.mobilenetv2.InvertedResidual):
             last.add(m.conv[-1])
+        elif isinstance(m, (torchvision.models.mobilenetv3.InvertedResidual, torchvision.models.efficientnet.MBConv)):
+            last.add(m.block[-1][1])  # the projection's BN
     return last
 
 
@@ -156,8 +159,10 @@ def main():
         ("googlenet", "architectures/googlenet.arch", "googlenet", [3, 128, 128], lambda: torchvision.models.googlenet(aux_logits=True, init_weights=True)),
         ("densenet121", "architectures/densenet.arch", "densenet121", [3, 128, 128], lambda: torchvision.models.densenet121()),
         ("shufflenet_v2_x1_0", "architectures/shufflenet.arch", "shufflenet_v2_x1_0", [3, 128, 128], lambda: torchvision.models.shufflenet_v2_x1_0()),
+        ("mobilenet_v3_large", "architectures/mobilenet_v3.arch", "mobilenet_v3_large", [3, 128, 128], lambda: torchvision.models.mobilenet_v3_large()),
+        ("efficientnet_b0", "architectures/efficientnet.arch", "efficientnet_b0", [3, 128, 128], lambda: torchvision.models.efficientnet_b0()),
     ]
-    calibrated = {"mobilenet_v2", "googlenet", "densenet121", "shufflenet_v2_x1_0"}
+    calibrated = {"mobilenet_v2", "googlenet", "densenet121", "shufflenet_v2_x1_0", "mobilenet_v3_large", "efficientnet_b0"}
     manifest = []
     for seed, (name, file, network, shape, make) in enumerate(nets):
         torch.manual_seed(1000 + seed)

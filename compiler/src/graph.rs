@@ -111,6 +111,14 @@ pub enum Naming {
     /// `features.denseblock1.denselayer1.norm1`, `features.transition1.conv`,
     /// `features.norm5`, `classifier`.
     Densenet,
+    /// torchvision's MobileNetV3 names: each stage layer and block repetition the next
+    /// `features.N`; in a block, `block.J` entries: a conv with its BN (and activation) is
+    /// `block.J.0`, `.1`; a squeeze-and-excitation merge is `block.J.fc1`, `.fc2`; then
+    /// `classifier.K`.
+    MobilenetV3,
+    /// torchvision's EfficientNet names: as `mobilenet_v3`, but each stage line of blocks is one
+    /// `features.S` and its repetitions `features.S.R` (`features.2.0.block.3.1`).
+    Efficientnet,
     /// Every stage line, block repetition and branch a `nn.Sequential` of its layers:
     /// `conv1.0`, `stage2.0.branch2.3`, and `fc` for a stage line's single fc (torchvision's
     /// ShuffleNetV2).
@@ -125,6 +133,8 @@ impl Naming {
             "sequential" => Naming::Sequential,
             "mobilenet" => Naming::Mobilenet,
             "googlenet" => Naming::Googlenet,
+            "mobilenet_v3" => Naming::MobilenetV3,
+            "efficientnet" => Naming::Efficientnet,
             "densenet" => Naming::Densenet,
             "nested" => Naming::Nested,
             _ => return None,

@@ -190,6 +190,144 @@ fn densenet_names(nodes: &[Node]) -> Vec<Option<String>> {
     names
 }
 
+/// torchvision's MobileNetV3 (`per_stage` false) and EfficientNet (`per_stage` true) names:
+/// see [`Naming::MobilenetV3`] and [`Naming::Efficientnet`].
+fn features_names(nodes: &[Node], per_stage: bool) -> Vec<Option<String>> {
+    let mut names = vec![None; nodes.len()];
+    let (mut features, mut classifier, mut in_classifier) = (0usize, 0usize, false);
+    // The current block repetition, its `features…` prefix and its next entry; the current
+    // stage line of blocks (per stage) and its features index.
+    let mut block: Option<(&str, u64)> = None;
+    let mut stage_of_blocks: Option<(&str, usize)> = None;
+    let (mut prefix, mut entry) = (String::new(), 0usize);
+    // A merge's branch nodes (a gate) belong to the entry of the merge that follows them.
+    let mut gate_entry: Option<usize> = None;
+    let mut i = 0;
+    while i < nodes.len() {
+        let n = &nodes[i];
+        match n.op {
+            Op::Input | Op::Flatten | Op::Softmax => {
+                i += 1;
+                continue;
+            }
+            Op::AdaptiveAvgPool2d { .. } if !in_classifier && n.path.branch.is_empty() => {
+                in_classifier = true;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if in_classifier {
+            if weighted(n) {
+                names[i] = Some(format!("classifier.{classifier}"));
+            }
+            classifier += 1;
+            i += 1;
+            continue;
+        }
+        let (stage, rep) = (n.path.stage.as_deref(), n.path.rep);
+        match (stage, rep) {
+            (Some(s), Some(r)) => {
+                if block != Some((s, r)) {
+                    block = Some((s, r));
+                    entry = 0;
+                    gate_entry = None;
+                    prefix = if per_stage {
+                        let at = match stage_of_blocks {
+                            Some((t, at)) if t == s => at,
+                            _ => {
+                                features += 1;
+                                stage_of_blocks = Some((s, features - 1));
+                                features - 1
+                            }
+                        };
+                        format!("features.{at}.{r}")
+                    } else {
+                        features += 1;
+                        format!("features.{}", features - 1)
+                    };
+                }
+                if !n.path.branch.is_empty() {
+                    // A gate: its convs are `fc1`, `fc2` of one entry.
+                    let j = *gate_entry.get_or_insert_with(|| {
+                        entry += 1;
+                        entry - 1
+                    });
+                    if weighted(n) {
+                        let k = nodes[..=i]
+                            .iter()
+                            .filter(|m| {
+                                m.path.branch == n.path.branch
+                                    && m.path.rep == n.path.rep
+                                    && m.path.stage == n.path.stage
+                                    && weighted(m)
+                            })
+                            .count();
+                        names[i] = Some(format!("{prefix}.block.{j}.fc{k}"));
+                    }
+                    i += 1;
+                    continue;
+                }
+                if matches!(n.op, Op::Merge(_)) {
+                    gate_entry = None;
+                    i += 1;
+                    continue;
+                }
+                if !weighted(n) {
+                    i += 1;
+                    continue;
+                }
+                let len = conv_unit_bn(nodes, i);
+                for k in 0..len {
+                    if weighted(&nodes[i + k]) {
+                        names[i + k] = Some(format!("{prefix}.block.{entry}.{k}"));
+                    }
+                }
+                entry += 1;
+                i += len;
+            }
+            _ => {
+                block = None;
+                stage_of_blocks = None;
+                if !weighted(n) {
+                    i += 1;
+                    continue;
+                }
+                let len = conv_unit_bn(nodes, i);
+                features += 1;
+                for k in 0..len {
+                    if weighted(&nodes[i + k]) {
+                        names[i + k] = Some(format!("features.{}.{k}", features - 1));
+                    }
+                }
+                i += len;
+            }
+        }
+    }
+    names
+}
+
+/// The length of a `Conv2dNormActivation` at node `i`: a conv, the BN that reads it, and an
+/// activation after (3), without one (2), or the node alone (1).
+fn conv_unit_bn(nodes: &[Node], i: usize) -> usize {
+    let reads = |j: usize, from: usize| {
+        nodes
+            .get(j)
+            .is_some_and(|n| n.inputs.len() == 1 && n.inputs[0].0 == from)
+    };
+    if !(matches!(nodes[i].op, Op::Conv2d(_))
+        && reads(i + 1, i)
+        && matches!(nodes[i + 1].op, Op::BatchNorm { .. }))
+    {
+        return 1;
+    }
+    if reads(i + 2, i + 1) && matches!(nodes[i + 2].op, Op::Act(_)) {
+        3
+    } else {
+        2
+    }
+}
+
 /// Every stage line, block repetition and branch a `nn.Sequential` (see [`Naming::Nested`]):
 /// the k-th node of a container is `PATH.k`, PATH its stage, repetition and branches; a stage
 /// line whose only weights are one fc names it `fc`.
@@ -360,6 +498,8 @@ impl<'a> Namer<'a> {
                 Naming::Googlenet => googlenet_names(&t.graph.nodes),
                 Naming::Densenet => densenet_names(&t.graph.nodes),
                 Naming::Nested => nested_names(&t.graph.nodes),
+                Naming::MobilenetV3 => features_names(&t.graph.nodes, false),
+                Naming::Efficientnet => features_names(&t.graph.nodes, true),
                 _ => Vec::new(),
             },
         }
@@ -424,7 +564,11 @@ impl<'a> Namer<'a> {
                     format!("features.{}", self.features - 1)
                 }
             }
-            Naming::Googlenet | Naming::Densenet | Naming::Nested => {
+            Naming::Googlenet
+            | Naming::Densenet
+            | Naming::Nested
+            | Naming::MobilenetV3
+            | Naming::Efficientnet => {
                 // Weight-bearing nodes by the scheme; the rest keep archc's (unique) names.
                 match (&self.precomputed[n.id.0], suffix) {
                     (Some(base), None) => base.clone(),

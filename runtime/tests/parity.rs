@@ -103,7 +103,9 @@ fn outputs_agree_with_pytorch() {
             "mobilenet_v2",
             "googlenet",
             "densenet121",
-            "shufflenet_v2_x1_0"
+            "shufflenet_v2_x1_0",
+            "mobilenet_v3_large",
+            "efficientnet_b0"
         ],
         "the networks of scripts/parity.py"
     );
