@@ -179,7 +179,10 @@ mod tests {
         let flat_gate = [map(64, 14), Shape::Flat { n: 64 }];
         assert!(infer(MergeKind::Mul, &flat_gate, Span::default(), &branches(2)).is_ok());
         // On a 1x1 map, a vector gate keeps the map, whichever branch comes first.
-        for ins in [[map(64, 1), Shape::Flat { n: 64 }], [Shape::Flat { n: 64 }, map(64, 1)]] {
+        for ins in [
+            [map(64, 1), Shape::Flat { n: 64 }],
+            [Shape::Flat { n: 64 }, map(64, 1)],
+        ] {
             let (s, _) = infer(MergeKind::Mul, &ins, Span::default(), &branches(2)).unwrap();
             assert_eq!(s, map(64, 1));
         }
