@@ -63,7 +63,7 @@ impl Width {
         }
     }
 
-    /// The expression; `line`: on a stage line, where `c` is the number `c`.
+    /// The expression: in a block `2*c + in.c`; on a stage line `c` is written as its value.
     fn text(self, ctx: Ctx) -> String {
         let mut terms = Vec::new();
         if self.a > 0 {
