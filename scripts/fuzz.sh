@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz the compiler for a given time:   scripts/fuzz.sh [SECONDS] [JOBS]
 #
-# Installs cargo-fuzz if missing. The corpus starts from the zoo and the bad-input fixtures.
+# Installs cargo-fuzz if missing. The corpus starts from the zoo, the bad-input fixtures and the
+# small seeds of fuzz/seeds/ (merges, split, in.c, from/outputs, decimals and functions);
+# fuzz/arch.dict gives libFuzzer the language's tokens.
 # libFuzzer needs nightly features; on a stable toolchain RUSTC_BOOTSTRAP=1 enables them.
 # Crashes land in fuzz/artifacts/compile/; keep each as a fixture in tests/fixtures/bad (or
 # tests/fixtures/fuzz) with its diagnostic snapshot once fixed.
@@ -16,7 +18,7 @@ secs="${1:-60}"
 jobs="${2:-1}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p fuzz/corpus/compile fuzz/runs
-cp architectures/*.arch tests/fixtures/bad/*.arch fuzz/corpus/compile/ 2>/dev/null || true
+cp architectures/*.arch tests/fixtures/bad/*.arch fuzz/seeds/*.arch fuzz/corpus/compile/ 2>/dev/null || true
 export RUSTC_BOOTSTRAP=1
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 corpus_before=$(find fuzz/corpus/compile -type f | wc -l)
@@ -26,6 +28,7 @@ rm -f fuzz-*.log
 status=0
 cargo fuzz run compile fuzz/corpus/compile -- \
     -max_total_time="$secs" -jobs="$jobs" -workers="$jobs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+    -dict=fuzz/arch.dict \
     > "$log" 2>&1 || status=$?
 # Each job's log (fuzz-N.log; with -jobs libFuzzer also copies it into its own output when the
 # job ends, so those copies in $log are not counted again); without jobs, $log itself.

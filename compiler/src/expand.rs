@@ -94,6 +94,7 @@ pub fn expand(prog: &Program, name: &str, ov: &Overrides) -> Result<Graph, Diagn
         typed: Vec::new(),
         input: Shape::Flat { n: 1 },
         ins: Vec::new(),
+        classes_broken: false,
     };
     let graph = ex.network(net, ov);
     match graph {
@@ -123,6 +124,9 @@ struct Expander<'p> {
     /// The input of each enclosing block (a stage line's input outside blocks): what `in`
     /// reads.
     ins: Vec<NodeId>,
+    /// A `classes` line was skipped (resolution failed on it): `classes` is not reported
+    /// unknown where it is read.
+    classes_broken: bool,
 }
 
 /// Local name counters inside one block repetition or stage.
@@ -216,6 +220,7 @@ impl<'p> Expander<'p> {
         };
         for st in list {
             if self.broken(st.span) {
+                self.classes_broken |= st.key.name == "classes";
                 continue;
             }
             let key = st.key.name.as_str();
@@ -353,7 +358,9 @@ impl<'p> Expander<'p> {
         }
         self.defaults = s.defaults;
         let Some((dims, in_span)) = s.input.clone() else {
-            if self.skipped > 0 {
+            // An `input` line whose value failed has its own error.
+            let written = settings.iter().any(|st| st.key.name == "input");
+            if self.skipped > 0 || written {
                 return None;
             }
             self.err(
@@ -1124,7 +1131,7 @@ impl<'p> Expander<'p> {
                             what: "name",
                             name: format!("in.{}", dim.letter()),
                             at: at(*span),
-                            help: "`in` is the input of the enclosing block (or stage line); it is not defined in a network's arguments".into(),
+                            help: "`in` is the input of the enclosing block (or stage line); settings and a network's arguments have none".into(),
                         },
                         *span,
                     );
@@ -1158,6 +1165,11 @@ impl<'p> Expander<'p> {
                 }
                 if self.prog.blocks.contains_key(&v.name) {
                     return Some(Val::Block(v.name.clone()));
+                }
+                if v.name == "classes" && self.classes_broken {
+                    // Its line's error is reported; the network is not returned.
+                    self.skipped += 1;
+                    return None;
                 }
                 let help = if v.name == "classes" {
                     "declare the class count with `classes N` in the network or family, or pass --classes".to_string()

@@ -458,8 +458,14 @@ impl Checker<'_, '_> {
     fn settings(&mut self, settings: &[Setting]) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for s in settings {
-            self.statement(s.span, |ck| ck.once(&mut seen, "setting", &s.key));
-            // The value's form is checked by the expander, which reads it.
+            self.statement(s.span, |ck| {
+                ck.once(&mut seen, "setting", &s.key);
+                // The value's form and names are checked by the expander, which reads it; the
+                // functions' arity here, as everywhere.
+                if let Value::Expr(e) = &s.value {
+                    ck.calls_arity(e);
+                }
+            });
         }
     }
 
@@ -518,11 +524,25 @@ impl Checker<'_, '_> {
                 }
             }
             Segment::Merge(m) => {
+                if m.branches.len() < 2 {
+                    self.err(
+                        m.span,
+                        CompileError::LayerArguments {
+                            layer: m.kind.word().to_string(),
+                            problem: format!("merges {} branch; a merge needs two or more", m.branches.len()),
+                            at: at(m.span),
+                            label: "one branch".into(),
+                            help: "write each branch on its own line (or separate them with `;`); a name alone is the identity, such as `concat { prev; new conv 3x3, 32 }`".into(),
+                        },
+                    );
+                }
                 let mut names: HashMap<&str, Span> = HashMap::new();
                 for b in &m.branches {
                     self.once(&mut names, "branch", &b.name);
+                    // A call in a branch is inlined, as in a block: it has no shortcut of its
+                    // own, so it takes `stride:` only.
                     for s in &b.segments {
-                        self.segment(s, scope, call_named);
+                        self.segment(s, scope, &["stride"]);
                     }
                 }
             }
@@ -588,33 +608,56 @@ impl Checker<'_, '_> {
         }
     }
 
+    /// A function of expressions called with the number of arguments it takes.
+    fn builtin_arity(&mut self, func: Builtin, found: usize, span: Span) {
+        let (n, exact) = func.arity();
+        if (exact && found != n) || found < n {
+            let name = func.name();
+            self.err(
+                span,
+                CompileError::Arity {
+                    name: name.to_string(),
+                    expected: n,
+                    found,
+                    at: at(span),
+                    help: match func {
+                        Builtin::Max | Builtin::Min => {
+                            format!("`{name}` takes one number or more")
+                        }
+                        Builtin::Divisible => {
+                            "`divisible(v, d)` rounds v to a multiple of d".into()
+                        }
+                        _ => format!("`{name}(x)` takes one number"),
+                    },
+                },
+            );
+        }
+    }
+
+    /// The functions called in `e` (a setting's value, whose names the expander checks).
+    fn calls_arity(&mut self, e: &Expr) {
+        match e {
+            Expr::Int(..) | Expr::In(..) | Expr::Float(..) | Expr::Var(_) => {}
+            Expr::Call { func, args, span } => {
+                self.builtin_arity(*func, args.len(), *span);
+                for a in args {
+                    self.calls_arity(a);
+                }
+            }
+            Expr::Neg(inner, _) => self.calls_arity(inner),
+            Expr::Binary { lhs, rhs, .. } => {
+                self.calls_arity(lhs);
+                self.calls_arity(rhs);
+            }
+        }
+    }
+
     /// Check that every name in `e` is bound. `block_ok`: a lone name may denote a block.
     fn expr_names(&mut self, e: &Expr, scope: &Scope, block_ok: bool) {
         match e {
             Expr::Int(..) | Expr::In(..) | Expr::Float(..) => {}
             Expr::Call { func, args, span } => {
-                let (n, exact) = func.arity();
-                if (exact && args.len() != n) || args.len() < n {
-                    let name = func.name();
-                    self.err(
-                        *span,
-                        CompileError::Arity {
-                            name: name.to_string(),
-                            expected: n,
-                            found: args.len(),
-                            at: at(*span),
-                            help: match func {
-                                Builtin::Max | Builtin::Min => {
-                                    format!("`{name}` takes one number or more")
-                                }
-                                Builtin::Divisible => {
-                                    "`divisible(v, d)` rounds v to a multiple of d".into()
-                                }
-                                _ => format!("`{name}(x)` takes one number"),
-                            },
-                        },
-                    );
-                }
+                self.builtin_arity(*func, args.len(), *span);
                 for a in args {
                     self.expr_names(a, scope, false);
                 }

@@ -1,5 +1,7 @@
 //! Any text through the whole compiler: parse → resolve → expand → infer → analyse → report →
 //! lower → format. Nothing may panic, overflow, hang or exhaust memory; errors must render.
+//! On valid input the per-layer and per-stage parameters add up to the total, the lowered
+//! graph has that count, and `fmt` is idempotent.
 #![no_main]
 
 use archc_compiler::analysis::analyse;
@@ -16,6 +18,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(nets) => {
             for t in &nets {
                 let r = analyse(t, 8);
+                // The layers and the stages add up to the total (merges, auxiliary heads and
+                // every output included).
+                let layers: u128 = r.layers.iter().map(|l| l.params).sum();
+                let stages: u128 = r.stages.iter().map(|s| s.params).sum();
+                assert_eq!(layers, r.params, "layer parameters do not add up");
+                assert_eq!(stages, r.params, "stage parameters do not add up");
                 let _ = report::json(std::slice::from_ref(&r));
                 let _ = report::table::render(&r, true);
                 let _ = report::markdown::render(&r, false);

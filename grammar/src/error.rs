@@ -44,6 +44,18 @@ pub enum SyntaxError {
         at: miette::SourceSpan,
         span: Span,
     },
+    /// Braces nested beyond what any network needs: merges within merges (guards the stack).
+    #[error("merges nest too deep: {what}")]
+    #[diagnostic(
+        code(archc::syntax::too_deep),
+        help("a file may nest braces 64 deep (a body, then merges within merges); move inner merges into blocks")
+    )]
+    TooDeepBraces {
+        what: String,
+        #[label("too deep")]
+        at: miette::SourceSpan,
+        span: Span,
+    },
     /// A float that cannot be read (only used for dropout probabilities).
     #[error("the number `{text}` cannot be read")]
     #[diagnostic(
@@ -63,6 +75,7 @@ impl SyntaxError {
         match self {
             SyntaxError::Unexpected { span, .. }
             | SyntaxError::TooDeep { span, .. }
+            | SyntaxError::TooDeepBraces { span, .. }
             | SyntaxError::NumberTooLarge { span, .. }
             | SyntaxError::BadFloat { span, .. } => *span,
         }

@@ -169,12 +169,16 @@ fn grammar_error(e: pest::error::Error<Rule>, text: &str, file: FileId) -> Synta
 
 /// Deepest parenthesis nesting an expression may have.
 pub const MAX_PAREN_DEPTH: usize = 64;
+/// Deepest brace nesting (a body, then merges within merges) a file may have.
+pub const MAX_BRACE_DEPTH: usize = 64;
 /// Most operators one expression may chain.
 pub const MAX_OPERATORS: usize = 256;
 
-/// Refuse parenthesis nesting beyond the limit before the (recursive) parser sees it.
+/// Refuse parenthesis and brace nesting beyond the limits before the (recursive) parser sees
+/// it.
 fn too_deep(text: &str, file: FileId) -> Option<SyntaxError> {
     let mut depth = 0usize;
+    let mut braces = 0usize;
     let mut minus_run = 0usize;
     let mut in_comment = false;
     let mut in_string = false;
@@ -200,6 +204,18 @@ fn too_deep(text: &str, file: FileId) -> Option<SyntaxError> {
                 }
             }
             ')' => depth = depth.saturating_sub(1),
+            '{' => {
+                braces += 1;
+                if braces > MAX_BRACE_DEPTH {
+                    let span = Span::new(file, i, i + 1);
+                    return Some(SyntaxError::TooDeepBraces {
+                        what: format!("braces nest more than {MAX_BRACE_DEPTH} deep"),
+                        at: span.into(),
+                        span,
+                    });
+                }
+            }
+            '}' => braces = braces.saturating_sub(1),
             '-' => {
                 minus_run += 1;
                 if minus_run > MAX_PAREN_DEPTH {

@@ -62,10 +62,12 @@ pub fn infer(
             first
         }
         MergeKind::Mul => {
-            // The largest shape; every other one equals it or is a gate over its channels.
+            // The largest shape; every other one equals it or is a gate over its channels. A
+            // map wins over a vector of as many elements: a C gate over a C×1×1 map gives the
+            // map (the runtime views the vector as C×1×1), in either order.
             let big = *inputs
                 .iter()
-                .max_by_key(|s| s.numel())
+                .max_by_key(|s| (s.numel(), matches!(s, Shape::Map { .. })))
                 .expect("a merge has branches");
             let fits = |s: &Shape| {
                 *s == big
@@ -176,6 +178,14 @@ mod tests {
         assert_eq!(c.flops, 64 * 14 * 14);
         let flat_gate = [map(64, 14), Shape::Flat { n: 64 }];
         assert!(infer(MergeKind::Mul, &flat_gate, Span::default(), &branches(2)).is_ok());
+        // On a 1x1 map, a vector gate keeps the map, whichever branch comes first.
+        for ins in [
+            [map(64, 1), Shape::Flat { n: 64 }],
+            [Shape::Flat { n: 64 }, map(64, 1)],
+        ] {
+            let (s, _) = infer(MergeKind::Mul, &ins, Span::default(), &branches(2)).unwrap();
+            assert_eq!(s, map(64, 1));
+        }
         let wrong = [map(64, 14), map(32, 1)];
         assert!(infer(MergeKind::Mul, &wrong, Span::default(), &branches(2)).is_err());
     }
