@@ -1,8 +1,9 @@
 //! Parity with PyTorch: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn,
-//! resnext50_32x4d, wide_resnet50_2 and mobilenet_v2 and a PyTorch CIFAR ResNet-20 with option
-//! A, with seeded random weights and non-default batch norm statistics, loaded into the
-//! archc-compiled networks by torchvision's names: eval-mode outputs agree within 1e-4
-//! (absolute; the logits are of order 0.1 to 10).
+//! resnext50_32x4d, wide_resnet50_2, mobilenet_v2, googlenet, densenet121, shufflenet_v2_x1_0,
+//! mobilenet_v3_large and efficientnet_b0 and a PyTorch CIFAR ResNet-20 with option A, with
+//! seeded random weights and non-default batch norm statistics, loaded into the archc-compiled
+//! networks by torchvision's names: eval-mode outputs agree within 1e-4 relative to the largest
+//! logit (absolute where the logits stay below 1; they are of order 0.5 to 30).
 //!
 //! The references come from `scripts/parity.py` (torch 2.9.0, torchvision 0.24.0), which CI
 //! runs first; this test is `#[ignore]`d in a plain `cargo test` (there is no PyTorch there)
@@ -117,7 +118,14 @@ fn outputs_agree_with_pytorch() {
             e.name,
             start.elapsed().as_secs_f64()
         );
-        assert!(diff < 1e-4, "{}: outputs differ by {diff}", e.name);
+        // 1e-4 relative to the largest logit (absolute below 1): float32 sums over a deep
+        // network drift with the logits' size (efficientnet_b0's reach 31 here).
+        let tolerance = 1e-4 * scale.max(1.0);
+        assert!(
+            diff < tolerance,
+            "{}: outputs differ by {diff} (tolerance {tolerance:e})",
+            e.name
+        );
         if e.name == "resnet18" {
             // The same weights as a PyTorch pickle (torch.save of the state dict).
             let (diff, _) = check(e, &dir().join("resnet18.pth"));
