@@ -30,40 +30,40 @@ fn trains(file: &str, network: &str, side: u64) {
 }
 
 #[test]
-fn googlenet_trains() {
+fn trains_googlenet() {
     trains("googlenet.arch", "googlenet", 64);
 }
 
 #[test]
-fn densenet_trains() {
+fn trains_densenet() {
     trains("densenet.arch", "densenet121", 32);
 }
 
 #[test]
-fn squeezenet_and_alexnet_train() {
+fn trains_squeezenet_and_alexnet() {
     trains("squeezenet.arch", "squeezenet1_1", 64);
     trains("alexnet.arch", "alexnet", 64);
 }
 
 #[test]
-fn se_resnet_trains() {
+fn trains_se_resnet() {
     trains("senet.arch", "se_resnet50", 32);
 }
 
 #[test]
-fn efficientnet_and_mnasnet_train() {
+fn trains_efficientnet_and_mnasnet() {
     trains("efficientnet.arch", "efficientnet_b0", 32);
     trains("mnasnet.arch", "mnasnet0_5", 32);
 }
 
 #[test]
-fn mobilenet_v3_and_shufflenet_train() {
+fn trains_mobilenet_v3_and_shufflenet() {
     trains("mobilenet_v3.arch", "mobilenet_v3_small", 32);
     trains("shufflenet.arch", "shufflenet_v2_x0_5", 32);
 }
 
 #[test]
-fn regnet_and_convnext_train() {
+fn trains_regnet_and_convnext() {
     trains("regnet.arch", "regnet_y_400mf", 32);
     trains("convnext.arch", "convnext_tiny", 32);
 }
