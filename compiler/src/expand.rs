@@ -1083,7 +1083,7 @@ impl<'p> Expander<'p> {
     }
 
     fn eval_int(&mut self, e: &Expr, env: &Env) -> Option<i64> {
-        match self.eval(e, env)? {
+        match self.eval_number(e, env)? {
             Val::Int(i) => Some(i),
             Val::Float(f) if f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT => Some(f as i64),
             Val::Float(f) => {
@@ -1096,16 +1096,8 @@ impl<'p> Expander<'p> {
                 );
                 None
             }
-            Val::Block(b) => {
-                self.err(
-                    CompileError::NotANumber {
-                        name: b,
-                        at: at(e.span()),
-                    },
-                    e.span(),
-                );
-                None
-            }
+            // `eval_number` reported a block already.
+            Val::Block(_) => None,
         }
     }
 

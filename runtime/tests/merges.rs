@@ -21,24 +21,12 @@ use burn::tensor::{Tensor, TensorData};
 const TOLERANCE: f32 = 1e-5;
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32")
+    common::values(t)
 }
 
 #[track_caller]
 fn agree(what: &str, got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let worst = got
-        .iter()
-        .zip(want)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        worst <= TOLERANCE,
-        "{what}: archc and PyTorch differ by {worst} (tolerance {TOLERANCE})"
-    );
-    worst
+    common::agree(what, got, want, TOLERANCE)
 }
 
 #[test]

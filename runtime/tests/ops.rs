@@ -39,24 +39,12 @@ fn tensor(st: &SafeTensors, name: &str) -> Vec<f32> {
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32")
+    common::values(t)
 }
 
 #[track_caller]
 fn agree(what: &str, got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let worst = got
-        .iter()
-        .zip(want)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        worst <= TOLERANCE,
-        "{what}: archc and PyTorch differ by {worst} (tolerance {TOLERANCE})"
-    );
-    worst
+    common::agree(what, got, want, TOLERANCE)
 }
 
 /// Forward and backward of the network `a LAYER` on the reference input: (y, dx, the network).

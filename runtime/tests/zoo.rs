@@ -109,15 +109,7 @@ fn forward_shape_of_the_remaining_networks_at_32x32() {
         "vgg11",
         "vgg11_bn",
     ];
-    let deep_elsewhere_skipped = [
-        "vgg19_bn_c100",
-        "preact_resnet101",
-        "preact_resnet152",
-        "cifar_preact_resnet1001",
-        "resnext101_32x8d",
-        "resnext101_64x4d",
-        "wide_resnet101_2",
-    ];
+    let deep_elsewhere_skipped = common::DEEP_ZOO;
     let mut checked = 0;
     for file in ["resnet.arch", "vgg.arch"] {
         for g in common::lowered_file(&common::architectures().join(file), Some(&[3, 32, 32])) {

@@ -13,15 +13,7 @@ mod common;
 #[test]
 fn forward_shape_rest_of_the_zoo() {
     let covered = ["cifar.arch", "resnet.arch", "vgg.arch"];
-    let slow = [
-        "vgg19_bn_c100",
-        "preact_resnet101",
-        "preact_resnet152",
-        "cifar_preact_resnet1001",
-        "resnext101_32x8d",
-        "resnext101_64x4d",
-        "wide_resnet101_2",
-    ];
+    let slow = common::DEEP_ZOO;
     for file in common::zoo_files() {
         let name = file
             .file_name()

@@ -212,3 +212,38 @@ pub fn forward_shape(g: &archc_compiler::lower::LoweredGraph, batch: usize) {
         g.network
     );
 }
+
+/// A tensor's values as f32.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32")
+}
+
+/// The largest absolute difference of `got` and `want`, which must be within `tolerance`.
+#[track_caller]
+pub fn agree(what: &str, got: &[f32], want: &[f32], tolerance: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let worst = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        worst <= tolerance,
+        "{what}: archc and PyTorch differ by {worst} (tolerance {tolerance})"
+    );
+    worst
+}
+
+/// The deepest zoo networks, whose forward shapes `zoo.rs` checks at 32x32, batch 1, rather
+/// than with the rest (`zoo_rest.rs`): each takes over ~3 s in a debug build.
+pub const DEEP_ZOO: [&str; 7] = [
+    "vgg19_bn_c100",
+    "preact_resnet101",
+    "preact_resnet152",
+    "cifar_preact_resnet1001",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet101_2",
+];
