@@ -733,17 +733,7 @@ impl<'p> Expander<'p> {
         let mut shortcut = Some(net_shortcut);
         for n in &c.named {
             match n.name.name.as_str() {
-                "stride" => {
-                    stride = match &n.value {
-                        Value::Expr(e) => self
-                            .eval_int(e, env)
-                            .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE)),
-                        other => {
-                            self.bad_value("stride", other, "a number");
-                            None
-                        }
-                    }
-                }
+                "stride" => stride = self.stride_value(&n.value, env),
                 "shortcut" => {
                     shortcut = n
                         .value
@@ -829,6 +819,19 @@ impl<'p> Expander<'p> {
             return Err(Abort);
         }
         Ok(())
+    }
+
+    /// A call's `stride:` value: a positive number below the limit, or an error.
+    fn stride_value(&mut self, v: &Value, env: &Env) -> Option<u64> {
+        match v {
+            Value::Expr(e) => self
+                .eval_int(e, env)
+                .and_then(|x| self.positive("stride", x, e.span(), MAX_STRIDE)),
+            other => {
+                self.bad_value("stride", other, "a number");
+                None
+            }
+        }
     }
 
     fn bad_value(&mut self, what: &str, v: &Value, expected: &str) {
@@ -1033,16 +1036,7 @@ impl<'p> Expander<'p> {
                 };
                 let mut s = 1;
                 if let Some(n) = inner.named.iter().find(|n| n.name.name == "stride") {
-                    let v = match &n.value {
-                        Value::Expr(e) => self
-                            .eval_int(e, env)
-                            .and_then(|v| self.positive("stride", v, e.span(), MAX_STRIDE)),
-                        other => {
-                            self.bad_value("stride", other, "a number");
-                            None
-                        }
-                    };
-                    match v {
+                    match self.stride_value(&n.value, env) {
                         Some(v) => s = v,
                         None => return Ok(()),
                     }
