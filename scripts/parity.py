@@ -11,7 +11,7 @@ defaults, an input batch, and PyTorch's eval-mode output:
 
 Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn, resnext50_32x4d,
 wide_resnet50_2, mobilenet_v2, googlenet (with its auxiliary heads), densenet121,
-shufflenet_v2_x1_0, mobilenet_v3_large and efficientnet_b0, and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
+shufflenet_v2_x1_0, mobilenet_v3_large, efficientnet_b0 and convnext_tiny, and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
 (names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
 (the same layers as at 224, a third of the time on CPU); the CIFAR network on 3x32x32.
 
@@ -107,6 +107,23 @@ def randomise_bn(model, g):
                 m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
 
 
+def randomise_convnext(model, g):
+    """ConvNeXt has no BN: its layer norms' affine parameters and its layer scales away from
+    their defaults. At the default scale (1e-6) every residual branch would vanish beside the
+    identity and parity would test the stem, the downsampling convs and the head alone; scales
+    in [0.1, 0.4) make every block count while the logits stay near 1."""
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            if name.endswith("layer_scale"):
+                p.copy_(torch.rand(p.shape, generator=g) * 0.3 + 0.1)
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm):
+            c = m.normalized_shape[0]
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+
+
 def calibrate_bn(model, g, shape):
     """BN statistics measured on random inputs, then moved off them (MobileNetV2).
 
@@ -161,6 +178,9 @@ def main():
         ("shufflenet_v2_x1_0", "architectures/shufflenet.arch", "shufflenet_v2_x1_0", [3, 128, 128], lambda: torchvision.models.shufflenet_v2_x1_0()),
         ("mobilenet_v3_large", "architectures/mobilenet_v3.arch", "mobilenet_v3_large", [3, 128, 128], lambda: torchvision.models.mobilenet_v3_large()),
         ("efficientnet_b0", "architectures/efficientnet.arch", "efficientnet_b0", [3, 128, 128], lambda: torchvision.models.efficientnet_b0()),
+        # Pointwise `nn.Linear` layers on channels-last maps (1x1 convs in archc), layer norms
+        # and layer scales.
+        ("convnext_tiny", "architectures/convnext.arch", "convnext_tiny", [3, 128, 128], lambda: torchvision.models.convnext_tiny()),
     ]
     calibrated = {"mobilenet_v2", "googlenet", "densenet121", "shufflenet_v2_x1_0", "mobilenet_v3_large", "efficientnet_b0"}
     manifest = []
@@ -168,7 +188,9 @@ def main():
         torch.manual_seed(1000 + seed)
         g = torch.Generator().manual_seed(2000 + seed)
         model = make()
-        if name in calibrated:
+        if name == "convnext_tiny":
+            randomise_convnext(model, g)
+        elif name in calibrated:
             calibrate_bn(model, g, shape)
         else:
             randomise_bn(model, g)

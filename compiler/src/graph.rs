@@ -119,6 +119,12 @@ pub enum Naming {
     /// torchvision's EfficientNet names: as `mobilenet_v3`, but each stage line of blocks is one
     /// `features.S` and its repetitions `features.S.R` (`features.2.0.block.3.1`).
     Efficientnet,
+    /// torchvision's ConvNeXt names: each stage line the next `features.S` (`features.0.0`
+    /// stem conv, `features.2.1` a downsampling conv), a block repetition `features.S.R` with
+    /// its residual branch's `block.J` (`block.0` depthwise conv, `block.2` layer norm,
+    /// `block.3`, `block.5` pointwise layers) and `layer_scale`, then `classifier.0` (layer
+    /// norm) and `classifier.2` (fc).
+    Convnext,
     /// Every stage line, block repetition and branch a `nn.Sequential` of its layers:
     /// `conv1.0`, `stage2.0.branch2.3`, and `fc` for a stage line's single fc (torchvision's
     /// ShuffleNetV2).
@@ -137,6 +143,7 @@ impl Naming {
             "efficientnet" => Naming::Efficientnet,
             "densenet" => Naming::Densenet,
             "nested" => Naming::Nested,
+            "convnext" => Naming::Convnext,
             _ => return None,
         })
     }

@@ -463,6 +463,75 @@ fn mobilenet_names(nodes: &[Node]) -> Vec<String> {
     names
 }
 
+/// torchvision's ConvNeXt names (see [`Naming::Convnext`]): each stage line is the next
+/// `features.S`; a stage line of blocks holds repetitions `features.S.R`, whose residual
+/// branch is `block.J` with torchvision's entry indices (the depthwise conv is `block.0`;
+/// torchvision permutes to channels-last after it, so every later entry is one further on:
+/// `block.2` layer norm, `block.3` and `block.5` the pointwise layers) and whose layer scale
+/// is `features.S.R` itself (its tensor `features.S.R.layer_scale`); any other stage line's
+/// k-th layer is `features.S.k`. After the adaptive pool, `classifier.K`, counting the
+/// flatten torchvision puts before the fc (`classifier.0` layer norm, `classifier.2` fc).
+fn convnext_names(nodes: &[Node]) -> Vec<Option<String>> {
+    let mut names = vec![None; nodes.len()];
+    let (mut features, mut classifier, mut in_classifier) = (0usize, 0usize, false);
+    let mut stage_at: Option<(&str, usize)> = None;
+    // Entries so far in the current container (stage line, or a repetition's branch).
+    let mut entries: HashMap<Container, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        match n.op {
+            Op::Input | Op::Flatten | Op::Softmax => continue,
+            Op::AdaptiveAvgPool2d { .. } if !in_classifier && n.path.branch.is_empty() => {
+                in_classifier = true;
+                continue;
+            }
+            _ => {}
+        }
+        if in_classifier {
+            if matches!(n.op, Op::Linear { .. }) {
+                // torchvision's `nn.Flatten()` entry before the fc.
+                classifier += 1;
+            }
+            if weighted(n) {
+                names[i] = Some(format!("classifier.{classifier}"));
+            }
+            classifier += 1;
+            continue;
+        }
+        let Some(stage) = n.path.stage.as_deref() else {
+            continue;
+        };
+        let at = match stage_at {
+            Some((s, at)) if s == stage => at,
+            _ => {
+                features += 1;
+                stage_at = Some((stage, features - 1));
+                features - 1
+            }
+        };
+        if matches!(n.op, Op::Merge(_) | Op::Add | Op::Split { .. }) {
+            continue;
+        }
+        let k = entries.entry(container(n)).or_insert(0);
+        let entry = *k;
+        *k += 1;
+        names[i] = match (n.path.rep, n.path.branch.first()) {
+            (Some(r), Some(_)) if matches!(&n.op, Op::Unit(u) if u.kind == "layer_scale") => {
+                Some(format!("features.{at}.{r}"))
+            }
+            (Some(r), Some(b)) => {
+                let j = if entry == 0 { 0 } else { entry + 1 };
+                Some(format!("features.{at}.{r}.{b}.{j}"))
+            }
+            (Some(r), None) => Some(format!("features.{at}.{r}.{entry}")),
+            (None, _) => Some(format!("features.{at}.{entry}")),
+        };
+        if !weighted(n) {
+            names[i] = None;
+        }
+    }
+    names
+}
+
 impl<'a> Namer<'a> {
     pub(crate) fn new(t: &'a TypedGraph) -> Self {
         let mut layer_of_stage = HashMap::new();
@@ -500,6 +569,7 @@ impl<'a> Namer<'a> {
                 Naming::Nested => nested_names(&t.graph.nodes),
                 Naming::MobilenetV3 => features_names(&t.graph.nodes, false),
                 Naming::Efficientnet => features_names(&t.graph.nodes, true),
+                Naming::Convnext => convnext_names(&t.graph.nodes),
                 _ => Vec::new(),
             },
         }
@@ -568,7 +638,8 @@ impl<'a> Namer<'a> {
             | Naming::Densenet
             | Naming::Nested
             | Naming::MobilenetV3
-            | Naming::Efficientnet => {
+            | Naming::Efficientnet
+            | Naming::Convnext => {
                 // Weight-bearing nodes by the scheme; the rest keep archc's (unique) names.
                 match (&self.precomputed[n.id.0], suffix) {
                     (Some(base), None) => base.clone(),

@@ -197,6 +197,14 @@ fn slots(net: &Network) -> Vec<Slot> {
     out
 }
 
+/// Whether a file's tensor of shape `found` fills a slot of shape `expected`: the same shape,
+/// or a 1x1 conv's `[out, in, 1, 1]` weight stored as `nn.Linear`'s `[out, in]` (the same
+/// numbers in the same order: torchvision's ConvNeXt writes its pointwise layers as linears on
+/// channels-last maps, archc as 1x1 convs). Saving writes the conv's shape.
+fn same_layout(expected: &[usize], found: &[usize]) -> bool {
+    expected == found || matches!(expected, [o, i, 1, 1] if found == [*o, *i])
+}
+
 /// A readable weights file: its tensors' metadata and a way to read one tensor's bytes.
 struct Entry {
     dtype: Dt,
@@ -398,7 +406,7 @@ impl Network {
                 Some((_, e)) => {
                     if let Dt::Other(t) = e.dtype {
                         wrong_dtype.push((s.key.clone(), t.to_string()));
-                    } else if e.shape != s.shape {
+                    } else if !same_layout(&s.shape, &e.shape) {
                         mis_shaped.push(ShapeMismatch {
                             key: s.key.clone(),
                             expected: s.shape.clone(),
