@@ -225,9 +225,8 @@ fn norms_maxout_drop_path_and_shuffle_compile_lower_and_count() {
 /// input are diagnostics.
 #[test]
 fn spp_compiles_lowers_and_counts() {
-    let (l, text) = lowered(
-        "network n {\n    input 8x14x14\n    a spp 7, 3, 2, 1\n    head fc 5\n}\n",
-    );
+    let (l, text) =
+        lowered("network n {\n    input 8x14x14\n    a spp 7, 3, 2, 1\n    head fc 5\n}\n");
     assert!(
         text.contains("a.spp1 = Spp levels=4 level1=7 level2=3 level3=2 level4=1"),
         "{text}"

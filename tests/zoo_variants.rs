@@ -245,7 +245,10 @@ fn table6_and_imagenet_baselines() {
         // One output (an empty list), or DSN's classifier and its two companions at 0.3.
         assert_eq!(l.outputs.len(), outputs, "{name}: outputs {:?}", l.outputs);
         let weights: Vec<f64> = l.outputs.iter().map(|o| o.weight).collect();
-        assert!(outputs == 0 || weights == [1.0, 0.3, 0.3], "{name}: {weights:?}");
+        assert!(
+            outputs == 0 || weights == [1.0, 0.3, 0.3],
+            "{name}: {weights:?}"
+        );
     }
     let fitnet = report(&cifar, "fitnet4_cifar", &Overrides::default());
     assert!((fitnet.params as f64 / 2.5e6 - 1.0).abs() < 0.1);

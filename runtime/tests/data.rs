@@ -820,11 +820,7 @@ fn mnist_errors_name_the_file_and_the_fault() {
         idx_images(5, 4, 4),
         &["4x3", "4x4"],
     );
-    case(
-        "train-images-idx3-ubyte",
-        idx_images(0, 4, 3),
-        &["empty"],
-    );
+    case("train-images-idx3-ubyte", idx_images(0, 4, 3), &["empty"]);
     // A damaged gzip file, and a missing one.
     let dir = tempfile::tempdir().expect("tempdir");
     write_mnist(dir.path(), true);
@@ -833,10 +829,16 @@ fn mnist_errors_name_the_file_and_the_fault() {
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&gz, bytes).expect("write");
     let e = open(dir.path());
-    assert!(e.contains("t10k-labels-idx1-ubyte.gz") && e.contains("gzip"), "{e}");
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte.gz") && e.contains("gzip"),
+        "{e}"
+    );
     std::fs::remove_file(&gz).expect("rm");
     let e = open(dir.path());
-    assert!(e.contains("t10k-labels-idx1-ubyte") && e.contains("missing"), "{e}");
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte") && e.contains("missing"),
+        "{e}"
+    );
     let e = open(&dir.path().join("nowhere"));
     assert!(e.contains("not a folder"), "{e}");
 }

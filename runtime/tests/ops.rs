@@ -352,7 +352,11 @@ fn spatial_pyramid_pooling_matches_pytorch() {
         let g = common::lowered_str(&format!(
             "network n {{\n    input 3x{side}x{side}\n    a {layer}\n}}\n"
         ));
-        assert_eq!(g.output, vec![3 * levels], "{layer}: 3 channels x {levels} bins");
+        assert_eq!(
+            g.output,
+            vec![3 * levels],
+            "{layer}: 3 channels x {levels} bins"
+        );
         let device = common::device().autodiff();
         let net = Network::new(&g, &device, 0).expect("builds");
         let x = Tensor::<4>::from_data(

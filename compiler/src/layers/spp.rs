@@ -21,7 +21,8 @@ pub const MAX_LEVELS: usize = 6;
 pub const MAX_BINS: i64 = 255;
 
 /// The lowered attributes' names: `levels` (their number), then `level1` … in order.
-const LEVEL_NAMES: [&str; MAX_LEVELS] = ["level1", "level2", "level3", "level4", "level5", "level6"];
+const LEVEL_NAMES: [&str; MAX_LEVELS] =
+    ["level1", "level2", "level3", "level4", "level5", "level6"];
 
 pub static SIGNATURE: Signature = Signature {
     positional: &LEVEL_NAMES,
@@ -49,7 +50,12 @@ static RULES: UnitRules = UnitRules {
     lower: |u, _| {
         let levels = levels(u);
         let mut attrs = vec![("levels", Attr::Int(levels.len() as u64))];
-        attrs.extend(LEVEL_NAMES.iter().zip(&levels).map(|(n, &b)| (*n, Attr::Int(b))));
+        attrs.extend(
+            LEVEL_NAMES
+                .iter()
+                .zip(&levels)
+                .map(|(n, &b)| (*n, Attr::Int(b))),
+        );
         attrs
     },
     params: |_| Vec::new(),
@@ -138,7 +144,16 @@ mod tests {
         };
         let u = op(&[7, 3, 2, 1]);
         assert_eq!(levels(&u), vec![7, 3, 2, 1]);
-        let (s, c) = infer(&ctx, &u, &[Shape::Map { c: 512, h: 14, w: 14 }]).unwrap();
+        let (s, c) = infer(
+            &ctx,
+            &u,
+            &[Shape::Map {
+                c: 512,
+                h: 14,
+                w: 14,
+            }],
+        )
+        .unwrap();
         assert_eq!(s, Shape::Flat { n: 512 * 63 });
         // 7: 49 windows of 4; 3: rows 0..5, 4..10, 9..14 (5 + 6 + 5 = 16 a side); 2 and 1: 196.
         let per_channel = (196 - 49) + (16 * 16 - 9) + (196 - 4) + (196 - 1);

@@ -12,7 +12,7 @@ use linkme::distributed_slice;
 
 use super::conv::{arr, explicit, padding_text, window};
 use super::{
-    inputs, int, layer, map_shape, value, Attrs, Gen, Init, Layer, NodeOp, Rust, RuntimeUnit,
+    inputs, int, layer, map_shape, value, Attrs, Gen, Init, Layer, NodeOp, RuntimeUnit, Rust,
     Value, RUNTIME_UNITS,
 };
 
