@@ -8,11 +8,13 @@ seeded upstream gradient u; PReLU also its slopes' gradient. Pools: max and aver
 with ceil_mode on p [2, 3, 8, 8], output and input gradient of sum(y * v). Channel ops on
 q [2, 6, 4, 4] (and the vector r [2, 6]): layer norm over the channels (LayerNorm2d) and over
 features, group norm in 2 and 3 groups (with random weight and bias, whose gradients are
-written too), maxout in 2 and 3 pieces, channel shuffle in 2 and 3 groups:
+written too), maxout in 2 and 3 pieces, channel shuffle in 2 and 3 groups. Spatial pyramid
+pooling (`spp`) on seeded [2, 3, 14, 14] and [2, 3, 13, 13] inputs:
 
     OUT/ops.safetensors   x, u, NAME.y, NAME.dx (prelu.weight, prelu.dweight); p, and
                           POOL.v, POOL.y, POOL.dx for each pool case; q, r and CASE.v,
-                          CASE.y, CASE.dx (CASE.weight, .bias, .dweight, .dbias) per case
+                          CASE.y, CASE.dx (CASE.weight, .bias, .dweight, .dbias) per case;
+                          SPP.x, SPP.v, SPP.y, SPP.dx per pyramid case
 
 Needs torch:  python3 scripts/ops.py OUT_DIR
 """
@@ -44,6 +46,13 @@ POOLS = {
     "maxpool_k3s2p1_ceil": lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
     "avgpool_k3s2_ceil": lambda x: F.avg_pool2d(x, 3, 2, 0, ceil_mode=True),
     "avgpool_k3s2p1_ceil": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+}
+
+# Pyramid pooling cases: (side of the 3-channel input, levels).
+SPP = {
+    "spp_7321_14": (14, (7, 3, 2, 1)),
+    "spp_421_13": (13, (4, 2, 1)),
+    "spp_1236_13": (13, (1, 2, 3, 6)),
 }
 
 
@@ -116,6 +125,16 @@ def main(out):
         v = torch.rand(y.shape, generator=g, dtype=torch.float32) * 2 - 1
         (y * v).sum().backward()
         tensors.update({f"{name}.v": v, f"{name}.y": y.detach(), f"{name}.dx": xi.grad})
+    # Spatial pyramid pooling: adaptive max pooling per level, flattened, levels concatenated
+    # in the order written (He et al. 2014); on 14x14 (the PReLU-nets' 7, 3, 2, 1: 3 does not
+    # divide 14) and on 13x13 (no level but 1 divides it).
+    for name, (side, levels) in SPP.items():
+        s = torch.randn(2, 3, side, side, generator=g, dtype=torch.float32)
+        si = s.clone().requires_grad_(True)
+        y = torch.cat([F.adaptive_max_pool2d(si, b).flatten(1) for b in levels], 1)
+        v = torch.rand(y.shape, generator=g, dtype=torch.float32) * 2 - 1
+        (y * v).sum().backward()
+        tensors.update({f"{name}.x": s, f"{name}.v": v, f"{name}.y": y.detach(), f"{name}.dx": si.grad})
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "ops.safetensors"))
     print(f"wrote {len(tensors)} tensors to {out}/ops.safetensors (torch {torch.__version__})")
 

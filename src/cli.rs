@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Every `--data` kind (train and eval say the same; tests/layers.rs checks both helps).
-pub const DATA_HELP: &str = "The data: cifar10:DIR, cifar100:DIR, folder:DIR (one sub-folder per class), synthetic[:N] or textures[:N] (seeded, no download)";
+pub const DATA_HELP: &str = "The data: cifar10:DIR, cifar100:DIR, mnist:DIR (IDX files, plain or .gz), folder:DIR (one sub-folder per class), synthetic[:N] or textures[:N] (seeded, no download)";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -221,6 +221,34 @@ fn norms_maxout_drop_path_and_shuffle_compile_lower_and_count() {
     }
 }
 
+/// `spp`: C·ΣN² features from any map, the levels lowered in order; bad levels and a flat
+/// input are diagnostics.
+#[test]
+fn spp_compiles_lowers_and_counts() {
+    let (l, text) =
+        lowered("network n {\n    input 8x14x14\n    a spp 7, 3, 2, 1\n    head fc 5\n}\n");
+    assert!(
+        text.contains("a.spp1 = Spp levels=4 level1=7 level2=3 level3=2 level4=1"),
+        "{text}"
+    );
+    assert_eq!(l.params, (8 * 63 * 5 + 5) as u64, "{text}");
+    for (src, what) in [
+        ("spp 0, 1", "NonPositive"),
+        ("spp 2.5", "BadValue"),
+        ("spp 256", "255"),
+        ("spp 1, 1, 1, 1, 1, 1, 1", "LayerArguments"),
+        ("flatten, spp 2", "NeedsMap"),
+    ] {
+        let (_, r) = compile_str(
+            "t.arch",
+            &format!("network n {{\n    input 12x4x4\n    a {src}\n}}\n"),
+            &Overrides::default(),
+        );
+        let d = r.expect_err(src);
+        assert!(format!("{d:?}").contains(what), "{src}: {d:?}");
+    }
+}
+
 /// Codegen writes unit ops too (it refused them before issue 14): maxout as a function of the
 /// generated file (runtime/tests/codegen_logits.rs compiles such a file and compares logits).
 #[cfg(feature = "runtime")]
@@ -279,6 +307,7 @@ fn train_and_eval_help_list_every_data_kind() {
         for kind in [
             "cifar10:DIR",
             "cifar100:DIR",
+            "mnist:DIR",
             "folder:DIR",
             "synthetic[:N]",
             "textures[:N]",

@@ -223,3 +223,53 @@ fn preact_parameter_counts() {
         assert_eq!(params("preact.arch", name), expected, "{name}");
     }
 }
+
+/// Table 6's other networks and the ImageNet baselines of Tables 3-5 (issue 16): parameter
+/// counts equal to the torch.nn re-implementations of `scripts/baselines.py` (written from the
+/// publications, run with torch 2.9.0), FitNet 4 within 10% of the 2.5M of Table 6, and the
+/// PReLU-nets' multiply-adds within 1% of the complexity row of He et al. 2015's Table 3.
+#[test]
+fn table6_and_imagenet_baselines() {
+    let cifar = program("table6.arch");
+    for (name, expected, outputs) in [
+        ("maxout_cifar", 11_927_830u128, 0),
+        ("nin_cifar", 966_986, 0),
+        ("dsn_cifar", 1_335_646, 3),
+        ("fitnet4_cifar", 2_548_602, 0),
+    ] {
+        let r = report(&cifar, name, &Overrides::default());
+        assert_eq!(r.params, expected, "{name}");
+        let t = build_network(&cifar, name, &Overrides::default()).expect("builds");
+        let l = lower(&t);
+        assert_eq!(l.params as u128, expected, "{name}");
+        // One output (an empty list), or DSN's classifier and its two companions at 0.3.
+        assert_eq!(l.outputs.len(), outputs, "{name}: outputs {:?}", l.outputs);
+        let weights: Vec<f64> = l.outputs.iter().map(|o| o.weight).collect();
+        assert!(
+            outputs == 0 || weights == [1.0, 0.3, 0.3],
+            "{name}: {weights:?}"
+        );
+    }
+    let fitnet = report(&cifar, "fitnet4_cifar", &Overrides::default());
+    assert!((fitnet.params as f64 / 2.5e6 - 1.0).abs() < 0.1);
+    let weighted = fitnet
+        .layers
+        .iter()
+        .filter(|l| l.kind == "conv" || l.kind == "fc")
+        .count();
+    assert_eq!(weighted, 19, "FitNet 4's 19 layers");
+    let imagenet = program("imagenet_baselines.arch");
+    for (name, expected, paper_macs) in [
+        ("bn_inception", 11_285_224u128, None),
+        ("prelu_net_a", 178_032_072, Some(1.90e10)),
+        ("prelu_net_b", 183_343_048, Some(2.32e10)),
+        ("prelu_net_c", 330_623_944, Some(5.30e10)),
+    ] {
+        let r = report(&imagenet, name, &Overrides::default());
+        assert_eq!(r.params, expected, "{name}");
+        if let Some(m) = paper_macs {
+            let ratio = r.macs as f64 / m;
+            assert!((ratio - 1.0).abs() < 0.01, "{name}: {} MACs", r.macs);
+        }
+    }
+}

@@ -682,3 +682,163 @@ fn augmentation_defaults_follow_the_image_size_and_flips_can_be_off() {
     assert!(falls(Augment::PadCropFlip { pad: 4 }));
     assert!(!falls(Augment::PadCrop { pad: 4 }));
 }
+
+/// An IDX image file: the header (magic 0x803, count, rows, cols), then the pixels; image `i`
+/// is filled with `i`.
+fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x803, n, rows, cols] {
+        b.extend(v.to_be_bytes());
+    }
+    for i in 0..n {
+        b.extend(std::iter::repeat_n(i as u8, (rows * cols) as usize));
+    }
+    b
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x801, labels.len() as u32] {
+        b.extend(v.to_be_bytes());
+    }
+    b.extend(labels);
+    b
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// The four MNIST files in `dir`: 12 training and 5 test images of 4x3, gzipped or plain.
+fn write_mnist(dir: &Path, zipped: bool) {
+    let train_labels: Vec<u8> = (0..12).map(|i| (i * 7 % 10) as u8).collect();
+    let files = [
+        ("train-images-idx3-ubyte", idx_images(12, 4, 3)),
+        ("train-labels-idx1-ubyte", idx_labels(&train_labels)),
+        ("t10k-images-idx3-ubyte", idx_images(5, 4, 3)),
+        ("t10k-labels-idx1-ubyte", idx_labels(&[9, 8, 7, 6, 5])),
+    ];
+    for (name, bytes) in files {
+        if zipped {
+            std::fs::write(dir.join(format!("{name}.gz")), gzip(&bytes)).expect("write");
+        } else {
+            std::fs::write(dir.join(name), bytes).expect("write");
+        }
+    }
+}
+
+const DIGITS: Expect = Expect {
+    input: [1, 4, 3],
+    classes: 10,
+};
+
+#[test]
+fn mnist_idx_files_read_gzipped_or_plain() {
+    assert_eq!(
+        "mnist:/d".parse(),
+        Ok(DataSpec::Mnist(std::path::PathBuf::from("/d")))
+    );
+    assert_eq!(DataSpec::Mnist("/d".into()).to_string(), "mnist:/d");
+    assert!("mnist".parse::<DataSpec>().is_err());
+    for zipped in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // torchvision's layout: DIR/raw holds the files.
+        let raw = dir.path().join("raw");
+        std::fs::create_dir(&raw).expect("mkdir");
+        write_mnist(&raw, zipped);
+        for d in [dir.path(), raw.as_path()] {
+            let s = data::open(&DataSpec::Mnist(d.to_path_buf()), DIGITS).expect("opens");
+            assert_eq!(s.train.len(), 12);
+            assert_eq!(s.train.classes(), 10);
+            let test = s.test.expect("a test split");
+            assert_eq!(test.len(), 5);
+            assert_eq!((s.train.label(3), test.label(4)), (1, 5));
+            let img = s.train.image(7).expect("image");
+            assert_eq!((img.channels, img.height, img.width), (1, 4, 3));
+            assert_eq!(img.pixels, vec![7; 12]);
+            assert_eq!(test.image(2).expect("image").pixels, vec![2; 12]);
+        }
+        // 28x28 digits against a 3x32x32 network: the mismatch is named.
+        let e = data::open(&DataSpec::Mnist(raw.clone()), CIFAR).expect_err("shape");
+        assert!(e.to_string().contains("1x4x3"), "{e}");
+    }
+}
+
+#[test]
+fn mnist_errors_name_the_file_and_the_fault() {
+    let open = |dir: &Path| match data::open(&DataSpec::Mnist(dir.to_path_buf()), DIGITS) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    };
+    let case = |file: &str, bytes: Vec<u8>, want: &[&str]| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_mnist(dir.path(), false);
+        std::fs::write(dir.path().join(file), bytes).expect("write");
+        let e = open(dir.path());
+        assert!(e.contains(file), "{file}: {e}");
+        for w in want {
+            assert!(e.contains(w), "{file}: `{w}` in {e}");
+        }
+    };
+    let mut truncated = idx_images(12, 4, 3);
+    truncated.truncate(16 + 12 * 12 - 5);
+    case(
+        "train-images-idx3-ubyte",
+        truncated,
+        &["truncated", "155 bytes", "160"],
+    );
+    let mut long = idx_images(5, 4, 3);
+    long.push(0);
+    case(
+        "t10k-images-idx3-ubyte",
+        long,
+        &["longer than its header says"],
+    );
+    let mut magic = idx_images(12, 4, 3);
+    magic[3] = 0x01;
+    case(
+        "train-images-idx3-ubyte",
+        magic,
+        &["magic number 0x00000801", "0x00000803"],
+    );
+    case("train-images-idx3-ubyte", vec![0, 0, 8], &["header"]);
+    case(
+        "train-labels-idx1-ubyte",
+        idx_labels(&[1; 11]),
+        &["11 labels for the 12 images"],
+    );
+    case(
+        "t10k-labels-idx1-ubyte",
+        idx_labels(&[1, 2, 10, 3, 4]),
+        &["label 2 is 10", "0..10"],
+    );
+    case(
+        "t10k-images-idx3-ubyte",
+        idx_images(5, 4, 4),
+        &["4x3", "4x4"],
+    );
+    case("train-images-idx3-ubyte", idx_images(0, 4, 3), &["empty"]);
+    // A damaged gzip file, and a missing one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_mnist(dir.path(), true);
+    let gz = dir.path().join("t10k-labels-idx1-ubyte.gz");
+    let mut bytes = std::fs::read(&gz).expect("read");
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&gz, bytes).expect("write");
+    let e = open(dir.path());
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte.gz") && e.contains("gzip"),
+        "{e}"
+    );
+    std::fs::remove_file(&gz).expect("rm");
+    let e = open(dir.path());
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte") && e.contains("missing"),
+        "{e}"
+    );
+    let e = open(&dir.path().join("nowhere"));
+    assert!(e.contains("not a folder"), "{e}");
+}

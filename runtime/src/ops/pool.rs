@@ -1,13 +1,20 @@
 //! The pools: `MaxPool2d`, `AvgPool2d` (validated with the compiler's window rule, in
-//! `ceil_mode` too) and `AdaptiveAvgPool2d`; their Burn modules, forward and codegen text.
+//! `ceil_mode` too) and `AdaptiveAvgPool2d`; their Burn modules, forward and codegen text. And
+//! the `spp` unit (spatial pyramid pooling), checked against PyTorch by `runtime/tests/ops.rs`.
 
 use burn::nn::pool::{
     AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,
     MaxPool2dConfig,
 };
 
+use burn::tensor::Tensor;
+use linkme::distributed_slice;
+
 use super::conv::{arr, explicit, padding_text, window};
-use super::{inputs, layer, map_shape, value, Gen, Init, Layer, NodeOp, Rust, Value};
+use super::{
+    inputs, int, layer, map_shape, value, Attrs, Gen, Init, Layer, NodeOp, RuntimeUnit, Rust,
+    Value, RUNTIME_UNITS,
+};
 
 /// A pool's window (the fields `MaxPool2d` and `AvgPool2d` share).
 pub struct Window {
@@ -161,4 +168,74 @@ impl NodeOp for AdaptiveAvgPoolOp {
         let init = format!("AdaptiveAvgPool2dConfig::new({}).init()", arr(self.0));
         Ok(Rust::module("AdaptiveAvgPool2d", init, g.forward()))
     }
+}
+
+/// `spp N1, N2, …`: spatial pyramid pooling (compiler's `layers::spp`), a unit op.
+#[distributed_slice(RUNTIME_UNITS)]
+static SPP: RuntimeUnit = RuntimeUnit {
+    unit: "spp",
+    check: |a, ins| {
+        let [x] = inputs(ins)?;
+        let [c, _, _] = map_shape(x)?;
+        let levels = spp_levels(a);
+        if levels.is_empty() || levels.len() > archc_compiler::layers::spp::MAX_LEVELS {
+            return Err(format!("{} pyramid levels (1 to 6)", levels.len()));
+        }
+        if levels.contains(&0) {
+            return Err(format!("a pyramid level of 0 bins in {levels:?}"));
+        }
+        Ok(vec![c * levels.iter().map(|b| b * b).sum::<usize>()])
+    },
+    build: |_, _, _, _| None,
+    forward: |a, _, ins| Value::Flat(spp(value(ins).map(), &spp_levels(a))),
+    rust: |a, g| {
+        let levels: Vec<String> = spp_levels(a).iter().map(usize::to_string).collect();
+        let mut r = Rust::expr(format!("spp({}, &[{}])", g.x(0), levels.join(", ")));
+        r.helpers.push(SPP_RUST);
+        Ok(r)
+    },
+};
+
+/// The levels of an `spp` node, in order (`levels`, then `level1` …).
+fn spp_levels(a: &Attrs) -> Vec<usize> {
+    let names = ["level1", "level2", "level3", "level4", "level5", "level6"];
+    let n = int(a, "levels").min(names.len() + 1);
+    (0..n)
+        .map(|i| names.get(i).map_or(0, |name| int(a, name)))
+        .collect()
+}
+
+/// [`spp`] in the generated file.
+const SPP_RUST: &str = "/// Spatial pyramid pooling: for each level N, max pooling into NxN bins (PyTorch's\n/// `adaptive_max_pool2d` windows), flattened channel by channel; the levels concatenated.\nfn spp(x: Tensor<4>, levels: &[usize]) -> Tensor<2> {\n    let [n, c, h, w] = x.dims();\n    let parts = levels\n        .iter()\n        .map(|&b| {\n            if h % b == 0 && w % b == 0 {\n                return x\n                    .clone()\n                    .reshape([n, c, b, h / b, b, w / b])\n                    .max_dim(5)\n                    .max_dim(3)\n                    .reshape([n, c * b * b]);\n            }\n            let mut bins = Vec::with_capacity(b * b);\n            for i in 0..b {\n                let (r0, r1) = (i * h / b, ((i + 1) * h).div_ceil(b));\n                for j in 0..b {\n                    let (c0, c1) = (j * w / b, ((j + 1) * w).div_ceil(b));\n                    let window = x.clone().slice([0..n, 0..c, r0..r1, c0..c1]);\n                    bins.push(window.reshape([n, c, (r1 - r0) * (c1 - c0)]).max_dim(2));\n                }\n            }\n            Tensor::cat(bins, 2).reshape([n, c * b * b])\n        })\n        .collect();\n    Tensor::cat(parts, 1)\n}\n";
+
+/// Spatial pyramid pooling: for each level N, max pooling into N×N bins (PyTorch's
+/// `adaptive_max_pool2d` windows: bin `i` spans rows `floor(i·H/N) … ceil((i+1)·H/N) − 1`),
+/// flattened channel by channel; the levels concatenated in order. Where N divides both sides
+/// the windows tile the map and one reshape pools them; elsewhere each bin is its own slice.
+pub fn spp(x: Tensor<4>, levels: &[usize]) -> Tensor<2> {
+    let [n, c, h, w] = x.dims();
+    let parts = levels
+        .iter()
+        .map(|&b| {
+            if h % b == 0 && w % b == 0 {
+                return x
+                    .clone()
+                    .reshape([n, c, b, h / b, b, w / b])
+                    .max_dim(5)
+                    .max_dim(3)
+                    .reshape([n, c * b * b]);
+            }
+            let mut bins = Vec::with_capacity(b * b);
+            for i in 0..b {
+                let (r0, r1) = (i * h / b, ((i + 1) * h).div_ceil(b));
+                for j in 0..b {
+                    let (c0, c1) = (j * w / b, ((j + 1) * w).div_ceil(b));
+                    let window = x.clone().slice([0..n, 0..c, r0..r1, c0..c1]);
+                    bins.push(window.reshape([n, c, (r1 - r0) * (c1 - c0)]).max_dim(2));
+                }
+            }
+            Tensor::cat(bins, 2).reshape([n, c * b * b])
+        })
+        .collect();
+    Tensor::cat(parts, 1)
 }
