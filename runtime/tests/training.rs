@@ -681,9 +681,9 @@ fn a_few_steps_on_real_mnist_digits_lower_the_loss() {
         "network digits {\n    input 1x28x28\n    classes 10\n    a conv 3x3, 16, stride: 2\n    b conv 3x3, 32, stride: 2\n    head avgpool, fc classes\n}\n",
     );
     let out = tempfile::tempdir().expect("tempdir");
-    let mut c = config(&g, &spec, 60);
-    c.train.log_every = 15;
-    c.train.eval_every = 60;
+    let mut c = config(&g, &spec, 200);
+    c.train.log_every = 50;
+    c.train.eval_every = 200;
     c.train.lr = 0.1;
     let p = train::prepare(&g, c).expect("prepares");
     let summary = run(&g, p, out.path(), false, None).expect("trains");
