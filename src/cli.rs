@@ -29,7 +29,8 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
-    /// Report shapes, parameters, buffers, mult-adds, FLOPs and activation memory.
+    /// Report shapes, parameters, buffers, mult-adds, FLOPs and activation memory; with
+    /// --training, the cost of a training step.
     Report {
         file: PathBuf,
         /// Networks to report (comma-separated or repeated); all networks of the file by default
@@ -40,9 +41,12 @@ pub enum Command {
         /// One row per layer instead of per stage
         #[arg(long)]
         per_layer: bool,
-        /// Batch size for the activation memory figure
-        #[arg(long, default_value_t = 1)]
-        batch_size: u64,
+        /// Batch size for the activation memory figure; with --training, several
+        /// (comma-separated, such as 1,32,256) give one column each
+        #[arg(long, value_delimiter = ',', default_value = "1", value_parser = batch_size)]
+        batch_size: Vec<u64>,
+        #[command(flatten)]
+        training: TrainingArgs,
         #[command(flatten)]
         overrides: OverrideArgs,
     },
@@ -373,4 +377,140 @@ pub enum ProgressArg {
     Bar,
     Lines,
     Quiet,
+}
+
+/// `archc report --training`'s flags (docs/language.md, "Training cost").
+#[derive(Debug, Clone, Args)]
+pub struct TrainingArgs {
+    /// Report a training step: forward and backward FLOPs, the bytes kept for the backward (as
+    /// PyTorch eager keeps them), parameters, gradients, optimizer state and the peak memory
+    #[arg(long)]
+    pub training: bool,
+    /// The optimizer whose state a step keeps (default: momentum, the paper's recipe)
+    #[arg(long, value_enum, requires = "training")]
+    pub optimizer: Option<OptimizerArg>,
+    /// f32, bf16 (the whole model in bf16) or f16-mixed (autocast with f32 master weights)
+    /// (default: f32)
+    #[arg(long, value_enum, requires = "training")]
+    pub precision: Option<PrecisionArg>,
+    /// Print the largest batch size whose step fits this memory, such as 80GiB or 141GB
+    #[arg(long, value_parser = parse_memory, requires = "training")]
+    pub memory: Option<u128>,
+    /// The accelerator's peak TFLOP/s at the chosen precision, for a roofline estimate of
+    /// step and epoch time (with --bandwidth)
+    #[arg(long, value_parser = parse_tflops, requires_all = ["training", "bandwidth"])]
+    pub peak_tflops: Option<f64>,
+    /// The accelerator's memory bandwidth, such as 3.35TB/s or 900GB/s (a bare number is
+    /// GB/s), for the roofline estimate (with --peak-tflops)
+    #[arg(long, value_parser = parse_bandwidth, requires_all = ["training", "peak_tflops"])]
+    pub bandwidth: Option<f64>,
+    /// Training images per epoch for the epoch estimate (default: 1281167, ImageNet-1k's
+    /// training set, for inputs larger than 64x64; 50000, CIFAR's, otherwise)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), requires = "peak_tflops")]
+    pub dataset_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    Sgd,
+    Momentum,
+    Adam,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    Bf16,
+    F16Mixed,
+}
+
+/// A batch size: 1 to 2^32.
+fn batch_size(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(b) if (1..=archc_compiler::training::MAX_BATCH).contains(&b) => Ok(b),
+        _ => Err(format!(
+            "`{s}` is not a batch size: write whole numbers from 1 to {}, such as 32 or 1,32,256",
+            archc_compiler::training::MAX_BATCH
+        )),
+    }
+}
+
+/// A number and its unit, split where the unit starts: `80GiB` → (80.0, "gib").
+fn number_and_unit(s: &str) -> Option<(f64, String)> {
+    let s = s.trim();
+    let at = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E'))
+        .unwrap_or(s.len());
+    // `e` belongs to the number only when digits follow it (1e9), never to a unit.
+    let (num, unit) = s.split_at(at);
+    let x: f64 = num.parse().ok()?;
+    (x.is_finite() && x > 0.0).then(|| (x, unit.trim().to_ascii_lowercase()))
+}
+
+fn unit_scale(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        _ => return None,
+    })
+}
+
+/// A memory size with its unit: `80GiB`, `141GB`, `24576MiB`.
+fn parse_memory(s: &str) -> Result<u128, String> {
+    let bad = || {
+        format!(
+            "`{s}` is not a memory size: write a positive number and a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), such as 80GiB"
+        )
+    };
+    let (x, unit) = number_and_unit(s).ok_or_else(bad)?;
+    if unit.is_empty() {
+        return Err(format!(
+            "`{s}` needs a unit: such as {s}GiB (2^30 bytes each) or {s}GB (10^9 bytes each)"
+        ));
+    }
+    let bytes = x * unit_scale(&unit).ok_or_else(bad)?;
+    if !(1.0..=1e30).contains(&bytes) {
+        return Err(format!(
+            "`{s}` is out of range: a memory from 1 byte to 10^30 bytes"
+        ));
+    }
+    Ok(bytes.floor() as u128)
+}
+
+/// A bandwidth in bytes per second: `3.35TB/s`, `900GB/s`, or a bare number of GB/s.
+fn parse_bandwidth(s: &str) -> Result<f64, String> {
+    let bad = || {
+        format!(
+            "`{s}` is not a bandwidth: write a positive number of GB/s, or a number and a unit (MB/s, GB/s, TB/s, GiB/s, TiB/s), such as 3.35TB/s"
+        )
+    };
+    let (x, unit) = number_and_unit(s).ok_or_else(bad)?;
+    let scale = match unit.as_str() {
+        "" => 1e9,
+        u => unit_scale(u.strip_suffix("/s").ok_or_else(bad)?).ok_or_else(bad)?,
+    };
+    let b = x * scale;
+    if !(1.0..=1e18).contains(&b) {
+        return Err(format!(
+            "`{s}` is out of range: a bandwidth from 1 byte/s to 10^18 bytes/s"
+        ));
+    }
+    Ok(b)
+}
+
+/// A peak throughput in TFLOP/s: a positive number.
+fn parse_tflops(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 1e9 => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a peak throughput: write a positive number of TFLOP/s, such as 989 (an H100's dense bf16)"
+        )),
+    }
 }

@@ -34,7 +34,13 @@ fn layers_json_lists_every_kind_of_the_grammar() {
         .collect();
     assert_eq!(names, LAYER_KINDS);
     for u in v.as_array().unwrap() {
-        for field in ["summary", "example", "shape_rule", "cost_rule"] {
+        for field in [
+            "summary",
+            "example",
+            "shape_rule",
+            "cost_rule",
+            "training_rule",
+        ] {
             assert!(
                 u[field].as_str().is_some_and(|s| !s.is_empty()),
                 "{}: {field}",

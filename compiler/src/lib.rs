@@ -21,6 +21,7 @@ pub mod naming;
 pub mod report;
 pub mod resolve;
 pub mod source;
+pub mod training;
 pub mod unused;
 
 use std::path::Path;

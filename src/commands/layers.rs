@@ -1,5 +1,6 @@
 //! `archc layers [KIND] [--format json]`: every layer kind as its op unit describes it (its
-//! arguments, defaults, shape rule and counting rule), as `ruff rule` prints its rules.
+//! arguments, defaults, shape rule, counting rule and training rule), as `ruff rule` prints
+//! its rules.
 
 use archc_compiler::layers::{self, Unit};
 use serde_json::{json, Value};
@@ -21,6 +22,7 @@ fn to_json(u: &Unit) -> Value {
         "example": s.example,
         "shape_rule": u.shape_rule,
         "cost_rule": u.cost_rule,
+        "training_rule": u.training_rule,
     })
 }
 
@@ -51,6 +53,7 @@ fn to_text(u: &Unit) -> String {
     }
     out += &format!("  shape       {}\n", u.shape_rule);
     out += &format!("  counts      {}\n", u.cost_rule);
+    out += &format!("  training    {}\n", u.training_rule);
     out
 }
 

@@ -46,13 +46,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
             per_layer,
             batch_size,
+            training,
             overrides,
         } => report::report(
             &file,
             &network,
             format,
             per_layer,
-            batch_size,
+            &batch_size,
+            &training,
             &overrides.into(),
         ),
         Command::Lower {

@@ -2,23 +2,32 @@
 
 use std::path::Path;
 
-use archc_compiler::analysis::analyse;
+use archc_compiler::analysis::{analyse, NetworkReport};
 use archc_compiler::report::figure;
-use archc_compiler::{build_networks, report, Overrides};
+use archc_compiler::report::training::TrainingView;
+use archc_compiler::training::{self, Machine, Optimizer, Precision, TrainingModel};
+use archc_compiler::{build_networks, report, Overrides, TypedGraph};
 
 use super::{load, print_diagnostics, select, Failure};
-use crate::cli::{Format, GraphFormat, LowerFormat};
+use crate::cli::{Format, GraphFormat, LowerFormat, OptimizerArg, PrecisionArg, TrainingArgs};
 
 pub fn report(
     path: &Path,
     networks: &[String],
     format: Format,
     per_layer: bool,
-    batch_size: u64,
+    batch_sizes: &[u64],
+    training: &TrainingArgs,
     ov: &Overrides,
 ) -> Result<(), Failure> {
-    if batch_size == 0 {
-        eprintln!("archc: --batch-size must be at least 1");
+    let Some(&batch_size) = batch_sizes.first() else {
+        eprintln!("archc: --batch-size needs a size, such as 32");
+        return Err(Failure::Usage);
+    };
+    if batch_sizes.len() > 1 && !training.training {
+        eprintln!(
+            "archc: several batch sizes need --training (one column each); the activation figure takes one"
+        );
         return Err(Failure::Usage);
     }
     let (sources, prog) = load(path)?;
@@ -29,6 +38,14 @@ pub fn report(
         return Err(Failure::Input);
     }
     let reports: Vec<_> = nets.iter().map(|t| analyse(t, batch_size)).collect();
+    if training.training {
+        let views: Vec<_> = nets
+            .iter()
+            .map(|t| training_view(t, batch_sizes, training))
+            .collect();
+        print!("{}", render_training(&reports, &views, format, per_layer));
+        return Ok(());
+    }
     let out = match format {
         Format::Json => report::json(&reports) + "\n",
         Format::Table => reports
@@ -44,6 +61,86 @@ pub fn report(
     };
     print!("{out}");
     Ok(())
+}
+
+/// One network's training figures: the first batch size in full, every size's totals, the
+/// fit and the estimates the flags ask for.
+fn training_view(t: &TypedGraph, batch_sizes: &[u64], a: &TrainingArgs) -> TrainingView {
+    let options = training::Options {
+        optimizer: match a.optimizer.unwrap_or(OptimizerArg::Momentum) {
+            OptimizerArg::Sgd => Optimizer::Sgd,
+            OptimizerArg::Momentum => Optimizer::Momentum,
+            OptimizerArg::Adam => Optimizer::Adam,
+        },
+        precision: match a.precision.unwrap_or(PrecisionArg::F32) {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::F16Mixed => Precision::F16Mixed,
+        },
+    };
+    let model = TrainingModel::new(t, options);
+    let machine = match (a.peak_tflops, a.bandwidth) {
+        (Some(tflops), Some(bandwidth)) => Some(Machine {
+            peak_flops: tflops * 1e12,
+            bandwidth,
+            dataset_size: a
+                .dataset_size
+                .unwrap_or_else(|| model.default_dataset_size()),
+        }),
+        _ => None,
+    };
+    let totals = |b: u64| {
+        let mut tt = model.totals(b);
+        tt.estimate = machine.map(|m| model.estimate(b, &m));
+        tt
+    };
+    let mut main = model.report(batch_sizes[0]);
+    main.totals.estimate = machine.map(|m| model.estimate(batch_sizes[0], &m));
+    main.fit = a.memory.map(|m| model.fit(m));
+    let sweep = if batch_sizes.len() > 1 {
+        batch_sizes.iter().map(|&b| totals(b)).collect()
+    } else {
+        Vec::new()
+    };
+    TrainingView { main, sweep }
+}
+
+fn render_training(
+    reports: &[NetworkReport],
+    views: &[TrainingView],
+    format: Format,
+    per_layer: bool,
+) -> String {
+    match format {
+        Format::Json => {
+            let all: Vec<serde_json::Value> = reports
+                .iter()
+                .zip(views)
+                .map(|(r, v)| {
+                    let mut o = serde_json::to_value(r).expect("reports serialise");
+                    o["training"] = serde_json::to_value(&v.main).expect("reports serialise");
+                    if !v.sweep.is_empty() {
+                        o["training_sweep"] =
+                            serde_json::to_value(&v.sweep).expect("reports serialise");
+                    }
+                    o
+                })
+                .collect();
+            serde_json::to_string_pretty(&all).expect("reports serialise") + "\n"
+        }
+        Format::Table => reports
+            .iter()
+            .zip(views)
+            .map(|(r, v)| report::training::render(r, v, per_layer))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Format::Markdown => reports
+            .iter()
+            .zip(views)
+            .map(|(r, v)| report::training::markdown(r, v, per_layer))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
 }
 
 pub fn table(path: &Path, networks: &[String], ov: &Overrides) -> Result<(), Failure> {

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::args::{ArgVal, Args};
-use super::{Cost, LayerDefaults, Signature, Unit};
+use super::{Cost, Keep, LayerDefaults, Signature, TrainCost, Unit, Work};
 use crate::diag::{at, CompileError};
 use crate::graph::Op;
 use crate::graph::Shape;
@@ -51,20 +51,23 @@ pub struct ActivationDoc {
     pub name: &'static str,
     pub definition: &'static str,
     pub flops: &'static str,
+    /// What training keeps (the value PyTorch's autograd saves, in-place as torchvision's
+    /// models use it) and the input gradient's FLOPs per element.
+    pub training: &'static str,
 }
 
 /// Every activation, in the order of `ALL_NAMES`.
 pub const DOCS: &[ActivationDoc] = &[
-    ActivationDoc { name: "relu", definition: "max(x, 0)", flops: "1 per element (a comparison)" },
-    ActivationDoc { name: "relu6", definition: "min(max(x, 0), 6)", flops: "2 per element (two comparisons)" },
-    ActivationDoc { name: "sigmoid", definition: "1 / (1 + exp(-x))", flops: "3 per element (exp(−x), add, divide; as softmax and the Highway gate count it)" },
-    ActivationDoc { name: "hardsigmoid", definition: "min(max(x + 3, 0), 6) / 6", flops: "4 per element (add, two comparisons, divide)" },
-    ActivationDoc { name: "silu", definition: "x * sigmoid(x)", flops: "4 per element (sigmoid's 3, a multiply)" },
-    ActivationDoc { name: "hardswish", definition: "x * hardsigmoid(x)", flops: "5 per element (hardsigmoid's 4, a multiply)" },
-    ActivationDoc { name: "gelu", definition: "x * Φ(x) = x/2 * (1 + erf(x/√2)); approximate: tanh gives x/2 * (1 + tanh(√(2/π) (x + 0.044715 x³)))", flops: "5 per element (divide, erf, add, two multiplies); 9 with approximate: tanh" },
-    ActivationDoc { name: "tanh", definition: "tanh(x)", flops: "1 per element" },
-    ActivationDoc { name: "leaky_relu", definition: "max(x, 0) + slope * min(x, 0), slope 0.01 unless given", flops: "2 per element (a comparison, a multiply)" },
-    ActivationDoc { name: "prelu", definition: "max(x, 0) + a_c * min(x, 0), one learned a_c per channel (initialised to 0.25)", flops: "2 per element; C parameters" },
+    ActivationDoc { name: "relu", definition: "max(x, 0)", flops: "1 per element (a comparison)", training: "keeps its output (in place or not, ReLU saves its result); backward 1 per element (a comparison)" },
+    ActivationDoc { name: "relu6", definition: "min(max(x, 0), 6)", flops: "2 per element (two comparisons)", training: "keeps its input (hardtanh saves it, in place as torchvision's MobileNetV2 too); backward 2 per element (two comparisons)" },
+    ActivationDoc { name: "sigmoid", definition: "1 / (1 + exp(-x))", flops: "3 per element (exp(−x), add, divide; as softmax and the Highway gate count it)", training: "keeps its output; backward 3 per element (dy·y·(1 − y))" },
+    ActivationDoc { name: "hardsigmoid", definition: "min(max(x + 3, 0), 6) / 6", flops: "4 per element (add, two comparisons, divide)", training: "keeps its input; backward 3 per element (two comparisons, dy/6)" },
+    ActivationDoc { name: "silu", definition: "x * sigmoid(x)", flops: "4 per element (sigmoid's 3, a multiply)", training: "keeps its input (in place too: PyTorch keeps a copy); backward 8 per element (dy·s·(1 + x·(1 − s)) with s = sigmoid(x) again)" },
+    ActivationDoc { name: "hardswish", definition: "x * hardsigmoid(x)", flops: "5 per element (hardsigmoid's 4, a multiply)", training: "keeps its input (in place too); backward 5 per element (two comparisons, dy·(x/3 + 1/2))" },
+    ActivationDoc { name: "gelu", definition: "x * Φ(x) = x/2 * (1 + erf(x/√2)); approximate: tanh gives x/2 * (1 + tanh(√(2/π) (x + 0.044715 x³)))", flops: "5 per element (divide, erf, add, two multiplies); 9 with approximate: tanh", training: "keeps its input; backward 11 per element (dy·(Φ(x) + x·φ(x))); 19 with approximate: tanh" },
+    ActivationDoc { name: "tanh", definition: "tanh(x)", flops: "1 per element", training: "keeps its output; backward 3 per element (dy·(1 − y²))" },
+    ActivationDoc { name: "leaky_relu", definition: "max(x, 0) + slope * min(x, 0), slope 0.01 unless given", flops: "2 per element (a comparison, a multiply)", training: "keeps its output (in place, as torchvision-style models use it; not in place PyTorch keeps the input); backward 2 per element" },
+    ActivationDoc { name: "prelu", definition: "max(x, 0) + a_c * min(x, 0), one learned a_c per channel (initialised to 0.25)", flops: "2 per element; C parameters", training: "keeps its input; backward 2 per element for the input, 2 for the slopes (a multiply, a sum)" },
 ];
 
 /// The activation words, as the grammar's `layer_kind` has them.
@@ -158,6 +161,31 @@ impl Activation {
         }
     }
 
+    /// The input gradient's FLOPs per element (see [`DOCS`], `training`).
+    pub fn backward_flops_per_element(self) -> u128 {
+        match self {
+            Activation::Relu => 1,
+            Activation::Relu6 | Activation::LeakyRelu { .. } | Activation::PRelu => 2,
+            Activation::Sigmoid | Activation::HardSigmoid | Activation::Tanh => 3,
+            Activation::HardSwish => 5,
+            Activation::Silu => 8,
+            Activation::Gelu { tanh: false } => 11,
+            Activation::Gelu { tanh: true } => 19,
+        }
+    }
+
+    /// Whether PyTorch's autograd keeps the output (else the input) for the backward, in
+    /// place where torchvision's models run it in place (see [`DOCS`], `training`).
+    pub fn keeps_output(self) -> bool {
+        matches!(
+            self,
+            Activation::Relu
+                | Activation::Sigmoid
+                | Activation::Tanh
+                | Activation::LeakyRelu { .. }
+        )
+    }
+
     /// The learned parameters' shape on an input with `channels` channels (PReLU only).
     pub fn param_shapes(self, channels: u64) -> Vec<(&'static str, Vec<u64>)> {
         match self {
@@ -237,6 +265,7 @@ pub fn unit(name: &str) -> Option<Unit> {
         summary: doc.definition,
         shape_rule: "the input's shape",
         cost_rule: doc.flops,
+        training_rule: doc.training,
         build: build_op,
         rules: None,
     })
@@ -332,6 +361,22 @@ pub fn infer(act: Activation, input: Shape) -> (Shape, Cost) {
     )
 }
 
+/// Training: the value [`Activation::keeps_output`] names; the input gradient's FLOPs per
+/// [`Activation::backward_flops_per_element`]; PReLU's slopes' gradient, 2 per element.
+pub fn training(act: Activation, input: Shape) -> TrainCost {
+    let e = input.numel();
+    let keep = if act.keeps_output() {
+        Keep::Output
+    } else {
+        Keep::Input(0)
+    };
+    let mut t = TrainCost::elementwise(Some(keep), act.backward_flops_per_element(), e);
+    if act == Activation::PRelu {
+        t.weight_grad = Work::elementwise(2, e);
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +424,22 @@ mod tests {
         }
         assert_eq!(Activation::Gelu { tanh: true }.flops_per_element(), 9);
         assert!(DOCS[6].flops.contains("9 with approximate: tanh"));
+    }
+
+    #[test]
+    fn the_documented_training_rules_are_the_applied_ones() {
+        for d in DOCS {
+            let act = Activation::parse(d.name).unwrap();
+            let keeps = if act.keeps_output() {
+                "keeps its output"
+            } else {
+                "keeps its input"
+            };
+            assert!(d.training.starts_with(keeps), "{}: {}", d.name, d.training);
+            let n = format!("backward {} per element", act.backward_flops_per_element());
+            assert!(d.training.contains(&n), "{}: {}", d.name, d.training);
+        }
+        assert!(DOCS[6].training.contains("19 with approximate: tanh"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The residual addition `F(x) + shortcut(x)`: one add per element.
 
-use super::Cost;
+use super::shortcut::ShortcutPlan;
+use super::{Cost, TrainCost};
 use crate::graph::Shape;
 
 pub fn infer(input: Shape) -> (Shape, Cost) {
@@ -11,6 +12,15 @@ pub fn infer(input: Shape) -> (Shape, Cost) {
             ..Cost::default()
         },
     )
+}
+
+/// Training: an addition keeps nothing and passes its gradient to both inputs unchanged
+/// (no FLOPs). The add of an absent shortcut is its first input itself.
+pub fn training(plan: Option<ShortcutPlan>) -> TrainCost {
+    if plan == Some(ShortcutPlan::Absent) {
+        return TrainCost::view();
+    }
+    TrainCost::default()
 }
 
 #[cfg(test)]

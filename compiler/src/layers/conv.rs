@@ -9,7 +9,9 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, Unit, LAYER_UNITS};
+use super::{
+    need_map, window, Cost, LayerDefaults, ShapeCtx, Signature, TrainCost, Unit, LAYER_UNITS,
+};
 use crate::diag::{at, CompileError};
 use crate::graph::{Conv2d, Op, Shape};
 
@@ -39,6 +41,7 @@ pub static UNIT: Unit = Unit {
     summary: "2-D convolution, followed by batch norm and the activation (order post), or preceded by them (order pre)",
     shape_rule: "C×H×W → channels × out(H) × out(W), out(n) = floor((n + 2p − d(k−1) − 1)/s) + 1; groups divide C and channels",
     cost_rule: "params channels·(C/groups)·kh·kw (+ channels bias); MACs out elements × (C/groups)·kh·kw; FLOPs 2·MACs (+ out elements with bias)",
+    training_rule: "keeps its input; backward: input gradient 2·MACs (none where the input needs no gradient, as the network's input), weight gradient 2·MACs (+ out elements for the bias)",
     build: |_, a, d| build(a, d),
     rules: None,
 };
@@ -185,6 +188,13 @@ pub fn cost(c: &Conv2d, cin: u64, out: Shape) -> Cost {
         macs,
         flops: 2 * macs + if c.bias { out_elems } else { 0 },
     }
+}
+
+/// Training: the input is kept for the weight gradient (PyTorch's `ConvolutionBackward0`
+/// saves it); the input gradient is a transposed convolution of as many multiply-adds, the
+/// weight gradient a correlation of as many, plus the bias gradient's sum.
+pub fn training(c: &Conv2d, out: Shape, cost: &Cost) -> TrainCost {
+    TrainCost::products(cost.macs, if c.bias { out.numel() } else { 0 })
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

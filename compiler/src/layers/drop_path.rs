@@ -6,9 +6,9 @@
 use linkme::distributed_slice;
 
 use super::args::Args;
-use super::{Cost, Signature, Unit, UnitRules, LAYER_UNITS};
+use super::{Cost, Dtype, Extra, Signature, TrainCost, Unit, UnitRules, Work, LAYER_UNITS};
 use crate::diag::{at, CompileError};
-use crate::graph::{Attr, Op, UnitOp};
+use crate::graph::{Attr, Op, Shape, UnitOp};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["probability"],
@@ -25,6 +25,7 @@ pub static UNIT: Unit = Unit {
     summary: "stochastic depth: while training, zeroes a whole sample with probability P (the rest scaled by 1/(1−P)); identity in evaluation",
     shape_rule: "the input's shape",
     cost_rule: "nothing (no parameters, no FLOPs counted, as dropout)",
+    training_rule: "forward 1 per element (the per-sample factor applied); keeps the per-sample factor (one element per sample); backward 1 per element; P = 0 is the identity",
     build: |_, a, _| build(a),
     rules: Some(&RULES),
 };
@@ -35,7 +36,29 @@ static RULES: UnitRules = UnitRules {
     lower: |u, _| vec![("prob", u.args[0])],
     params: |_| Vec::new(),
     describe: |u| format!("drop path {}", u.args[0]),
+    training,
 };
+
+/// Training, as torchvision's `stochastic_depth`: `input * noise` with `noise` of shape
+/// [N, 1, 1, 1] keeps the noise (one element per sample); the gradient is the output's times
+/// it. With P = 0 the input passes through.
+fn training(u: &UnitOp, inputs: &[Shape], _: Shape) -> TrainCost {
+    if u.args[0].float() == 0.0 {
+        return TrainCost::view();
+    }
+    let e = inputs[0].numel();
+    TrainCost {
+        forward_flops: Some(e),
+        extras: vec![Extra {
+            what: "stochastic depth factor",
+            elements: 1,
+            per_sample: true,
+            dtype: Dtype::Activation,
+        }],
+        input_grad: Work::elementwise(1, e),
+        ..TrainCost::default()
+    }
+}
 
 fn build(a: &mut Args) -> Option<Vec<Op>> {
     let (p, span) = a.float(0, "drop path probability")?;

@@ -3,9 +3,9 @@
 use linkme::distributed_slice;
 
 use super::args::Args;
-use super::{Signature, Unit, LAYER_UNITS};
+use super::{Dtype, Extra, Signature, TrainCost, Unit, Work, LAYER_UNITS};
 use crate::diag::{at, CompileError};
-use crate::graph::Op;
+use crate::graph::{Op, Shape};
 
 pub static SIGNATURE: Signature = Signature {
     positional: &["probability"],
@@ -22,6 +22,7 @@ pub static UNIT: Unit = Unit {
     summary: "zeroes each element with probability P while training (the rest scaled by 1/(1−P)); identity in evaluation",
     shape_rule: "the input's shape",
     cost_rule: "nothing (no parameters, no FLOPs counted)",
+    training_rule: "forward 1 per element (the mask applied); keeps its mask (1 byte per element, CUDA's bool mask; PyTorch on the CPU keeps an f32 one); backward 1 per element; P = 0 is the identity",
     build: |_, a, _| build(a),
     rules: None,
 };
@@ -33,6 +34,27 @@ pub fn build(a: &mut Args) -> Option<Vec<Op>> {
         return None;
     }
     Some(vec![Op::Dropout { p }])
+}
+
+/// Training: the mask applied in the forward (1 per element) and kept for the backward (one
+/// byte per element: `native_dropout`'s bool mask on CUDA); the input gradient is the output
+/// gradient times the mask. With P = 0 PyTorch returns the input itself.
+pub fn training(p: f64, input: Shape) -> TrainCost {
+    if p == 0.0 {
+        return TrainCost::view();
+    }
+    let e = input.numel();
+    TrainCost {
+        forward_flops: Some(e),
+        extras: vec![Extra {
+            what: "dropout mask",
+            elements: e,
+            per_sample: true,
+            dtype: Dtype::Mask,
+        }],
+        input_grad: Work::elementwise(1, e),
+        ..TrainCost::default()
+    }
 }
 
 #[cfg(test)]

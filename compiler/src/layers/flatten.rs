@@ -3,7 +3,7 @@
 
 use linkme::distributed_slice;
 
-use super::{Cost, Signature, Unit, LAYER_UNITS};
+use super::{Cost, Signature, TrainCost, Unit, LAYER_UNITS};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -21,6 +21,7 @@ pub static UNIT: Unit = Unit {
     summary: "a feature map as one vector (a view)",
     shape_rule: "C×H×W → C·H·W",
     cost_rule: "nothing",
+    training_rule: "nothing: a view of its input (what keeps it keeps the input's tensor)",
     build: |_, _, _| Some(vec![crate::graph::Op::Flatten]),
     rules: None,
 };
@@ -28,6 +29,11 @@ pub static UNIT: Unit = Unit {
 pub fn infer(input: Shape) -> (Shape, Cost) {
     let n = input.numel() as u64;
     (Shape::Flat { n }, Cost::default())
+}
+
+/// Training: a view; nothing kept, nothing computed.
+pub fn training() -> TrainCost {
+    TrainCost::view()
 }
 
 #[cfg(test)]

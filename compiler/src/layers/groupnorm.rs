@@ -25,6 +25,7 @@ pub static UNIT: Unit = Unit {
     summary: "group normalisation: G groups of channels, each normalised over its channels and positions; scale and shift per channel",
     shape_rule: "the input's shape; G divides C",
     cost_rule: "params 2·C (weight, bias); FLOPs 8 per element (mean, variance, normalise, affine)",
+    training_rule: "keeps its input and each group's mean and inverse standard deviation (2·G per sample, f32); backward: weight gradient 5 per element, input gradient 8 per element",
     build: |_, a, _| build(a),
     rules: Some(&RULES),
 };
@@ -41,6 +42,7 @@ static RULES: UnitRules = UnitRules {
     },
     params: |attrs| layernorm::params(attr(attrs, "num_channels").int()),
     describe: |u| format!("group norm, {} groups", u.args[0]),
+    training: |u, inputs, _| layernorm::training(inputs[0], u.args[0].int() as u128),
 };
 
 fn build(a: &mut Args) -> Option<Vec<Op>> {

@@ -3,7 +3,7 @@
 //! (`shortcut.rs`, plan `Gate`). Its inputs are `[F(x), x, g]`, all of one shape; the shortcut
 //! rule has already checked that the block keeps its input's shape.
 
-use super::Cost;
+use super::{Cost, Dtype, Extra, Keep, TrainCost, Work};
 use crate::graph::Shape;
 
 /// FLOPs per element: the sigmoid (exponential, add, division: 3, as softmax counts them) and
@@ -18,6 +18,25 @@ pub fn infer(input: Shape) -> (Shape, Cost) {
             ..Cost::default()
         },
     )
+}
+
+/// Training, as `h * t + x * (1 - t)` with `t = sigmoid(g)` runs in PyTorch: it keeps `F(x)`
+/// and `x` (inputs 0 and 1), `t` and `1 − t` (each of the output's size). Backward per
+/// element: `dy·t`, `dy·(1 − t)`, `dt = dy·(F − x)` (2) and `dg = dt·t·(1 − t)` (2): 6.
+pub fn training(output: Shape) -> TrainCost {
+    let e = output.numel();
+    let kept = |what| Extra {
+        what,
+        elements: e,
+        per_sample: true,
+        dtype: Dtype::Activation,
+    };
+    TrainCost {
+        keeps: vec![Keep::Input(0), Keep::Input(1)],
+        extras: vec![kept("gate T"), kept("1 - T")],
+        input_grad: Work::elementwise(6, e),
+        ..TrainCost::default()
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use linkme::distributed_slice;
 
 use super::args::{ArgVal, Args};
-use super::{attr, Cost, Signature, Unit, UnitRules, LAYER_UNITS};
+use super::{attr, Cost, Keep, Signature, TrainCost, Unit, UnitRules, Work, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, UnitOp};
 
@@ -28,6 +28,7 @@ pub static UNIT: Unit = Unit {
     summary: "a learned scale per channel (ConvNeXt's layer scale), initialised to INIT",
     shape_rule: "the input's shape",
     cost_rule: "params C; FLOPs 1 per element (a multiply)",
+    training_rule: "keeps its input (for the scale's gradient); backward: input gradient 1 per element, weight gradient 2 per element (a multiply, a sum)",
     build: |_, a, _| build(a),
     rules: Some(&RULES),
 };
@@ -53,6 +54,13 @@ static RULES: UnitRules = UnitRules {
     },
     params: |attrs| vec![("layer_scale", vec![attr(attrs, "num_features").int(), 1, 1])],
     describe: |_| "layer scale".into(),
+    training: |_, inputs, _| {
+        let e = inputs[0].numel();
+        TrainCost {
+            weight_grad: Work::elementwise(2, e),
+            ..TrainCost::elementwise(Some(Keep::Input(0)), 1, e)
+        }
+    },
 };
 
 fn build(a: &mut Args) -> Option<Vec<Op>> {

@@ -9,7 +9,9 @@
 use linkme::distributed_slice;
 
 use super::args::{ArgVal, Args};
-use super::{attr, Cost, Signature, Unit, UnitRules, LAYER_UNITS};
+use super::{
+    attr, Cost, Dtype, Extra, Keep, Signature, TrainCost, Unit, UnitRules, Work, LAYER_UNITS,
+};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -36,6 +38,7 @@ pub static UNIT: Unit = Unit {
     summary: "layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d) or over a vector's features; scale and shift per channel",
     shape_rule: "the input's shape",
     cost_rule: "params 2·C (weight, bias); FLOPs 8 per element (mean, variance, normalise, affine)",
+    training_rule: "keeps its input and each position's mean and inverse standard deviation (2 per position, f32); backward: weight gradient 5 per element, input gradient 8 per element (its reductions are per position)",
     build: |_, a, _| {
         let epsilon = epsilon(a)?;
         Some(vec![Op::Unit(UnitOp {
@@ -57,7 +60,35 @@ static RULES: UnitRules = UnitRules {
     },
     params: |attrs| params(attr(attrs, "num_features").int()),
     describe: |_| "layer norm".into(),
+    training: |_, inputs, _| {
+        let positions = match inputs[0] {
+            Shape::Map { h, w, .. } => h as u128 * w as u128,
+            Shape::Flat { .. } => 1,
+        };
+        training(inputs[0], positions)
+    },
 };
+
+/// Training of a normalisation computed per sample (layer norm: per position; group norm: per
+/// group): `native_layer_norm` and `native_group_norm` keep their input and the mean and
+/// inverse standard deviation of each of `groups` groups per sample (f32). Backward: the
+/// weight gradients as batch norm's (5 per element), the input gradient `invstd·(dy·γ −
+/// mean(dy·γ) − x̂·mean(dy·γ·x̂))` with its own per-group reductions (8 per element).
+pub fn training(input: Shape, groups: u128) -> TrainCost {
+    let e = input.numel();
+    TrainCost {
+        keeps: vec![Keep::Input(0)],
+        extras: vec![Extra {
+            what: "mean and inverse std per group",
+            elements: 2 * groups,
+            per_sample: true,
+            dtype: Dtype::F32,
+        }],
+        input_grad: Work::elementwise(8, e),
+        weight_grad: Work::elementwise(5, e),
+        ..TrainCost::default()
+    }
+}
 
 /// The `eps:` argument of a normalisation (positive), or PyTorch's default.
 pub fn epsilon(a: &mut Args) -> Option<f64> {

@@ -5,7 +5,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, Signature, Unit, LAYER_UNITS};
+use super::{Cost, Signature, TrainCost, Unit, LAYER_UNITS};
 use crate::graph::{Op, Shape};
 
 pub static SIGNATURE: Signature = Signature {
@@ -24,6 +24,7 @@ pub static UNIT: Unit = Unit {
     shape_rule: "any input of n elements → features",
     cost_rule:
         "params n·features (+ features bias); MACs n·features; FLOPs 2·MACs (+ features with bias)",
+    training_rule: "keeps its input (a feature map as it is: the flatten is a view); backward: input gradient 2·MACs (none where the input needs no gradient), weight gradient 2·MACs (+ features for the bias)",
     build: |_, a, _| build(a),
     rules: None,
 };
@@ -69,6 +70,12 @@ pub fn infer(out_features: u64, bias: bool, input: Shape) -> (Shape, Cost) {
             flops: 2 * macs + b,
         },
     )
+}
+
+/// Training: as a convolution (`AddmmBackward0` keeps the input; two matrix products of
+/// `MACs` each, and the bias gradient's sum).
+pub fn training(bias: bool, out: Shape, cost: &Cost) -> TrainCost {
+    TrainCost::products(cost.macs, if bias { out.numel() } else { 0 })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
+use super::{Cost, Keep, ShapeCtx, Signature, TrainCost, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -25,6 +25,7 @@ pub static UNIT: Unit = Unit {
     summary: "maximum over K pieces: output channel j is the largest of input channels jK … jK+K−1",
     shape_rule: "C×H×W → (C/K)×H×W, or N → N/K; K divides C",
     cost_rule: "FLOPs (K − 1) comparisons per output element",
+    training_rule: "keeps its input and its output (`amax` saves both); backward 1 per output element (the gradient routed to the maximum)",
     build: |_, a, _| build(a),
     rules: Some(&RULES),
 };
@@ -35,6 +36,10 @@ static RULES: UnitRules = UnitRules {
     lower: |u, _| vec![("pieces", u.args[0])],
     params: |_| Vec::new(),
     describe: |u| format!("maxout, {} pieces", u.args[0]),
+    training: |_, _, output| TrainCost {
+        keeps: vec![Keep::Input(0), Keep::Output],
+        ..TrainCost::elementwise(None, 1, output.numel())
+    },
 };
 
 fn build(a: &mut Args) -> Option<Vec<Op>> {

@@ -9,7 +9,7 @@
 
 use archc_grammar::ast::{MergeKind, Span};
 
-use super::Cost;
+use super::{Cost, Keep, TrainCost, Work};
 use crate::diag::{at, CompileError};
 use crate::graph::Shape;
 
@@ -100,6 +100,35 @@ pub fn infer(
             ..Cost::default()
         },
     ))
+}
+
+/// Training of a merge: `concat` and `add` keep nothing (their backward slices or passes the
+/// gradient on: no FLOPs); `mul` and `max` keep every input. `mul`'s input gradients are
+/// the output gradient times the other inputs (k·(k − 1) multiplies per output element for k
+/// branches), plus one add per output element for each branch broadcast over the map (a
+/// squeeze-and-excitation gate's gradient is summed over H and W); `max` routes the gradient
+/// with the forward's comparisons.
+pub fn training(kind: MergeKind, inputs: &[Shape], output: Shape) -> TrainCost {
+    let e = output.numel();
+    let k = inputs.len() as u128;
+    match kind {
+        MergeKind::Concat | MergeKind::Add => TrainCost::default(),
+        MergeKind::Max => TrainCost::elementwise(Some(Keep::Inputs), k - 1, e),
+        MergeKind::Mul => {
+            let broadcast = inputs.iter().filter(|s| s.numel() < e).count() as u128;
+            TrainCost {
+                keeps: vec![Keep::Inputs],
+                input_grad: Work::elementwise(k * (k - 1) + broadcast, e),
+                ..TrainCost::default()
+            }
+        }
+    }
+}
+
+/// Training of a channel split (`concat split`): a view of its input's channels, as
+/// `torch.chunk` gives (what keeps a part keeps the whole input's tensor).
+pub fn training_split() -> TrainCost {
+    TrainCost::view()
 }
 
 fn mismatch(

@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::diag::{at, CompileError, Diagnostics};
 use crate::graph::{Activation, Attr, Op, Shape, UnitOp};
+use shortcut::ShortcutPlan;
 
 /// Network-wide defaults a layer falls back on (`norm`, `act`, `bias` settings).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,6 +74,9 @@ pub struct Unit {
     pub summary: &'static str,
     pub shape_rule: &'static str,
     pub cost_rule: &'static str,
+    /// What a training step adds (docs/language.md, "Training cost"): what the backward keeps
+    /// from the forward and what it computes; the rule itself is the unit's `training`.
+    pub training_rule: &'static str,
     pub build: fn(&str, &mut args::Args, &LayerDefaults) -> Option<Vec<Op>>,
     /// For a kind served wholly by its unit (its op is `Op::Unit`): everything after `build`.
     pub rules: Option<&'static UnitRules>,
@@ -96,6 +100,8 @@ pub struct UnitRules {
     pub params: fn(&[(String, Attr)]) -> ParamShapes,
     /// A short description: the figure's box label and the per-layer report's detail.
     pub describe: fn(&UnitOp) -> String,
+    /// The training rule from the shapes of the inputs and the output (see [`TrainCost`]).
+    pub training: fn(&UnitOp, &[Shape], Shape) -> TrainCost,
 }
 
 /// The rules of a unit op's kind.
@@ -403,6 +409,153 @@ pub fn infer(ctx: &ShapeCtx, op: &Op, inputs: &[Shape]) -> Result<(Shape, Cost),
         // (`infer::infer_node` passes the branches' names and spans for the diagnostics.)
         Op::Merge(kind) => merge::infer(*kind, inputs, ctx.span, &[]),
         Op::Split { parts, .. } => merge::infer_split(*parts, input, ctx.span),
+    }
+}
+
+/// What one node adds in a training step, per sample as [`Cost`] is: what its backward keeps
+/// from the forward (as PyTorch eager's autograd saves it) and what its backward computes.
+/// Each unit gives its own (`<kind>::training`, or [`UnitRules::training`]); the report
+/// (`crate::training`) deduplicates what several nodes keep, sums, and finds the peak.
+/// Conventions and formulas: docs/language.md, "Training cost".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrainCost {
+    /// Forward FLOPs in training mode where they differ from [`Cost::flops`] (batch norm
+    /// computes its statistics, dropout applies its mask).
+    pub forward_flops: Option<u128>,
+    /// The values its backward reads, kept from the forward.
+    pub keeps: Vec<Keep>,
+    /// Tensors of its own that its backward reads (max-pool indices, BN statistics, masks).
+    pub extras: Vec<Extra>,
+    /// Its output is its first input itself or a view of it (no new tensor: flatten, split,
+    /// identity shortcuts).
+    pub view: bool,
+    /// Backward work for its inputs' gradients (counted where an input needs one).
+    pub input_grad: Work,
+    /// Backward work for its parameters' gradients.
+    pub weight_grad: Work,
+}
+
+/// A value a backward reads: an input (by position), every input, or the node's output.
+/// Keeping a view keeps the whole tensor it views (PyTorch holds the storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    Input(usize),
+    Inputs,
+    Output,
+}
+
+/// A tensor a node keeps of its own: `elements` per sample, or once per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Extra {
+    pub what: &'static str,
+    pub elements: u128,
+    pub per_sample: bool,
+    pub dtype: Dtype,
+}
+
+/// The element type of a kept tensor: the activations' (f32, or 2 bytes under bf16 and f16
+/// mixed precision), or one that stays whatever the precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    Activation,
+    /// Batch statistics (cuDNN and PyTorch keep them in f32).
+    F32,
+    /// Max-pool indices (int64).
+    I64,
+    /// Dropout masks (one byte per element: CUDA's bool mask).
+    Mask,
+}
+
+/// Backward work: multiply-adds of convolutions and matrix products (the part PyTorch's
+/// `FlopCounterMode` counts, as 2 FLOPs each), and every operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Work {
+    pub macs: u128,
+    pub flops: u128,
+}
+
+impl Work {
+    /// `per_element` operations on each of `elements`, no multiply-adds.
+    pub fn elementwise(per_element: u128, elements: u128) -> Work {
+        Work {
+            macs: 0,
+            flops: per_element * elements,
+        }
+    }
+
+    /// A convolution's or matrix product's `macs`, 2 FLOPs each, and `extra` FLOPs.
+    pub fn products(macs: u128, extra: u128) -> Work {
+        Work {
+            macs,
+            flops: 2 * macs + extra,
+        }
+    }
+}
+
+impl TrainCost {
+    /// An op whose output is its input or a view of it: it keeps nothing, computes nothing.
+    pub fn view() -> TrainCost {
+        TrainCost {
+            view: true,
+            ..TrainCost::default()
+        }
+    }
+
+    /// An elementwise op on `elements` that keeps `keep` and whose input gradient takes
+    /// `per_element` operations per element.
+    pub fn elementwise(keep: Option<Keep>, per_element: u128, elements: u128) -> TrainCost {
+        TrainCost {
+            keeps: keep.into_iter().collect(),
+            input_grad: Work::elementwise(per_element, elements),
+            ..TrainCost::default()
+        }
+    }
+
+    /// A convolution or matrix product of `macs` multiply-adds (its input kept for the weight
+    /// gradient), `bias_elements` output elements with a bias (0 without).
+    pub fn products(macs: u128, bias_elements: u128) -> TrainCost {
+        TrainCost {
+            keeps: vec![Keep::Input(0)],
+            input_grad: Work::products(macs, 0),
+            weight_grad: Work::products(macs, bias_elements),
+            ..TrainCost::default()
+        }
+    }
+}
+
+/// The training rule of one op, given the shapes of its inputs and its output and its
+/// inference cost: each kind's own rule (`conv::training`, `norm::training`, …).
+pub fn training(
+    op: &Op,
+    plan: Option<ShortcutPlan>,
+    inputs: &[Shape],
+    output: Shape,
+    cost: &Cost,
+) -> TrainCost {
+    let input = inputs[0];
+    match op {
+        Op::Input => TrainCost::default(),
+        Op::Conv2d(c) => conv::training(c, output, cost),
+        Op::BatchNorm { .. } => norm::training(input),
+        Op::Act(a) => activation::training(*a, input),
+        Op::MaxPool2d(_) => pool::training_max(output),
+        Op::AvgPool2d(_) => pool::training_avg(cost),
+        Op::AdaptiveAvgPool2d { output: size } => pool::training_adaptive(*size, cost),
+        Op::Linear { bias, .. } => linear::training(*bias, output, cost),
+        Op::Dropout { p } => dropout::training(*p, input),
+        Op::Flatten => flatten::training(),
+        Op::Softmax => softmax::training(output),
+        Op::Add => add::training(plan),
+        Op::Highway => highway::training(output),
+        Op::Unit(u) => match rules(u.kind) {
+            Some(r) => (r.training)(u, inputs, output),
+            None => unreachable!("`{}` builds a unit op but has no rules", u.kind),
+        },
+        Op::Shortcut { .. } => shortcut::training(plan, output, cost),
+        Op::Merge(kind) => merge::training(*kind, inputs, output),
+        Op::Split { .. } => merge::training_split(),
     }
 }
 

@@ -4,7 +4,9 @@
 use linkme::distributed_slice;
 
 use super::args::{ArgVal, Args};
-use super::{Cost, LayerDefaults, Signature, Unit, LAYER_UNITS};
+use super::{
+    Cost, Dtype, Extra, Keep, LayerDefaults, Signature, TrainCost, Unit, Work, LAYER_UNITS,
+};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Shape};
 
@@ -28,6 +30,7 @@ pub static UNIT: Unit = Unit {
     summary: "batch normalisation over channels (features of a vector); running statistics updated with momentum as PyTorch does",
     shape_rule: "the input's shape",
     cost_rule: "params 2·C (scale, shift); buffers 2·C (running mean, variance); FLOPs 2 per element (scale and shift folded)",
+    training_rule: "forward 8 per element (the batch statistics: mean 1, variance 3, normalise 2, affine 2); keeps its input and the batch mean and inverse standard deviation (2·C, f32); backward: weight gradient 5 per element (x̂ again 2, Σ dy·x̂ 2, Σ dy 1), input gradient 4 per element",
     build: |_, a, d| build(a, d).map(|op| vec![op]),
     rules: None,
 };
@@ -100,6 +103,31 @@ pub fn infer(input: Shape) -> (Shape, Cost) {
             flops: 2 * input.numel(),
         },
     )
+}
+
+/// FLOPs per element of batch norm in training (its statistics computed from the batch): as
+/// `layernorm::NORM_FLOPS`.
+pub const TRAIN_FLOPS: u128 = super::layernorm::NORM_FLOPS;
+
+/// Training: PyTorch's `native_batch_norm` keeps its input and the batch's mean and inverse
+/// standard deviation (C each, f32 whatever the input's type). Backward: the weight
+/// gradients Σ dy·x̂ and Σ dy (x̂ recomputed: 2, then 2 and 1 per element), and the input
+/// gradient `γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M)` from those sums (4 per element).
+pub fn training(input: Shape) -> TrainCost {
+    let e = input.numel();
+    TrainCost {
+        forward_flops: Some(TRAIN_FLOPS * e),
+        keeps: vec![Keep::Input(0)],
+        extras: vec![Extra {
+            what: "batch mean and inverse std",
+            elements: 2 * input.channels() as u128,
+            per_sample: false,
+            dtype: Dtype::F32,
+        }],
+        input_grad: Work::elementwise(4, e),
+        weight_grad: Work::elementwise(5, e),
+        ..TrainCost::default()
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_KERNEL, MAX_SPATIAL, MAX_STRIDE};
-use super::{need_map, window, Cost, ShapeCtx, Signature, Unit, LAYER_UNITS};
+use super::{
+    need_map, window, Cost, Dtype, Extra, Keep, ShapeCtx, Signature, TrainCost, Unit, LAYER_UNITS,
+};
 use crate::diag::{at, CompileError};
 use crate::graph::{Op, Pool2d, Shape};
 
@@ -34,6 +36,7 @@ pub static MAX_UNIT: Unit = Unit {
     summary: "max pooling over a window",
     shape_rule: "C×H×W → C × out(H) × out(W), out(n) = floor((n + 2p − k)/s) + 1 (ceil_mode: rounded up, the last window starting inside the input or its left padding)",
     cost_rule: "FLOPs (kh·kw − 1) comparisons per output element",
+    training_rule: "keeps its input and the argmax indices (int64, 8 bytes per output element); backward 1 per output element (its gradient added at the argmax)",
     build: |_, a, _| build_max(a),
     rules: None,
 };
@@ -52,6 +55,7 @@ pub static AVG_UNIT: Unit = Unit {
     summary: "average pooling: a window, global (no kernel), or adaptive (output: HxW)",
     shape_rule: "C×H×W → C × out(H) × out(W) (window), C×1×1 (global), C×oh×ow (adaptive)",
     cost_rule: "FLOPs kh·kw per output element of a window (kh·kw − 1 adds and a division); global and adaptive: the sum of the window sizes over the outputs",
+    training_rule: "keeps its input, except global pooling (PyTorch computes it as a mean, which keeps nothing); backward as many FLOPs as the forward (each output's gradient spread over its window)",
     build: |_, a, _| build_avg(a),
     rules: None,
 };
@@ -205,6 +209,33 @@ pub fn infer_adaptive(
             ..Cost::default()
         },
     ))
+}
+
+/// Training of max pooling: PyTorch's `max_pool2d_with_indices` keeps its input and the
+/// indices of the maxima (int64); the input gradient adds each output's gradient at its
+/// argmax.
+pub fn training_max(output: Shape) -> TrainCost {
+    let mut t = TrainCost::elementwise(Some(Keep::Input(0)), 1, output.numel());
+    t.extras.push(Extra {
+        what: "max-pool indices",
+        elements: output.numel(),
+        per_sample: true,
+        dtype: Dtype::I64,
+    });
+    t
+}
+
+/// Training of windowed average pooling: `avg_pool2d` keeps its input; the input gradient
+/// spreads each output's gradient over its window (as many FLOPs as the forward).
+pub fn training_avg(cost: &Cost) -> TrainCost {
+    TrainCost::elementwise(Some(Keep::Input(0)), 1, cost.flops)
+}
+
+/// Training of adaptive average pooling: to 1×1 PyTorch takes the mean over H and W, which
+/// keeps nothing (only sizes); to any other size `_adaptive_avg_pool2d` keeps its input.
+pub fn training_adaptive(size: [u64; 2], cost: &Cost) -> TrainCost {
+    let keep = (size != [1, 1]).then_some(Keep::Input(0));
+    TrainCost::elementwise(keep, 1, cost.flops)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! The projection's output size is ceil(H/s) (a 1x1 window with no padding), the same as
 //! subsampling every s-th row; the block's output must have exactly that size.
 
-use super::{Cost, ShapeCtx};
+use super::{Cost, Dtype, Extra, Keep, ShapeCtx, TrainCost, Work};
 use crate::diag::{at, CompileError};
 use crate::graph::{Shape, ShortcutOption};
 use serde::Serialize;
@@ -177,6 +177,50 @@ pub fn infer(
                     stride,
                 },
             ))
+        }
+    }
+}
+
+/// Training of a shortcut, by its plan: an identity (or an absent shortcut) is its input;
+/// option A's subsample and zero padding keep nothing (slicing and padding save no tensor)
+/// and pass the gradient back by copying; a projection is a 1x1 convolution (its input kept)
+/// and a batch norm (the convolution's output kept, and the statistics), counted as
+/// `conv::training` and `norm::training` count them; a Highway gate is a biased 1x1
+/// convolution.
+pub fn training(plan: Option<ShortcutPlan>, output: Shape, cost: &Cost) -> TrainCost {
+    let e = output.numel();
+    match plan {
+        None | Some(ShortcutPlan::Identity) | Some(ShortcutPlan::Absent) => TrainCost::view(),
+        Some(ShortcutPlan::PadSubsample { .. }) => TrainCost::default(),
+        Some(ShortcutPlan::Gate { .. }) => TrainCost::products(cost.macs, e),
+        Some(ShortcutPlan::Projection { out_channels, .. }) => {
+            let bn = super::norm::training(output);
+            TrainCost {
+                // The inference count folds the BN into 2 per element.
+                forward_flops: Some(cost.flops - 2 * e + super::norm::TRAIN_FLOPS * e),
+                keeps: vec![Keep::Input(0)],
+                extras: vec![
+                    Extra {
+                        what: "projection output (kept by its batch norm)",
+                        elements: e,
+                        per_sample: true,
+                        dtype: Dtype::Activation,
+                    },
+                    Extra {
+                        elements: 2 * out_channels as u128,
+                        ..bn.extras[0]
+                    },
+                ],
+                view: false,
+                input_grad: Work {
+                    macs: cost.macs,
+                    flops: 2 * cost.macs + bn.input_grad.flops,
+                },
+                weight_grad: Work {
+                    macs: cost.macs,
+                    flops: 2 * cost.macs + bn.weight_grad.flops,
+                },
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 use linkme::distributed_slice;
 
 use super::args::{Args, MAX_CHANNELS};
-use super::{attr, need_map, Cost, ShapeCtx, Signature, Unit, UnitRules, LAYER_UNITS};
+use super::{attr, need_map, Cost, ShapeCtx, Signature, TrainCost, Unit, UnitRules, LAYER_UNITS};
 use crate::diag::{at, CompileError};
 use crate::graph::{Attr, Op, Shape, UnitOp};
 
@@ -26,6 +26,7 @@ pub static UNIT: Unit = Unit {
     summary: "transposes G groups of C/G channels to C/G groups of G (ShuffleNet; torchvision's channel_shuffle)",
     shape_rule: "C×H×W → C×H×W; G divides C",
     cost_rule: "nothing (a permutation of channels)",
+    training_rule: "keeps nothing; its output is a new tensor (the transpose made contiguous); backward: the inverse permutation, no FLOPs",
     build: |_, a, _| build(a),
     rules: Some(&RULES),
 };
@@ -36,6 +37,7 @@ static RULES: UnitRules = UnitRules {
     lower: |u, _| vec![("groups", u.args[0])],
     params: |_| Vec::new(),
     describe: |u| format!("channel shuffle, {} groups", u.args[0]),
+    training: |_, _, _| TrainCost::default(),
 };
 
 /// The groups of a lowered channel shuffle.

@@ -3,7 +3,7 @@
 
 use linkme::distributed_slice;
 
-use super::{Cost, Signature, Unit, LAYER_UNITS};
+use super::{Cost, Keep, Signature, TrainCost, Unit, LAYER_UNITS};
 use crate::graph::Shape;
 
 pub static SIGNATURE: Signature = Signature {
@@ -21,6 +21,7 @@ pub static UNIT: Unit = Unit {
     summary: "class probabilities over the channels (training uses the logits before it)",
     shape_rule: "the input's shape",
     cost_rule: "FLOPs 3 per element (an exponential, a sum, a division)",
+    training_rule: "a trailing softmax is not run in training (the loss is softmax cross-entropy on the logits); elsewhere it keeps its output, backward 4 per element (dy·y − y·Σ dy·y)",
     build: |_, _, _| Some(vec![crate::graph::Op::Softmax]),
     rules: None,
 };
@@ -33,6 +34,12 @@ pub fn infer(input: Shape) -> (Shape, Cost) {
             ..Cost::default()
         },
     )
+}
+
+/// Training of a softmax inside a network (a trailing one is left to the loss): it keeps its
+/// output; the input gradient `y·(dy − Σ dy·y)` takes 4 per element.
+pub fn training(output: Shape) -> TrainCost {
+    TrainCost::elementwise(Some(Keep::Output), 4, output.numel())
 }
 
 #[cfg(test)]

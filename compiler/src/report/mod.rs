@@ -4,6 +4,7 @@ pub mod figure;
 pub mod markdown;
 pub mod paper;
 pub mod table;
+pub mod training;
 
 use crate::analysis::NetworkReport;
 
