@@ -40,6 +40,7 @@ pub static UNIT: Unit = Unit {
               each level flattened, the levels concatenated in the order written",
     shape_rule: "C×H×W → C·ΣN² (a vector), for any H and W",
     cost_rule: "FLOPs (window size − 1) comparisons per bin",
+    training_rule: "keeps its input and each level's max-pool indices (int64, one per output element, as PyTorch's `adaptive_max_pool2d`); backward 1 per output element",
     build: |_, a, _| build(a),
     rules: Some(&RULES),
 };
@@ -63,6 +64,9 @@ static RULES: UnitRules = UnitRules {
         let l: Vec<String> = levels(u).iter().map(u64::to_string).collect();
         format!("spp {}", l.join(", "))
     },
+    // Each level is PyTorch's `adaptive_max_pool2d` on the same input: the input kept once,
+    // indices per output element; flattening and concatenating keep nothing.
+    training: |_, _, output| super::pool::training_max(output),
 };
 
 /// The levels of an op: packed a byte each in `args[0]`, their number in `args[1]`.
