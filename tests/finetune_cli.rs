@@ -24,14 +24,19 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 /// `archc train FILE -n tiny` on 64 synthetic images, batch 16, `iterations` steps, no
-/// augmentation, momentum 0 and weight decay 0 unless `extra` says otherwise.
+/// augmentation, lr 0.05 unless `extra` gives one, and the rest of `extra`.
 fn train(file: &str, out: &Path, iterations: u64, extra: &[&str]) -> Output {
     let it = iterations.to_string();
     archc()
         .args(["train", file, "-n", "tiny", "--data", "synthetic:64"])
         .args(["--out", out.to_str().unwrap(), "--iterations", &it])
         .args(["--batch-size", "16", "--val-fraction", "0", "--no-augment"])
-        .args(["--progress", "lines", "--lr", "0.05", "--milestones", "1000"])
+        .args(["--progress", "lines", "--milestones", "1000"])
+        .args(if extra.contains(&"--lr") {
+            &[][..]
+        } else {
+            &["--lr", "0.05"][..]
+        })
         .args(extra)
         .output()
         .unwrap()
@@ -71,7 +76,10 @@ fn config(run: &Path) -> serde_json::Value {
 
 /// `sha256sum FILE` (coreutils: a reference independent of archc's hashing).
 fn sha256sum(p: &Path) -> String {
-    let o = std::process::Command::new("sha256sum").arg(p).output().unwrap();
+    let o = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
     String::from_utf8(o.stdout).unwrap()[..64].to_string()
 }
 
@@ -97,11 +105,18 @@ fn init_loads_by_name_and_shape_and_says_what_it_did() {
         &f,
         &run,
         1,
-        &["--classes", "4", "--init", ck.to_str().unwrap(), "--lr", "0.0000001"],
+        &[
+            "--classes",
+            "4",
+            "--init",
+            ck.to_str().unwrap(),
+            "--lr",
+            "0.0000001",
+        ],
     ));
     assert!(
         err.contains("init: 30 tensors loaded from"),
-        "5 convs and 5 batch norms (4 tensors each), not the classifier's 2:\n{err}"
+        "6 convs and 6 batch norms (4 tensors each), not the classifier's 2:\n{err}"
     );
     assert!(
         err.contains("init: loaded stage1 (10), stage2 (15), stem (5)"),
@@ -114,7 +129,7 @@ fn init_loads_by_name_and_shape_and_says_what_it_did() {
         "{err}"
     );
     assert!(err.contains("init: re-initialised head.fc1.bias"), "{err}");
-    assert!(err.contains("init: ignored 5 num_batches_tracked"), "{err}");
+    assert!(err.contains("init: ignored 6 num_batches_tracked"), "{err}");
     let c = config(&run);
     assert_eq!(c["init"]["path"], ck.to_str().unwrap());
     assert_eq!(c["init"]["sha256"], sha256sum(&weights).as_str());
@@ -134,7 +149,10 @@ fn init_loads_by_name_and_shape_and_says_what_it_did() {
     // A key the network has no place for is ignored and named.
     let bytes = std::fs::read(&weights).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let extra = [1f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let extra = [1f32, 2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect::<Vec<u8>>();
     let mut views: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
     views.push((
         "aux.fc.weight".into(),
@@ -176,7 +194,9 @@ fn init_refuses_other_shapes_outside_the_classifier_unless_partial() {
         "{err}"
     );
     assert!(
-        err.contains("wrong shape     stage2.0.conv1.weight: expected [24, 8, 3, 3], found [16, 8, 3, 3]"),
+        err.contains(
+            "wrong shape     stage2.0.conv1.weight: expected [24, 8, 3, 3], found [16, 8, 3, 3]"
+        ),
         "{err}"
     );
     assert!(err.contains("Give --init-partial"), "{err}");
@@ -205,7 +225,12 @@ fn init_refuses_other_shapes_outside_the_classifier_unless_partial() {
         "renamed.arch",
         &TINY.replace("network tiny {", "network tiny {\n    names resnet"),
     );
-    let o = train(&other, &d.join("renamed"), 1, &["--init", ck.to_str().unwrap()]);
+    let o = train(
+        &other,
+        &d.join("renamed"),
+        1,
+        &["--init", ck.to_str().unwrap()],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("has a name of network `tiny`"), "{err}");
@@ -232,7 +257,10 @@ fn a_resumed_run_does_not_need_the_init_file() {
     let o = train(&f, &run, 6, &["--resume", "--freeze", "stage1"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--freeze is stem in the run, stage1 here"), "{err}");
+    assert!(
+        err.contains("--freeze is stem in the run, stage1 here"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -258,7 +286,10 @@ fn frozen_layers_keep_their_weights_and_batch_norm_statistics() {
             "0.001",
         ],
     ));
-    assert!(err.contains("4 layers frozen (stem, stage2.0.downsample)"), "{err}");
+    assert!(
+        err.contains("4 layers frozen (stem, stage2.0.downsample)"),
+        "{err}"
+    );
     assert_eq!(
         config(&run)["train"]["freeze"],
         serde_json::json!(["stem", "stage2.0.downsample"])
@@ -267,7 +298,10 @@ fn frozen_layers_keep_their_weights_and_batch_norm_statistics() {
     for (key, v) in &pre {
         let frozen = key.starts_with("stem.") || key.starts_with("stage2.0.downsample.");
         if frozen {
-            assert_eq!(&tuned[key], v, "{key} is frozen: weights and running statistics");
+            assert_eq!(
+                &tuned[key], v,
+                "{key} is frozen: weights and running statistics"
+            );
         } else {
             assert_ne!(&tuned[key], v, "{key} trains");
         }
@@ -292,7 +326,14 @@ fn lr_scale_scales_the_step_of_the_layers_under_it() {
     let f = write(d, "tiny.arch", TINY);
     let ck = pretrained(d, &f);
     let pre = tensors(&ck.join("model.safetensors"));
-    let init = ["--init", ck.to_str().unwrap(), "--momentum", "0", "--weight-decay", "0"];
+    let init = [
+        "--init",
+        ck.to_str().unwrap(),
+        "--momentum",
+        "0",
+        "--weight-decay",
+        "0",
+    ];
     let plain = d.join("plain");
     ok(&train(&f, &plain, 1, &init));
     let scaled = d.join("scaled");
@@ -323,7 +364,11 @@ fn lr_scale_scales_the_step_of_the_layers_under_it() {
             1.0
         };
         let step = |m: &BTreeMap<String, Vec<f32>>| -> Vec<f64> {
-            m[key].iter().zip(p).map(|(x, y)| (*x - *y) as f64).collect()
+            m[key]
+                .iter()
+                .zip(p)
+                .map(|(x, y)| (*x - *y) as f64)
+                .collect()
         };
         let (sa, sb) = (step(&a), step(&b));
         let norm = sa.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -334,7 +379,10 @@ fn lr_scale_scales_the_step_of_the_layers_under_it() {
             .map(|(x, y)| (x * factor - y).powi(2))
             .sum::<f64>()
             .sqrt();
-        assert!(off <= 1e-3 * norm, "{key}: scale {factor}: off by {off:e} of {norm:e}");
+        assert!(
+            off <= 1e-3 * norm,
+            "{key}: scale {factor}: off by {off:e} of {norm:e}"
+        );
     }
     let c = config(&scaled);
     assert_eq!(c["train"]["lr_scale"][0]["prefix"], "stage2");
@@ -355,7 +403,14 @@ fn adamw_flags_are_checked_and_recorded() {
         &f,
         &run,
         2,
-        &["--optimizer", "adamw", "--betas", "0.8,0.99", "--eps", "1e-6"],
+        &[
+            "--optimizer",
+            "adamw",
+            "--betas",
+            "0.8,0.99",
+            "--eps",
+            "1e-6",
+        ],
     ));
     let c = config(&run);
     assert_eq!(
@@ -367,5 +422,8 @@ fn adamw_flags_are_checked_and_recorded() {
     let o = train(&f, &run, 4, &["--resume", "--optimizer", "sgd"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--optimizer is adamw in the run, sgd here"), "{err}");
+    assert!(
+        err.contains("--optimizer is adamw in the run, sgd here"),
+        "{err}"
+    );
 }

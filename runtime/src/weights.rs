@@ -585,7 +585,10 @@ impl Network {
             let mut own: HashMap<&str, Vec<f32>> = HashMap::new();
             for saved in op.save(&self.layers[l]) {
                 if let Saved::F32(suffix, t) = saved {
-                    own.insert(suffix, t.convert::<f32>().try_to_vec::<f32>().unwrap_or_default());
+                    own.insert(
+                        suffix,
+                        t.convert::<f32>().try_to_vec::<f32>().unwrap_or_default(),
+                    );
                 }
             }
             op.load(&mut self.layers[l], &mut |suffix| {

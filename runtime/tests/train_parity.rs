@@ -145,7 +145,8 @@ fn check(m: &Manifest, r: &Reference, out: &Path) -> (f64, f64) {
     }
 
     let ours = common::f32_tensors(&out.join("checkpoints/last/model.safetensors"));
-    let torch = common::f32_tensors(&dir().join(format!("{}.{}.final.safetensors", r.network, r.case)));
+    let torch =
+        common::f32_tensors(&dir().join(format!("{}.{}.final.safetensors", r.network, r.case)));
     let start = common::f32_tensors(&init);
     assert_eq!(
         ours.keys().collect::<Vec<_>>(),

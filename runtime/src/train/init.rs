@@ -24,13 +24,11 @@ pub fn weights_file(path: &Path) -> std::path::PathBuf {
 /// The SHA-256 of the weights `--init PATH` names, in hex.
 pub fn sha256_file(path: &Path) -> Result<String, TrainError> {
     let file = weights_file(path);
-    let mut f = std::fs::File::open(&file).map_err(|e| {
-        TrainError::Input(format!("--init: cannot read `{}`: {e}", file.display()))
-    })?;
+    let mut f = std::fs::File::open(&file)
+        .map_err(|e| TrainError::Input(format!("--init: cannot read `{}`: {e}", file.display())))?;
     let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| {
-        TrainError::Input(format!("--init: cannot read `{}`: {e}", file.display()))
-    })?;
+    std::io::copy(&mut f, &mut h)
+        .map_err(|e| TrainError::Input(format!("--init: cannot read `{}`: {e}", file.display())))?;
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 

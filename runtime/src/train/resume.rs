@@ -199,7 +199,10 @@ pub fn resumed_config(
             if v.is_empty() {
                 "none".to_string()
             } else {
-                v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
         }),
         differs(
