@@ -19,8 +19,9 @@ split (as archc's pipeline does). Cases:
               batch norm has a gradient that is zero but for rounding; on resnet_b archc's
               float32 gradients on burn-flex drift from PyTorch's (losses 3e-5 apart at step
               4, 2e-4 at step 7; the tensors still within 2% of their movement) while PyTorch
-              in float32 and in float64 agree within 7e-6 over the 10 steps: see issue 22's
-              notes)
+              in float32 and in float64 agree within 7e-6 over the 10 steps, as measured when
+              this script was written; archc's gradients there are less accurate than
+              PyTorch's, which is worth a look of its own)
     finetune  SGD as above without the schedule; conv1, bn1 and layer1 frozen
               (requires_grad off, their batch norms in eval mode) and layer2 at 0.1 times the
               learning rate: archc's --freeze conv1,bn1,layer1 --lr-scale layer2=0.1 (resnet_b)
