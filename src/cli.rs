@@ -363,6 +363,41 @@ pub struct TrainArgs {
     /// own)
     #[arg(long)]
     pub classes: Option<u64>,
+    /// Start from these weights: .safetensors or .pth with torchvision names, or an archc
+    /// checkpoint folder (RUN/checkpoints/best). Every tensor whose name and shape match is
+    /// loaded; a classifier of another shape (another --classes) is initialised afresh; the run
+    /// says what was loaded, re-initialised and ignored. config.json records the path and its
+    /// SHA-256 (default: none, archc's own initialisation)
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// With --init: also initialise afresh the tensors outside the classifier whose shape
+    /// differs from the file's (refused without it)
+    #[arg(long)]
+    pub init_partial: bool,
+    /// Layers not to train, as weight-name prefixes, comma-separated (stages or layers such as
+    /// conv1,bn1,layer1): no update, batch norm in eval mode (default: none)
+    #[arg(long, value_delimiter = ',')]
+    pub freeze: Option<Vec<String>>,
+    /// A learning-rate factor for the layers under a weight-name prefix, as PREFIX=F, such as
+    /// layer4=0.1; repeatable, the longest matching prefix counts (default: 1 everywhere)
+    #[arg(long)]
+    pub lr_scale: Option<Vec<String>>,
+    /// The optimizer: sgd (momentum, coupled weight decay: torch.optim.SGD) or adamw
+    /// (decoupled weight decay: torch.optim.AdamW; --momentum is unused) (default: sgd)
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// AdamW's betas, as B1,B2 (default: 0.9,0.999, PyTorch's)
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    pub betas: Option<Vec<f64>>,
+    /// AdamW's eps, added to the bias-corrected sqrt(v) (default: 1e-8, PyTorch's)
+    #[arg(long)]
+    pub eps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    Sgd,
+    Adamw,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

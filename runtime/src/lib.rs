@@ -48,4 +48,4 @@ pub use network::{InputError, Network};
 pub use ops::norm::batch_norm;
 pub use ops::structure::zero_pad_subsample;
 pub use ops::Layer;
-pub use weights::{LoadReport, Mismatch, ShapeMismatch, WeightError};
+pub use weights::{InitReport, LoadReport, Mismatch, ShapeMismatch, WeightError};

@@ -88,6 +88,48 @@ pub enum WeightError {
     /// The file is readable but does not fit the network; every problem is listed.
     #[error("{0}")]
     Mismatch(Box<Mismatch>),
+    /// `--init`: tensors outside the classifier match by name but not by shape.
+    #[error("{}", init_shapes_text(path, network, classifier, mis_shaped))]
+    InitShapes {
+        path: PathBuf,
+        network: String,
+        classifier: String,
+        mis_shaped: Vec<ShapeMismatch>,
+    },
+    /// `--init`: no tensor of the file has a name of the network.
+    #[error("no tensor of `{}` has a name of network `{network}` (the file has {file_keys}, ...; the network {net_keys}, ...); nothing was loaded. archc reads torchvision's names: give the network the `names` setting of its torchvision counterpart (docs/language.md)", path.display())]
+    InitNothing {
+        path: PathBuf,
+        network: String,
+        file_keys: String,
+        net_keys: String,
+    },
+}
+
+fn init_shapes_text(
+    path: &Path,
+    network: &str,
+    classifier: &str,
+    mis_shaped: &[ShapeMismatch],
+) -> String {
+    let mut s = format!(
+        "--init `{}`: {} tensor{} of network `{network}` outside its classifier `{classifier}` \
+         {} another shape in the file; nothing was loaded. Give --init-partial to initialise \
+         them afresh (only the classifier is re-initialised without it)",
+        path.display(),
+        mis_shaped.len(),
+        if mis_shaped.len() == 1 { "" } else { "s" },
+        if mis_shaped.len() == 1 { "has" } else { "have" },
+    );
+    for m in mis_shaped {
+        s += &format!(
+            "\n  wrong shape     {}: expected {}, found {}",
+            m.key,
+            dims(&m.expected),
+            dims(&m.found)
+        );
+    }
+    s
 }
 
 /// Every way a readable weights file fails to fit a network.
@@ -163,6 +205,17 @@ fn mismatch_text(
         s += &format!("\n  wrong dtype     {k}: {t}, expected a float tensor");
     }
     s
+}
+
+/// What [`Network::load_init`] did, by key (`layer1.0.conv1.weight`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitReport {
+    /// Tensors taken from the file, in the network's order.
+    pub loaded: Vec<String>,
+    /// Tensors left to the network's own initialisation, with why.
+    pub reinitialised: Vec<(String, String)>,
+    /// Keys of the file the network has no place for (`num_batches_tracked` among them).
+    pub ignored: Vec<String>,
 }
 
 /// What a successful load did.
@@ -295,80 +348,264 @@ fn is_safetensors(path: &Path, head: &[u8]) -> bool {
     }
 }
 
+/// Open a `.safetensors` or PyTorch weights file and hand `f` its tensors' metadata (key,
+/// key in the file, metadata) and a reader of one tensor's bytes.
+fn read_file<R>(
+    path: &Path,
+    f: impl FnOnce(
+        Vec<(String, String, Entry)>,
+        &dyn Fn(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<R, WeightError>,
+) -> Result<R, WeightError> {
+    let io = |source| WeightError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = [0u8; 8];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let n = f.read(&mut head).map_err(io)?;
+        if n == 0 {
+            return Err(WeightError::Format {
+                path: path.to_path_buf(),
+                format: "weights",
+                message: "the file is empty".into(),
+            });
+        }
+    }
+    if is_safetensors(path, &head) {
+        let buf = std::fs::read(path).map_err(io)?;
+        let format = |e: safetensors::SafeTensorError| WeightError::Format {
+            path: path.to_path_buf(),
+            format: "safetensors",
+            message: e.to_string(),
+        };
+        let st = safetensors::SafeTensors::deserialize(&buf).map_err(format)?;
+        let entries = st
+            .iter()
+            .map(|(k, v)| {
+                let e = Entry {
+                    dtype: st_dtype(v.dtype()),
+                    shape: v.shape().to_vec(),
+                };
+                (k.to_string(), k.to_string(), e)
+            })
+            .collect();
+        f(entries, &|k| {
+            st.tensor(k)
+                .map(|v| v.data().to_vec())
+                .map_err(|e| e.to_string())
+        })
+    } else {
+        let format = |message: String| WeightError::Format {
+            path: path.to_path_buf(),
+            format: "PyTorch",
+            message,
+        };
+        // The reader parses the pickle only; tensor bytes are read on demand.
+        let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| format(e.to_string()))?;
+        let tensors = reader.tensors();
+        let keys = strip_common_prefix(tensors.keys().map(|k| (k.clone(), k.clone())).collect());
+        let entries = keys
+            .into_iter()
+            .filter_map(|(k, orig)| {
+                let t = tensors.get(&orig)?;
+                let e = Entry {
+                    dtype: pt_dtype(t.dtype()),
+                    shape: t.shape().to_vec(),
+                };
+                Some((k, orig, e))
+            })
+            .collect();
+        f(entries, &|orig| match tensors.get(orig) {
+            Some(t) => t.read().map_err(|e| e.to_string()),
+            None => Err(format!("tensor {orig} vanished")),
+        })
+    }
+}
+
 impl Network {
     /// Load weights from a `.safetensors` or PyTorch (`.pth`/`.pt`) file with torchvision
     /// names. All or nothing: on any error the network is unchanged. See [`crate::weights`].
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<LoadReport, WeightError> {
         let path = path.as_ref();
-        let io = |source| WeightError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
+        read_file(path, |entries, read| self.apply(path, entries, read))
+    }
+
+    /// Start from the weights of `path` (`archc train --init`): every tensor whose name and
+    /// shape match is loaded; the others keep this network's own initialisation. A tensor of
+    /// the classifier (the last layer with weights) whose shape differs (another class count)
+    /// is initialised afresh; elsewhere a shape that differs is refused with
+    /// [`WeightError::InitShapes`] unless `partial`. A file none of whose names match is
+    /// refused too (another naming scheme). Nothing is changed on an error.
+    pub fn load_init(
+        &mut self,
+        path: impl AsRef<Path>,
+        partial: bool,
+    ) -> Result<InitReport, WeightError> {
+        let path = path.as_ref();
+        read_file(path, |entries, read| {
+            self.apply_init(path, entries, read, partial)
+        })
+    }
+
+    /// The weight names (`layer1.0.conv1`) of the layers, in the order of [`Network::layers`].
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut names = vec![String::new(); self.layers.len()];
+        for n in &self.plan.graph.nodes {
+            if let Some(l) = self.plan.layer[n.id] {
+                names[l] = n.name.clone();
+            }
+        }
+        names
+    }
+
+    fn apply_init(
+        &mut self,
+        path: &Path,
+        entries: Vec<(String, String, Entry)>,
+        read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+        partial: bool,
+    ) -> Result<InitReport, WeightError> {
+        let slots = slots(self);
+        // The classifier: the last node that has parameters.
+        let classifier = self
+            .plan
+            .graph
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| !n.op.param_shapes().is_empty())
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let in_classifier = |key: &str| {
+            key.strip_prefix(classifier.as_str())
+                .is_some_and(|r| r.starts_with('.') && !r[1..].contains('.'))
         };
-        let mut head = [0u8; 8];
-        {
-            use std::io::Read;
-            let mut f = std::fs::File::open(path).map_err(io)?;
-            let n = f.read(&mut head).map_err(io)?;
-            if n == 0 {
+        let file: HashMap<&str, (&str, &Entry)> = entries
+            .iter()
+            .map(|(k, orig, e)| (k.as_str(), (orig.as_str(), e)))
+            .collect();
+        let mut report = InitReport::default();
+        let mut mis_shaped = Vec::new();
+        let mut load: Vec<(&Slot, &str, &Entry)> = Vec::new();
+        for s in &slots {
+            match file.get(s.key.as_str()) {
+                None => report
+                    .reinitialised
+                    .push((s.key.clone(), "not in the file".to_string())),
+                Some((orig, e)) => {
+                    let why = if let Dt::Other(t) = e.dtype {
+                        format!("{t} in the file, not a float tensor")
+                    } else if e.shape != s.shape {
+                        format!(
+                            "{} in the file, {} here{}",
+                            dims(&e.shape),
+                            dims(&s.shape),
+                            if in_classifier(&s.key) {
+                                " (the classifier)"
+                            } else {
+                                ""
+                            }
+                        )
+                    } else {
+                        load.push((s, *orig, *e));
+                        continue;
+                    };
+                    if !(partial || in_classifier(&s.key)) {
+                        mis_shaped.push(ShapeMismatch {
+                            key: s.key.clone(),
+                            expected: s.shape.clone(),
+                            found: e.shape.clone(),
+                        });
+                    }
+                    report.reinitialised.push((s.key.clone(), why));
+                }
+            }
+        }
+        let expected: HashSet<&str> = slots.iter().map(|s| s.key.as_str()).collect();
+        report.ignored = entries
+            .iter()
+            .filter(|(k, _, _)| !expected.contains(k.as_str()))
+            .map(|(k, _, _)| k.clone())
+            .collect();
+        report.ignored.sort();
+        if !mis_shaped.is_empty() {
+            return Err(WeightError::InitShapes {
+                path: path.to_path_buf(),
+                network: self.plan.graph.network.clone(),
+                classifier,
+                mis_shaped,
+            });
+        }
+        if load.is_empty() && !slots.is_empty() {
+            let mut some: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+            some.sort();
+            some.truncate(3);
+            return Err(WeightError::InitNothing {
+                path: path.to_path_buf(),
+                network: self.plan.graph.network.clone(),
+                file_keys: some.join(", "),
+                net_keys: slots
+                    .iter()
+                    .take(3)
+                    .map(|s| s.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        // Read everything before touching the network, so a read error changes nothing.
+        let mut data: HashMap<String, Vec<f32>> = HashMap::new();
+        for (s, orig, e) in &load {
+            let bytes = read(orig).map_err(|message| WeightError::Format {
+                path: path.to_path_buf(),
+                format: "weights",
+                message,
+            })?;
+            let n: usize = s.shape.iter().product();
+            if bytes.len() != n * e.dtype.size() {
                 return Err(WeightError::Format {
                     path: path.to_path_buf(),
                     format: "weights",
-                    message: "the file is empty".into(),
+                    message: format!(
+                        "{} holds {} bytes, expected {}",
+                        s.key,
+                        bytes.len(),
+                        n * e.dtype.size()
+                    ),
                 });
             }
+            data.insert(s.key.clone(), to_f32(e.dtype, &bytes));
         }
-        if is_safetensors(path, &head) {
-            let buf = std::fs::read(path).map_err(io)?;
-            let format = |e: safetensors::SafeTensorError| WeightError::Format {
-                path: path.to_path_buf(),
-                format: "safetensors",
-                message: e.to_string(),
+        report.loaded = load.iter().map(|(s, _, _)| s.key.clone()).collect();
+        let plan = self.plan.clone();
+        for (n, op) in plan.graph.nodes.iter().zip(&plan.ops) {
+            let (Some(l), Some(op)) = (plan.layer[n.id], op) else {
+                continue;
             };
-            let st = safetensors::SafeTensors::deserialize(&buf).map_err(format)?;
-            let entries = st
-                .iter()
-                .map(|(k, v)| {
-                    let e = Entry {
-                        dtype: st_dtype(v.dtype()),
-                        shape: v.shape().to_vec(),
-                    };
-                    (k.to_string(), k.to_string(), e)
-                })
-                .collect();
-            self.apply(path, entries, |k| {
-                st.tensor(k)
-                    .map(|v| v.data().to_vec())
-                    .map_err(|e| e.to_string())
-            })
-        } else {
-            let format = |message: String| WeightError::Format {
-                path: path.to_path_buf(),
-                format: "PyTorch",
-                message,
-            };
-            // The reader parses the pickle only; tensor bytes are read on demand.
-            let reader =
-                pytorch_reader::PytorchReader::new(path).map_err(|e| format(e.to_string()))?;
-            let tensors = reader.tensors();
-            let keys =
-                strip_common_prefix(tensors.keys().map(|k| (k.clone(), k.clone())).collect());
-            let entries = keys
-                .into_iter()
-                .filter_map(|(k, orig)| {
-                    let t = tensors.get(&orig)?;
-                    let e = Entry {
-                        dtype: pt_dtype(t.dtype()),
-                        shape: t.shape().to_vec(),
-                    };
-                    Some((k, orig, e))
-                })
-                .collect();
-            self.apply(path, entries, |orig| match tensors.get(orig) {
-                Some(t) => t.read().map_err(|e| e.to_string()),
-                None => Err(format!("tensor {orig} vanished")),
-            })
+            let prefix = format!("{}.", n.name);
+            if !data.keys().any(|k| k.starts_with(&prefix)) {
+                continue;
+            }
+            // The node's other tensors keep their values (their own initialisation).
+            let mut own: HashMap<&str, Vec<f32>> = HashMap::new();
+            for saved in op.save(&self.layers[l]) {
+                if let Saved::F32(suffix, t) = saved {
+                    own.insert(
+                        suffix,
+                        t.convert::<f32>().try_to_vec::<f32>().unwrap_or_default(),
+                    );
+                }
+            }
+            op.load(&mut self.layers[l], &mut |suffix| {
+                data.remove(&format!("{prefix}{suffix}"))
+                    .or_else(|| own.remove(suffix))
+                    .unwrap_or_default()
+            });
         }
+        Ok(report)
     }
 
     /// Check `entries` (key, key in the file, metadata) against the network, then read and
@@ -377,7 +614,7 @@ impl Network {
         &mut self,
         path: &Path,
         entries: Vec<(String, String, Entry)>,
-        read: impl Fn(&str) -> Result<Vec<u8>, String>,
+        read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
     ) -> Result<LoadReport, WeightError> {
         let slots = slots(self);
         // Keys the nodes' ops accept and ignore (batch norm's `num_batches_tracked`).

@@ -17,11 +17,11 @@ pub use imp::run;
 mod imp {
     use archc_compiler::lower::LoweredGraph;
     use archc_runtime::train::{
-        self, AugmentKind, Flags, Outcome, Plan, Prepared, ProgressMode, Recipe, Summary,
-        TrainError, Warmup,
+        self, AugmentKind, Flags, LrScale, OptimizerKind, Outcome, Plan, Prepared, ProgressMode,
+        Recipe, Summary, TrainError, Warmup,
     };
 
-    use crate::cli::{AugmentArg, ProgressArg, RecipeArg, TrainArgs};
+    use crate::cli::{AugmentArg, OptimizerArg, ProgressArg, RecipeArg, TrainArgs};
     use crate::commands::Failure;
 
     fn usage(m: String) -> Failure {
@@ -132,6 +132,29 @@ mod imp {
             log_every: a.log_every,
             eval_every: a.eval_every,
             seed: a.seed,
+            optimizer: a.optimizer.map(|o| match o {
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+                OptimizerArg::Adamw => OptimizerKind::AdamW,
+            }),
+            betas: match a.betas.as_deref() {
+                None => None,
+                Some(&[b1, b2]) => Some((b1, b2)),
+                Some(_) => {
+                    return Err(usage(
+                        "--betas takes two numbers, B1,B2, such as 0.9,0.999".to_string(),
+                    ))
+                }
+            },
+            eps: a.eps,
+            freeze: a.freeze.clone(),
+            lr_scale: a
+                .lr_scale
+                .as_ref()
+                .map(|v| v.iter().map(|s| LrScale::parse(s)).collect())
+                .transpose()
+                .map_err(usage)?,
+            init: a.init.as_ref().map(|p| p.display().to_string()),
+            init_partial: a.init_partial,
         })
     }
 

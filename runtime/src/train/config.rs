@@ -55,6 +55,9 @@ impl Recipe {
                 flip: true,
                 log_every: 100,
                 eval_every: 1000,
+                adamw: None,
+                freeze: Vec::new(),
+                lr_scale: Vec::new(),
             },
             Recipe::PaperImagenet => TrainConfig {
                 recipe: self,
@@ -75,6 +78,9 @@ impl Recipe {
                 flip: true,
                 log_every: 100,
                 eval_every: 5000,
+                adamw: None,
+                freeze: Vec::new(),
+                lr_scale: Vec::new(),
             },
         }
     }
@@ -99,6 +105,88 @@ impl Warmup {
         }
         Ok(Warmup { iterations, lr })
     }
+}
+
+/// `--optimizer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    AdamW,
+}
+
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::AdamW => "adamw",
+        }
+    }
+}
+
+/// AdamW's hyper-parameters besides the learning rate and weight decay (`--optimizer adamw`,
+/// `--betas`, `--eps`); PyTorch's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// `--lr-scale PREFIX=F`: the layers whose weight names start with `PREFIX` learn at `F`
+/// times the learning rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LrScale {
+    pub prefix: String,
+    pub factor: f64,
+}
+
+impl LrScale {
+    /// `PREFIX=F`, such as `layer1=0.1`.
+    pub fn parse(s: &str) -> Result<LrScale, String> {
+        let bad = || {
+            format!(
+                "`{s}` is not a learning-rate scale: write PREFIX=F, such as layer1=0.1 (F a \
+                 number >= 0)"
+            )
+        };
+        let (a, b) = s.split_once('=').ok_or_else(bad)?;
+        let factor = b.trim().parse::<f64>().map_err(|_| bad())?;
+        let prefix = a.trim();
+        if prefix.is_empty() || !(factor.is_finite() && factor >= 0.0) {
+            return Err(bad());
+        }
+        Ok(LrScale {
+            prefix: prefix.to_string(),
+            factor,
+        })
+    }
+}
+
+impl std::fmt::Display for LrScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.prefix, self.factor)
+    }
+}
+
+/// Whether a layer's weight name `name` (`layer1.0.conv1`) lies under `prefix`: equal to it,
+/// or starting with it followed by a dot (`layer1` covers `layer1.0.conv1`, not `layer10`).
+pub fn under(name: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('.');
+    name == prefix
+        || name
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 fn flip_default() -> bool {
@@ -138,6 +226,18 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Iterations between evaluations (validation/test error) and checkpoints.
     pub eval_every: u64,
+    /// `--optimizer adamw`: AdamW with these betas and eps (then `weight_decay` is AdamW's
+    /// decoupled decay and the momentum is unused); absent: SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adamw: Option<AdamWConfig>,
+    /// `--freeze`: weight-name prefixes of the layers that are not trained (no update, batch
+    /// norm in eval mode: running statistics used and kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<String>,
+    /// `--lr-scale`: per weight-name prefix, a factor on the learning rate (the longest
+    /// matching prefix counts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lr_scale: Vec<LrScale>,
 }
 
 impl TrainConfig {
@@ -222,6 +322,16 @@ impl TrainConfig {
         if self.log_every == 0 || self.eval_every == 0 {
             return Err("--log-every and --eval-every must be at least 1".into());
         }
+        if let Some(a) = self.adamw {
+            for (name, v) in [("beta1", a.beta1), ("beta2", a.beta2)] {
+                if !(0.0..1.0).contains(&v) {
+                    return Err(format!("--betas: {name} must be in [0, 1), got {v}"));
+                }
+            }
+            if !(a.eps.is_finite() && a.eps > 0.0) {
+                return Err(format!("--eps must be > 0, got {}", a.eps));
+            }
+        }
         Ok(())
     }
 }
@@ -249,7 +359,23 @@ pub struct RunConfig {
     /// resumed run may change it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// `--init`: the weights the run started from (absent: archc's own initialisation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitSource>,
     pub train: TrainConfig,
+}
+
+/// Where a run's initial weights came from (`--init`, `--init-partial`): the file's path as
+/// given and its SHA-256 (of the weights file itself, `model.safetensors` for a checkpoint
+/// folder), so the start of a run can be checked later; a resumed run does not read it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitSource {
+    pub path: String,
+    pub sha256: String,
+    /// `--init-partial`: weights whose name matches but shape does not were initialised
+    /// afresh (outside the classifier too).
+    #[serde(default)]
+    pub partial: bool,
 }
 
 #[cfg(test)]

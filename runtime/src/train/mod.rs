@@ -8,8 +8,9 @@
 //!   `metrics.jsonl` ([`metrics`]), `checkpoints/{last,best}/` ([`checkpoint`]) and
 //!   `error.svg` / `error.png` ([`plot`]), through the named steps of `run::Trainer`
 //!   (prepare, step, evaluate, checkpoint);
-//! - the loop is archc's own: softmax cross-entropy on the logits, [`Sgd`] with PyTorch's
-//!   semantics, the learning rate of [`TrainConfig::lr_at`];
+//! - the loop is archc's own: softmax cross-entropy on the logits, [`Sgd`] (SGD or AdamW)
+//!   with PyTorch's semantics, the learning rate of [`TrainConfig::lr_at`] (times a layer's
+//!   `--lr-scale`); a run may start from other weights and freeze layers ([`init`]);
 //! - everything random (data order, augmentation, dropout) is keyed by the seed and the
 //!   iteration or `(epoch, position)`, and the checkpoint holds the data position and the
 //!   metric accumulators, so on CPU a resumed run's metrics equal an uninterrupted run's
@@ -25,6 +26,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod init;
 pub mod metrics;
 pub mod parallel;
 pub mod plan;
@@ -45,7 +47,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::data::{self, Augment, DataError, DataSpec, Dataset, Expect, Mean, Pipeline};
 use crate::{BuildError, Network, WeightError};
 
-pub use config::{AugmentKind, Recipe, RunConfig, TrainConfig, Warmup};
+pub use config::{
+    AdamWConfig, AugmentKind, InitSource, LrScale, OptimizerKind, Recipe, RunConfig, TrainConfig,
+    Warmup,
+};
 pub use metrics::Row;
 pub use plan::{plan, Flags, Plan};
 pub use progress::ProgressMode;
@@ -146,6 +151,7 @@ pub fn expect_of(graph: &LoweredGraph) -> Result<Expect, TrainError> {
 /// Open and split the data of `config` and resolve epochs to iterations.
 pub fn prepare(graph: &LoweredGraph, mut config: RunConfig) -> Result<Prepared, TrainError> {
     config.train.validate().map_err(TrainError::Config)?;
+    init::check_prefixes(graph, &config.train)?;
     let expect = expect_of(graph)?;
     let spec: DataSpec = config.data.parse().map_err(TrainError::Config)?;
     let splits = data::open(&spec, expect)?;

@@ -12,7 +12,9 @@ use archc_compiler::lower::LoweredGraph;
 
 #[cfg(doc)]
 use super::config::TrainConfig;
-use super::config::{AugmentKind, Recipe, RunConfig, Warmup};
+use super::config::{
+    AdamWConfig, AugmentKind, InitSource, LrScale, OptimizerKind, Recipe, RunConfig, Warmup,
+};
 use super::{prepare, read_config, resume, Prepared, TrainError};
 use crate::data::DataSpec;
 
@@ -47,6 +49,16 @@ pub struct Flags {
     pub log_every: Option<u64>,
     pub eval_every: Option<u64>,
     pub seed: Option<u64>,
+    /// `--optimizer`, `--betas` and `--eps` (the last two for AdamW only).
+    pub optimizer: Option<OptimizerKind>,
+    pub betas: Option<(f64, f64)>,
+    pub eps: Option<f64>,
+    /// `--freeze` and `--lr-scale` (`Some` when given).
+    pub freeze: Option<Vec<String>>,
+    pub lr_scale: Option<Vec<LrScale>>,
+    /// `--init` (the path as given) and `--init-partial`.
+    pub init: Option<String>,
+    pub init_partial: bool,
 }
 
 impl Flags {
@@ -102,6 +114,21 @@ impl Flags {
         if let Some(v) = self.seed {
             t.seed = v;
         }
+        if self.optimizer == Some(OptimizerKind::AdamW) {
+            let d = AdamWConfig::default();
+            let (beta1, beta2) = self.betas.unwrap_or((d.beta1, d.beta2));
+            t.adamw = Some(AdamWConfig {
+                beta1,
+                beta2,
+                eps: self.eps.unwrap_or(d.eps),
+            });
+        }
+        if let Some(f) = &self.freeze {
+            t.freeze = f.clone();
+        }
+        if let Some(s) = &self.lr_scale {
+            t.lr_scale = s.clone();
+        }
         RunConfig {
             archc_version: env!("CARGO_PKG_VERSION").to_string(),
             file: self.file.clone(),
@@ -114,6 +141,11 @@ impl Flags {
             data: self.data_spec(),
             device: self.device.clone(),
             devices: self.devices.clone(),
+            init: self.init.as_ref().map(|p| InitSource {
+                path: p.clone(),
+                sha256: String::new(),
+                partial: self.init_partial,
+            }),
             train: t,
         }
     }
@@ -135,11 +167,24 @@ pub struct Plan {
 /// and build the configuration. Writes nothing.
 pub fn plan(flags: &Flags, out: &Path, resume: bool) -> Result<Plan, TrainError> {
     resume::check_folder(out, resume)?;
-    let config = if resume {
+    let mut config = if resume {
         resume::resumed_config(read_config(out)?, flags, out)?
     } else {
         flags.new_config()
     };
+    if (flags.betas.is_some() || flags.eps.is_some()) && config.train.adamw.is_none() {
+        return Err(TrainError::Config(
+            "--betas and --eps are AdamW's: give them with --optimizer adamw".into(),
+        ));
+    }
+    if flags.init_partial && config.init.is_none() {
+        return Err(TrainError::Config(
+            "--init-partial says how --init loads weights: give it with --init FILE".into(),
+        ));
+    }
+    if let Some(init) = config.init.as_mut().filter(|_| !resume) {
+        init.sha256 = super::init::sha256_file(Path::new(&init.path))?;
+    }
     let mut plan = Plan {
         config,
         resume,

@@ -9,7 +9,10 @@
 //!   (`--device`, `--devices`: a choice of the invocation, recorded anew); every other flag it
 //!   gives must equal the stored value (re-typing the first command with `--resume` added is
 //!   fine), and a value that differs is refused, naming the flag, the stored value and the
-//!   given one.
+//!   given one. That includes the fine-tuning flags (`--init`, `--init-partial`,
+//!   `--freeze`, `--lr-scale`, `--optimizer`, `--betas`, `--eps`); a resumed run does not
+//!   read the `--init` file again (the checkpoint holds the weights), except when it had not
+//!   saved one yet (then it starts again, from the same file: its SHA-256 is checked).
 //! - The state (`restore`): weights, momentum buffers, data position and metric
 //!   accumulators come from `checkpoints/last`; the metric rows written after its iteration
 //!   are dropped (those steps are trained again and their rows written again, once).
@@ -19,7 +22,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::checkpoint::{self, State};
-use super::config::{AugmentKind, RunConfig, Warmup};
+use super::config::{AugmentKind, OptimizerKind, RunConfig, Warmup};
 use super::metrics::{self, Row};
 use super::plan::Flags;
 use super::sgd::Sgd;
@@ -96,6 +99,11 @@ pub fn resumed_config(
     let list = |v: &Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let augment = |k: &AugmentKind| k.name().to_string();
     let on_off = |on: &bool| if *on { "on" } else { "off" }.to_string();
+    let stored_optimizer = if t.adamw.is_some() {
+        OptimizerKind::AdamW
+    } else {
+        OptimizerKind::Sgd
+    };
     let found: Vec<Differs> = [
         differs("--network", &saved.network, Some(&flags.network), plain),
         differs("--data", &saved.data, Some(&data), plain),
@@ -162,6 +170,53 @@ pub fn resumed_config(
             plain,
         ),
         differs("--seed", &t.seed, flags.seed.as_ref(), plain),
+        differs(
+            "--optimizer",
+            &stored_optimizer,
+            flags.optimizer.as_ref(),
+            |k: &OptimizerKind| k.name().to_string(),
+        ),
+        differs(
+            "--betas",
+            &t.adamw.map(|a| (a.beta1, a.beta2)),
+            flags.betas.is_some().then_some(&flags.betas),
+            |b| b.map_or("none (SGD)".to_string(), |(a, b)| format!("{a},{b}")),
+        ),
+        differs(
+            "--eps",
+            &t.adamw.map(|a| a.eps),
+            flags.eps.is_some().then_some(&flags.eps),
+            |e| e.map_or("none (SGD)".to_string(), |e| e.to_string()),
+        ),
+        differs("--freeze", &t.freeze, flags.freeze.as_ref(), |v| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(",")
+            }
+        }),
+        differs("--lr-scale", &t.lr_scale, flags.lr_scale.as_ref(), |v| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        }),
+        differs(
+            "--init",
+            &saved.init.as_ref().map(|i| i.path.clone()),
+            flags.init.is_some().then_some(&flags.init),
+            |p| p.clone().unwrap_or_else(|| "none".to_string()),
+        ),
+        differs(
+            "--init-partial",
+            &saved.init.as_ref().is_some_and(|i| i.partial),
+            flags.init_partial.then_some(&true),
+            on_off,
+        ),
     ]
     .into_iter()
     .flatten()

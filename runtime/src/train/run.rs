@@ -19,8 +19,8 @@ use super::parallel::{self, DataParallel};
 use super::progress::Progress;
 use super::sgd::Sgd;
 use super::{
-    evaluate, expect_of, plot, remove_stale_temporaries, resume, write_atomic, Outcome, Prepared,
-    Run, Summary, TrainError,
+    evaluate, expect_of, init, plot, remove_stale_temporaries, resume, write_atomic, Outcome,
+    Prepared, Run, Summary, TrainError,
 };
 use crate::data::rng::{permutation, stream, Rng};
 use crate::data::{Augment, Dataset, Mean, Pipeline};
@@ -76,14 +76,15 @@ pub(crate) struct Stepped {
 }
 
 impl Trainer {
-    /// Check and claim the run folder, write `config.json`, build the model and, when
-    /// resuming, load the last checkpoint into it.
+    /// Check and claim the run folder, build the model, load the `--init` weights into it (a
+    /// new run), write `config.json`, load the last checkpoint when resuming, and freeze the
+    /// `--freeze` layers.
     pub(crate) fn prepare(run: Run) -> Result<(Trainer, Network), TrainError> {
         let out = run.out.clone();
         super::check_writable(&out)?;
         let ckpt_dir = out.join("checkpoints");
         let Prepared {
-            config,
+            mut config,
             train: train_set,
             val,
             test,
@@ -91,14 +92,6 @@ impl Trainer {
         let tc = config.train.clone();
         let last_ckpt = resume::check_folder(&out, run.resume)?;
         remove_stale_temporaries(&out);
-        let json =
-            serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
-        write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(
-            |source| TrainError::Output {
-                path: out.clone(),
-                source,
-            },
-        )?;
 
         let expect = expect_of(run.graph)?;
         let mean = Mean::of(&train_set, expect.input)?;
@@ -117,7 +110,24 @@ impl Trainer {
         };
         let device = run.device.clone().autodiff();
         let mut model = Network::new(run.graph, &device, tc.seed)?;
-        let mut sgd = Sgd::new(tc.momentum, tc.dampening, tc.nesterov, tc.weight_decay);
+        let mut sgd = match tc.adamw {
+            Some(a) => Sgd::adamw(a.beta1, a.beta2, a.eps, tc.weight_decay),
+            None => Sgd::new(tc.momentum, tc.dampening, tc.nesterov, tc.weight_decay),
+        };
+        sgd.set_lr_scale(init::lr_scales(&model, &tc));
+        // `--init` before config.json is written: weights that do not fit leave no run behind.
+        let init_report = match (&last_ckpt, config.init.as_mut()) {
+            (None, Some(i)) => Some(init::load(&mut model, i)?),
+            _ => None,
+        };
+        let json =
+            serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
+        write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(
+            |source| TrainError::Output {
+                path: out.clone(),
+                source,
+            },
+        )?;
         let (state, rows) = match &last_ckpt {
             Some(ck) => resume::restore(ck, &out, &mut model, &mut sgd, &device)?,
             None => {
@@ -125,6 +135,8 @@ impl Trainer {
                 (State::default(), Vec::new())
             }
         };
+        // After every load: loading replaces the parameters.
+        let frozen = init::freeze(&mut model, &tc);
 
         let parallel = (run.devices.len() > 1).then(|| DataParallel::new(&run.devices));
         let progress = Progress::new(run.progress, state.iteration, tc.iterations);
@@ -161,6 +173,34 @@ impl Trainer {
                 " without flips"
             }
         ));
+        if let (Some(r), Some(i)) = (&init_report, &config.init) {
+            for line in init::describe(i, r) {
+                progress.message(&line);
+            }
+        }
+        if frozen > 0 || !tc.lr_scale.is_empty() || tc.adamw.is_some() {
+            progress.message(&format!(
+                "optimizer {}{}{}",
+                if tc.adamw.is_some() { "adamw" } else { "sgd" },
+                if frozen > 0 {
+                    format!("; {frozen} layers frozen ({})", tc.freeze.join(", "))
+                } else {
+                    String::new()
+                },
+                if tc.lr_scale.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; learning-rate scales {}",
+                        tc.lr_scale
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ));
+        }
         for w in tc.warnings() {
             progress.warn(&w);
         }

@@ -92,6 +92,7 @@ pub fn run_config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
         data: data.into(),
         device: "cpu".into(),
         devices: vec![],
+        init: None,
         train,
     }
 }
