@@ -423,7 +423,7 @@ pub struct TrainingArgs {
     pub training: bool,
     /// The optimizer whose state a step keeps (default: momentum, the paper's recipe)
     #[arg(long, value_enum, requires = "training")]
-    pub optimizer: Option<OptimizerArg>,
+    pub optimizer: Option<StateOptimizerArg>,
     /// f32, bf16 (the whole model in bf16) or f16-mixed (autocast with f32 master weights)
     /// (default: f32)
     #[arg(long, value_enum, requires = "training")]
@@ -445,10 +445,13 @@ pub struct TrainingArgs {
     pub dataset_size: Option<u64>,
 }
 
+/// The optimizer whose state `report --training` counts (adam and adamw keep the same two
+/// moments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OptimizerArg {
+pub enum StateOptimizerArg {
     Sgd,
     Momentum,
+    #[value(alias = "adamw")]
     Adam,
 }
 

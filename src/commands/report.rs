@@ -9,7 +9,7 @@ use archc_compiler::training::{self, Machine, Optimizer, Precision, TrainingMode
 use archc_compiler::{build_networks, report, Overrides, TypedGraph};
 
 use super::{load, print_diagnostics, select, Failure};
-use crate::cli::{Format, GraphFormat, LowerFormat, OptimizerArg, PrecisionArg, TrainingArgs};
+use crate::cli::{Format, GraphFormat, LowerFormat, PrecisionArg, StateOptimizerArg, TrainingArgs};
 
 pub fn report(
     path: &Path,
@@ -67,10 +67,10 @@ pub fn report(
 /// fit and the estimates the flags ask for.
 fn training_view(t: &TypedGraph, batch_sizes: &[u64], a: &TrainingArgs) -> TrainingView {
     let options = training::Options {
-        optimizer: match a.optimizer.unwrap_or(OptimizerArg::Momentum) {
-            OptimizerArg::Sgd => Optimizer::Sgd,
-            OptimizerArg::Momentum => Optimizer::Momentum,
-            OptimizerArg::Adam => Optimizer::Adam,
+        optimizer: match a.optimizer.unwrap_or(StateOptimizerArg::Momentum) {
+            StateOptimizerArg::Sgd => Optimizer::Sgd,
+            StateOptimizerArg::Momentum => Optimizer::Momentum,
+            StateOptimizerArg::Adam => Optimizer::Adam,
         },
         precision: match a.precision.unwrap_or(PrecisionArg::F32) {
             PrecisionArg::F32 => Precision::F32,
