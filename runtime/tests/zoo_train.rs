@@ -93,7 +93,7 @@ fn trains_table6_and_bn_inception() {
 fn trains_dsn_with_companion_losses() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::optim::momentum::MomentumConfig;
-    use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+    use burn::optim::{GradientsParams, SgdConfig};
 
     let g = common::lowered("table6.arch", "dsn_cifar", None);
     let device = common::device().autodiff();
