@@ -258,6 +258,33 @@ fn same_layout(expected: &[usize], found: &[usize]) -> bool {
     expected == found || matches!(expected, [o, i, 1, 1] if found == [*o, *i])
 }
 
+/// The values of file tensor `orig` for slot `s` (as f32), or a format error if it cannot be
+/// read or does not hold the slot's number of values.
+fn read_values(
+    path: &Path,
+    read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+    orig: &str,
+    s: &Slot,
+    e: &Entry,
+) -> Result<Vec<f32>, WeightError> {
+    let format = |message| WeightError::Format {
+        path: path.to_path_buf(),
+        format: "weights",
+        message,
+    };
+    let bytes = read(orig).map_err(format)?;
+    let n: usize = s.shape.iter().product();
+    if bytes.len() != n * e.dtype.size() {
+        return Err(format(format!(
+            "{} holds {} bytes, expected {}",
+            s.key,
+            bytes.len(),
+            n * e.dtype.size()
+        )));
+    }
+    Ok(to_f32(e.dtype, &bytes))
+}
+
 /// A readable weights file: its tensors' metadata and a way to read one tensor's bytes.
 struct Entry {
     dtype: Dt,
@@ -559,25 +586,7 @@ impl Network {
         // Read everything before touching the network, so a read error changes nothing.
         let mut data: HashMap<String, Vec<f32>> = HashMap::new();
         for (s, orig, e) in &load {
-            let bytes = read(orig).map_err(|message| WeightError::Format {
-                path: path.to_path_buf(),
-                format: "weights",
-                message,
-            })?;
-            let n: usize = s.shape.iter().product();
-            if bytes.len() != n * e.dtype.size() {
-                return Err(WeightError::Format {
-                    path: path.to_path_buf(),
-                    format: "weights",
-                    message: format!(
-                        "{} holds {} bytes, expected {}",
-                        s.key,
-                        bytes.len(),
-                        n * e.dtype.size()
-                    ),
-                });
-            }
-            data.insert(s.key.clone(), to_f32(e.dtype, &bytes));
+            data.insert(s.key.clone(), read_values(path, read, orig, s, e)?);
         }
         report.loaded = load.iter().map(|(s, _, _)| s.key.clone()).collect();
         let plan = self.plan.clone();
@@ -687,25 +696,7 @@ impl Network {
             let Some((orig, e)) = file.get(s.key.as_str()) else {
                 continue;
             };
-            let bytes = read(orig).map_err(|message| WeightError::Format {
-                path: path.to_path_buf(),
-                format: "weights",
-                message,
-            })?;
-            let n: usize = s.shape.iter().product();
-            if bytes.len() != n * e.dtype.size() {
-                return Err(WeightError::Format {
-                    path: path.to_path_buf(),
-                    format: "weights",
-                    message: format!(
-                        "{} holds {} bytes, expected {}",
-                        s.key,
-                        bytes.len(),
-                        n * e.dtype.size()
-                    ),
-                });
-            }
-            data.insert(s.key.as_str(), to_f32(e.dtype, &bytes));
+            data.insert(s.key.as_str(), read_values(path, read, orig, s, e)?);
         }
         let applied = data.len();
         let mut take = |key: String| data.remove(key.as_str()).unwrap_or_default();

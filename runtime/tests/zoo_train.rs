@@ -92,8 +92,7 @@ fn trains_table6_and_bn_inception() {
 #[test]
 fn trains_dsn_with_companion_losses() {
     use burn::nn::loss::CrossEntropyLossConfig;
-    use burn::optim::momentum::MomentumConfig;
-    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::optim::GradientsParams;
 
     let g = common::lowered("table6.arch", "dsn_cifar", None);
     let device = common::device().autodiff();
@@ -106,13 +105,7 @@ fn trains_dsn_with_companion_losses() {
     let x = Tensor::<4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 7, 3, 9], [4]), &device);
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .init();
+    let mut optim = common::momentum_sgd().init();
     let mut per_head: Vec<Vec<f32>> = vec![Vec::new(); weights.len()];
     for _ in 0..6 {
         let outs = net.try_forward_outputs(x.clone()).expect("runs");

@@ -121,6 +121,17 @@ pub fn device() -> archc_runtime::Device {
     }
 }
 
+/// SGD with momentum 0.9, dampening 0 and no weight decay, as PyTorch's
+/// `SGD(momentum=0.9)`.
+pub fn momentum_sgd() -> burn::optim::SgdConfig {
+    use burn::optim::momentum::MomentumConfig;
+    burn::optim::SgdConfig::new().with_momentum(Some(MomentumConfig {
+        momentum: 0.9,
+        dampening: 0.0,
+        nesterov: false,
+    }))
+}
+
 /// `steps` SGD steps (momentum 0.9, dampening 0, as PyTorch's SGD) of `net` on one fixed
 /// batch `x` with labels `y`; the loss before each step and the trained network.
 pub fn sgd_on_one_batch(
@@ -131,16 +142,9 @@ pub fn sgd_on_one_batch(
     lr: f64,
 ) -> (Vec<f32>, archc_runtime::Network) {
     use burn::nn::loss::CrossEntropyLossConfig;
-    use burn::optim::momentum::MomentumConfig;
-    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::optim::GradientsParams;
     let loss_fn = CrossEntropyLossConfig::new().init(&x.device());
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .init();
+    let mut optim = momentum_sgd().init();
     let mut losses = Vec::with_capacity(steps);
     for _ in 0..steps {
         let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
