@@ -7,7 +7,23 @@
 mod common;
 
 use archc_runtime::Network;
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
+
+/// Held while a test trains: dropout draws from the backend's one random stream, seeded at the
+/// start of each test, so the tests of this file take turns and every run draws the same masks.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A batch of 4 seeded standard-normal images `3 x side x side` (the same in every run, so a
+/// test passes or fails on every run alike).
+fn inputs(side: usize, device: &archc_runtime::Device) -> Tensor<4> {
+    let mut rng = archc_runtime::data::rng::Rng::new(2024);
+    let v: Vec<f32> = (0..4 * 3 * side * side).map(|_| rng.normal()).collect();
+    Tensor::from_data(TensorData::new(v, [4, 3, side, side]), device)
+}
 
 fn trains(file: &str, network: &str, side: u64) {
     trains_at(file, network, side, 0.01);
@@ -15,11 +31,13 @@ fn trains(file: &str, network: &str, side: u64) {
 
 /// [`trains`] at learning rate `lr` (networks without batch norm need a smaller one).
 fn trains_at(file: &str, network: &str, side: u64, lr: f64) {
+    let _one_at_a_time = seeded();
     let g = common::lowered(file, network, Some(&[3, side, side]));
     let device = common::device().autodiff();
+    device.seed(7);
     let net = Network::new(&g, &device, 11).unwrap_or_else(|e| panic!("{e}"));
     let s = side as usize;
-    let x = Tensor::<4>::random([4, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
+    let x = inputs(s, &device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 7, 3, 9], [4]), &device);
     let (losses, _) = common::sgd_on_one_batch(net, x, y, 6, lr);
     assert!(
@@ -46,8 +64,10 @@ fn trains_densenet() {
 
 #[test]
 fn trains_squeezenet_and_alexnet() {
-    trains("squeezenet.arch", "squeezenet1_1", 64);
-    trains("alexnet.arch", "alexnet", 64);
+    // No batch norm: at 0.01 with momentum 0.9 squeezenet1_1's loss can jump (seen: 7.7 to
+    // 17.4 at the fourth step on unseeded inputs).
+    trains_at("squeezenet.arch", "squeezenet1_1", 64, 0.001);
+    trains_at("alexnet.arch", "alexnet", 64, 0.001);
 }
 
 #[test]
@@ -94,15 +114,17 @@ fn trains_dsn_with_companion_losses() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::optim::GradientsParams;
 
+    let _one_at_a_time = seeded();
     let g = common::lowered("table6.arch", "dsn_cifar", None);
     let device = common::device().autodiff();
+    device.seed(7);
     let mut net = Network::new(&g, &device, 11).unwrap_or_else(|e| panic!("{e}"));
     let weights = net.output_weights();
     assert!(
         weights.len() >= 2,
         "dsn_cifar has companion outputs: {weights:?}"
     );
-    let x = Tensor::<4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let x = inputs(32, &device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 7, 3, 9], [4]), &device);
     let ce = CrossEntropyLossConfig::new().init(&device);
     let mut optim = common::momentum_sgd().init();
