@@ -70,6 +70,18 @@ pub struct ShapeMismatch {
     pub found: Vec<usize>,
 }
 
+impl ShapeMismatch {
+    /// Its line in an error message.
+    fn line(&self) -> String {
+        format!(
+            "\n  wrong shape     {}: expected {}, found {}",
+            self.key,
+            dims(&self.expected),
+            dims(&self.found)
+        )
+    }
+}
+
 /// Why weights could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightError {
@@ -122,12 +134,7 @@ fn init_shapes_text(
         if mis_shaped.len() == 1 { "has" } else { "have" },
     );
     for m in mis_shaped {
-        s += &format!(
-            "\n  wrong shape     {}: expected {}, found {}",
-            m.key,
-            dims(&m.expected),
-            dims(&m.found)
-        );
+        s += &m.line();
     }
     s
 }
@@ -194,12 +201,7 @@ fn mismatch_text(
         s += &format!("\n  unexpected key  {k} {}", dims(d));
     }
     for m in mis_shaped {
-        s += &format!(
-            "\n  wrong shape     {}: expected {}, found {}",
-            m.key,
-            dims(&m.expected),
-            dims(&m.found)
-        );
+        s += &m.line();
     }
     for (k, t) in wrong_dtype {
         s += &format!("\n  wrong dtype     {k}: {t}, expected a float tensor");
@@ -526,7 +528,7 @@ impl Network {
                 Some((orig, e)) => {
                     let why = if let Dt::Other(t) = e.dtype {
                         format!("{t} in the file, not a float tensor")
-                    } else if e.shape != s.shape {
+                    } else if !same_layout(&s.shape, &e.shape) {
                         format!(
                             "{} in the file, {} here{}",
                             dims(&e.shape),

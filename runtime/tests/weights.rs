@@ -426,3 +426,66 @@ fn a_bad_graph_is_an_error_not_a_panic() {
         .expect_err("wrong input size");
     assert!(e.to_string().contains("3, 8, 8"), "{e}");
 }
+
+/// A 1x1 conv's weight stored as `nn.Linear`'s `[out, in]` (torchvision's ConvNeXt) loads, by
+/// `load_weights` and by `--init`'s `load_init` alike, to the same outputs as `[out, in, 1, 1]`;
+/// a 3x3 conv's weight flattened the same way (`[out, in·9]`) is refused by both.
+#[test]
+fn pointwise_weights_load_from_linear_layout() {
+    let src = "network n {\n    input 3x4x4\n    norm none\n    a conv 1x1, 5\n    b conv 3x3, 4\n    head avgpool, fc 2\n}\n";
+    let g = common::lowered_str(src);
+    let device = common::device();
+    let a = Network::new(&g, &device, 3).expect("builds");
+    let saved = tmp("pointwise.safetensors");
+    a.save_weights(&saved).expect("saves");
+    let x = input(2, 4, &device);
+    let ya = out(a.forward(x.clone()));
+    let pointwise = g
+        .nodes
+        .iter()
+        .find(|n| n.name.starts_with("a."))
+        .expect("a");
+    let square = g
+        .nodes
+        .iter()
+        .find(|n| n.name.starts_with("b."))
+        .expect("b");
+    let rewrite = |key: &str, dst: &Path| {
+        let bytes = std::fs::read(&saved).expect("file");
+        let st = SafeTensors::deserialize(&bytes).expect("valid");
+        let owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, v)| {
+                let shape = if name == key {
+                    // [out, in, kh, kw] as [out, in·kh·kw]: [out, in] for a 1x1 conv.
+                    let d = v.shape();
+                    vec![d[0], d[1..].iter().product()]
+                } else {
+                    v.shape().to_vec()
+                };
+                (name, v.dtype(), shape, v.data().to_vec())
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = owned
+            .iter()
+            .map(|(k, d, s, b)| (k.clone(), TensorView::new(*d, s.clone(), b).expect("view")))
+            .collect();
+        safetensors::serialize_to_file(views, None, dst).expect("writes");
+    };
+    let linear = tmp("pointwise_linear.safetensors");
+    rewrite(&format!("{}.weight", pointwise.name), &linear);
+    let mut b = Network::new(&g, &device, 9).expect("builds");
+    b.load_weights(&linear).expect("[out, in] fills a 1x1 conv");
+    assert_eq!(out(b.forward(x.clone())), ya);
+    let mut c = Network::new(&g, &device, 9).expect("builds");
+    c.load_init(&linear, false).expect("--init takes it too");
+    assert_eq!(out(c.forward(x)), ya);
+
+    let flat3x3 = tmp("square_linear.safetensors");
+    rewrite(&format!("{}.weight", square.name), &flat3x3);
+    let mut d = Network::new(&g, &device, 9).expect("builds");
+    assert!(d.load_weights(&flat3x3).is_err());
+    let mut e = Network::new(&g, &device, 9).expect("builds");
+    assert!(e.load_init(&flat3x3, false).is_err());
+}
