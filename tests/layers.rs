@@ -217,13 +217,7 @@ fn norms_maxout_drop_path_and_shuffle_compile_lower_and_count() {
         ("maxout 5", "Groups { groups: 5"),
         ("drop_path 1.5", "Probability"),
     ] {
-        let (_, r) = compile_str(
-            "t.arch",
-            &format!("network n {{\n    input 12x4x4\n    a {src}\n}}\n"),
-            &Overrides::default(),
-        );
-        let d = r.expect_err(src);
-        assert!(format!("{d:?}").contains(what), "{src}: {d:?}");
+        rejects(src, what);
     }
 }
 
@@ -245,13 +239,7 @@ fn spp_compiles_lowers_and_counts() {
         ("spp 1, 1, 1, 1, 1, 1, 1", "LayerArguments"),
         ("flatten, spp 2", "NeedsMap"),
     ] {
-        let (_, r) = compile_str(
-            "t.arch",
-            &format!("network n {{\n    input 12x4x4\n    a {src}\n}}\n"),
-            &Overrides::default(),
-        );
-        let d = r.expect_err(src);
-        assert!(format!("{d:?}").contains(what), "{src}: {d:?}");
+        rejects(src, what);
     }
 }
 
@@ -321,4 +309,15 @@ fn train_and_eval_help_list_every_data_kind() {
             assert!(text.contains(kind), "{cmd} --help lacks {kind}:\n{text}");
         }
     }
+}
+
+/// Stage `a {src}` on a 12x4x4 input is refused with an error whose debug text holds `what`.
+fn rejects(src: &str, what: &str) {
+    let (_, r) = compile_str(
+        "t.arch",
+        &format!("network n {{\n    input 12x4x4\n    a {src}\n}}\n"),
+        &Overrides::default(),
+    );
+    let d = r.expect_err(src);
+    assert!(format!("{d:?}").contains(what), "{src}: {d:?}");
 }

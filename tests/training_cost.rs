@@ -479,7 +479,7 @@ fn the_roofline_estimate_is_labelled_and_scales() {
     let macs = v[0]["training_sweep"][1]["forward_macs"].as_f64().unwrap();
     assert!(step > 3.0 * 2.0 * macs / 312e12 * 0.99, "{step}");
     // CIFAR inputs default to CIFAR's 50,000 images; --dataset-size says otherwise.
-    let (_, out, _) = run(&[
+    let estimate = [
         "report",
         "architectures/cifar.arch",
         "-n",
@@ -489,21 +489,10 @@ fn the_roofline_estimate_is_labelled_and_scales() {
         "100",
         "--bandwidth",
         "900",
-    ]);
+    ];
+    let (_, out, _) = run(&estimate);
     assert!(out.contains("50,000 images"), "{out}");
-    let (_, out, _) = run(&[
-        "report",
-        "architectures/cifar.arch",
-        "-n",
-        "cifar_resnet20",
-        "--training",
-        "--peak-tflops",
-        "100",
-        "--bandwidth",
-        "900",
-        "--dataset-size",
-        "1000",
-    ]);
+    let (_, out, _) = run(&[&estimate[..], &["--dataset-size", "1000"]].concat());
     assert!(out.contains("1,000 images"), "{out}");
 }
 

@@ -202,29 +202,43 @@ fn pools_in_ceil_mode_match_pytorch() {
             vec![3, side, side],
             "{layer}: the compiler's shape is PyTorch's"
         );
-        let device = common::device().autodiff();
-        let net = Network::new(&g, &device, 0).expect("builds");
-        let x = Tensor::<4>::from_data(TensorData::new(tensor(&st, "p"), [2, 3, 8, 8]), &device)
-            .require_grad();
-        let n = 3 * side * side;
-        let v = Tensor::<2>::from_data(
-            TensorData::new(tensor(&st, &format!("{name}.v")), [2, n]),
-            &device,
-        );
-        let y = net.forward(x.clone());
-        let grads = (y.clone() * v).sum().backward();
-        let a = agree(
-            &format!("{layer}: output"),
-            &values(y.inner()),
-            &tensor(&st, &format!("{name}.y")),
-        );
-        let b = agree(
-            &format!("{layer}: input gradient"),
-            &values(x.grad(&grads).expect("input gradient")),
-            &tensor(&st, &format!("{name}.dx")),
-        );
-        eprintln!("{layer:<52} largest differences: output {a:e}, input gradient {b:e}");
+        forward_backward_agree(&st, &g, layer, name, tensor(&st, "p"));
     }
+}
+
+/// The network of one layer `g` on input `x` (`[2, …g.input]`): its output and the input
+/// gradient of `sum(y · v)` equal PyTorch's `{name}.y` and `{name}.dx` (`v` is `{name}.v`).
+fn forward_backward_agree(
+    st: &SafeTensors,
+    g: &archc_compiler::lower::LoweredGraph,
+    layer: &str,
+    name: &str,
+    x: Vec<f32>,
+) {
+    let device = common::device().autodiff();
+    let net = Network::new(g, &device, 0).expect("builds");
+    let [c, h, w] = g.input[..] else {
+        panic!("{layer}: a map input")
+    };
+    let x = Tensor::<4>::from_data(TensorData::new(x, [2, c, h, w]), &device).require_grad();
+    let n: usize = g.output.iter().product();
+    let v = Tensor::<2>::from_data(
+        TensorData::new(tensor(st, &format!("{name}.v")), [2, n]),
+        &device,
+    );
+    let y = net.forward(x.clone());
+    let grads = (y.clone() * v).sum().backward();
+    let a = agree(
+        &format!("{layer}: output"),
+        &values(y.inner()),
+        &tensor(st, &format!("{name}.y")),
+    );
+    let b = agree(
+        &format!("{layer}: input gradient"),
+        &values(x.grad(&grads).expect("input gradient")),
+        &tensor(st, &format!("{name}.dx")),
+    );
+    eprintln!("{layer:<52} largest differences: output {a:e}, input gradient {b:e}");
 }
 
 /// Write `tensors` (name, values) as a safetensors weights file in `dir`.
@@ -357,30 +371,7 @@ fn spatial_pyramid_pooling_matches_pytorch() {
             vec![3 * levels],
             "{layer}: 3 channels x {levels} bins"
         );
-        let device = common::device().autodiff();
-        let net = Network::new(&g, &device, 0).expect("builds");
-        let x = Tensor::<4>::from_data(
-            TensorData::new(tensor(&st, &format!("{name}.x")), [2, 3, side, side]),
-            &device,
-        )
-        .require_grad();
-        let v = Tensor::<2>::from_data(
-            TensorData::new(tensor(&st, &format!("{name}.v")), [2, 3 * levels]),
-            &device,
-        );
-        let y = net.forward(x.clone());
-        let grads = (y.clone() * v).sum().backward();
-        let a = agree(
-            &format!("{layer}: output"),
-            &values(y.inner()),
-            &tensor(&st, &format!("{name}.y")),
-        );
-        let b = agree(
-            &format!("{layer}: input gradient"),
-            &values(x.grad(&grads).expect("input gradient")),
-            &tensor(&st, &format!("{name}.dx")),
-        );
-        eprintln!("{layer:<16} largest differences: output {a:e}, input gradient {b:e}");
+        forward_backward_agree(&st, &g, layer, name, tensor(&st, &format!("{name}.x")));
     }
 }
 
