@@ -155,6 +155,18 @@ pub enum Command {
         /// predicted class; the text shows the matrix up to 20 classes, JSON always)
         #[arg(long)]
         per_class: bool,
+        /// 10-crop testing (AlexNet's, the paper's section 3.4): the four corner crops and the
+        /// centre crop of the input's size and their mirror images, class probabilities
+        /// averaged; from the image resized to the evaluation side (256 for a 224 input), or
+        /// to each of --scales
+        #[arg(long)]
+        ten_crop: bool,
+        /// Fully convolutional multi-scale testing: the whole image, its shorter side resized
+        /// to each of these sizes (the paper: 224,256,384,480,640), through the network,
+        /// class probabilities averaged (networks with global pooling before the classifier);
+        /// with --ten-crop, the ten crops at each scale
+        #[arg(long, value_delimiter = ',', value_name = "SIDES")]
+        scales: Vec<usize>,
         /// text, or json (one object: network, data, images, top1_error, top5_error, loss,
         /// and with --per-class per_class and confusion)
         #[arg(long, short = 'f', value_enum, default_value_t = LayersFormat::Text)]
@@ -324,6 +336,11 @@ pub struct TrainArgs {
     /// config.json
     #[arg(long)]
     pub no_flip: bool,
+    /// AlexNet's PCA lighting noise on 3-channel training images: each image's pixels shifted
+    /// along the eigenvectors of ImageNet's RGB covariance by N(0, STD) times each eigenvalue
+    /// (default: paper-imagenet 0.1, paper-cifar 0; 0 turns it off). Recorded in config.json
+    #[arg(long, value_name = "STD")]
+    pub lighting: Option<f64>,
     /// Iterations between metric rows (default: 100, but at most a tenth of the run)
     #[arg(long)]
     pub log_every: Option<u64>,

@@ -157,6 +157,67 @@ impl Network {
         })
     }
 
+    /// The same network, sharing these layers (parameters and running statistics), on
+    /// `graph`: this network's graph compiled at another input size (fully convolutional
+    /// testing). Every node must keep its name, its inputs and its parameter shapes, else the
+    /// error names the first node that differs.
+    pub fn with_graph(&self, graph: &LoweredGraph) -> Result<Network, BuildError> {
+        let own = &self.plan.graph;
+        let differs = |i: usize, message: String| BuildError {
+            network: graph.network.clone(),
+            node: i,
+            name: graph
+                .nodes
+                .get(i)
+                .map(|n| n.name.clone())
+                .unwrap_or_default(),
+            message,
+        };
+        if own.nodes.len() != graph.nodes.len() {
+            return Err(differs(
+                0,
+                format!(
+                    "{} nodes where the network has {}",
+                    graph.nodes.len(),
+                    own.nodes.len()
+                ),
+            ));
+        }
+        for (i, (a, b)) in own.nodes.iter().zip(&graph.nodes).enumerate() {
+            // The whole op, not only its parameter shapes: a layer's module (a pool's window)
+            // is built from the op's attributes.
+            if a.name != b.name || a.inputs != b.inputs || a.op != b.op {
+                return Err(differs(
+                    i,
+                    format!(
+                        "differs from the network's node `{}` (its inputs, attributes or \
+                         parameter shapes change with the input size)",
+                        a.name
+                    ),
+                ));
+            }
+        }
+        let ops = check(graph)?;
+        let plan = Plan {
+            graph: graph.clone(),
+            ops,
+            layer: self.plan.layer.clone(),
+            main: Schedule::new(graph, vec![graph.logits]),
+            all: Schedule::new(
+                graph,
+                if graph.outputs.is_empty() {
+                    vec![graph.logits]
+                } else {
+                    graph.outputs.iter().map(|o| o.node).collect()
+                },
+            ),
+        };
+        Ok(Network {
+            layers: self.layers.clone(),
+            plan: Arc::new(plan),
+        })
+    }
+
     /// The lowered graph this network was built from.
     pub fn graph(&self) -> &LoweredGraph {
         &self.plan.graph

@@ -179,6 +179,7 @@ fn image_folders_decode_resize_and_name_bad_files() {
         input: exp.input,
         mean,
         augment: Augment::paper(&s.train, exp.input),
+        lighting: 0.0,
         seed: 1,
     };
     let b = p
@@ -239,6 +240,7 @@ fn synthetic_data_is_deterministic_and_batches_reproduce() {
         input: CIFAR.input,
         mean,
         augment: Augment::PadCropFlip { pad: 4 },
+        lighting: 0.0,
         seed: 5,
     };
     let x = p.batch(&a.train, &[1, 2, 3], true, 2, 30).expect("batch");
@@ -356,6 +358,7 @@ fn image_folders_take_any_size_and_channel_count_and_name_bad_files() {
             input,
             mean: Mean::of(&s.train, input).expect("mean"),
             augment: Augment::paper(&s.train, input),
+            lighting: 0.0,
             seed: 0,
         };
         for train in [true, false] {
@@ -426,6 +429,7 @@ fn image_folders_take_any_size_and_channel_count_and_name_bad_files() {
                 values: vec![0.0; 3],
             },
             augment: Augment::None,
+            lighting: 0.0,
             seed: 0,
         }
         .batch(&s.train, &[0, i], false, 0, 0)
@@ -649,6 +653,7 @@ fn augmentation_defaults_follow_the_image_size_and_flips_can_be_off() {
         input: small.input,
         mean: zero.clone(),
         augment,
+        lighting: 0.0,
         seed: 5,
     };
     let items: Vec<u32> = (0..4).collect();
@@ -681,6 +686,49 @@ fn augmentation_defaults_follow_the_image_size_and_flips_can_be_off() {
     };
     assert!(falls(Augment::PadCropFlip { pad: 4 }));
     assert!(!falls(Augment::PadCrop { pad: 4 }));
+
+    // Lighting noise: a training batch differs from the same batch without it by one shift
+    // per image and channel (on the image's pixels; the padding's zeros stay), each image its
+    // own; evaluation batches have none.
+    let lit = |lighting: f32, train: bool| {
+        Pipeline {
+            lighting,
+            ..pipeline(Augment::PadCrop { pad: 4 })
+        }
+        .batch(&s.train, &items, train, 3, 0)
+        .expect("batch")
+        .images
+    };
+    let (plain, noisy) = (lit(0.0, true), lit(0.1, true));
+    let plane = 28 * 28;
+    let mut shifts = Vec::new();
+    for (ch, (a, b)) in plain.chunks(plane).zip(noisy.chunks(plane)).enumerate() {
+        let d: Vec<f32> = a
+            .iter()
+            .zip(b)
+            .filter(|(a, _)| **a != 0.0)
+            .map(|(a, b)| b - a)
+            .collect();
+        // (A plane whose pixels are all 0 cannot tell padding from image: skipped.)
+        if let Some(&first) = d.first() {
+            assert!(
+                d.iter().all(|v| (v - first).abs() < 1e-6),
+                "plane {ch}: one shift"
+            );
+            assert!(first != 0.0, "plane {ch} shifted");
+            shifts.push((ch / 3, ch % 3, first));
+        }
+    }
+    let images: std::collections::BTreeSet<usize> = shifts.iter().map(|s| s.0).collect();
+    assert_eq!(images.len(), 4, "every image shifted: {shifts:?}");
+    // One channel's shift across images: not all the same.
+    let c = shifts[0].1;
+    let across: Vec<f32> = shifts.iter().filter(|s| s.1 == c).map(|s| s.2).collect();
+    assert!(
+        across.len() >= 2 && across.windows(2).any(|w| w[0] != w[1]),
+        "each image its own draw: {shifts:?}"
+    );
+    assert_eq!(lit(0.1, false), lit(0.0, false), "no noise in evaluation");
 }
 
 /// An IDX image file: the header (magic 0x803, count, rows, cols), then the pixels; image `i`

@@ -80,6 +80,7 @@ fn the_per_pixel_mean_is_numpys_average_of_the_training_part() {
         input: CIFAR,
         mean: mean.clone(),
         augment: Augment::None,
+        lighting: 0.0,
         seed: 0,
     };
     let items: Vec<u32> = (0..test.len() as u32).collect();
@@ -130,6 +131,7 @@ fn pad_crop_flip_gives_a_crop_of_the_padded_image_or_its_mirror() {
             values: vec![0.0; per],
         },
         augment: Augment::PadCropFlip { pad: 4 },
+        lighting: 0.0,
         seed: 5,
     };
     // Which of torchvision's 162 crops (flip, top, left) each augmented copy of image 0 is.
@@ -193,6 +195,7 @@ fn folder_resize_and_centre_crop_equal_torchvisions() {
             values: vec![0.0; 3],
         },
         augment: Augment::None,
+        lighting: 0.0,
         seed: 0,
     };
     let mut wrong = Vec::new();

@@ -8,12 +8,15 @@ use archc_compiler::Overrides;
 use super::Failure;
 
 /// How to evaluate and what to print (read only by the runtime build).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
 pub struct Options {
     pub batch_size: usize,
     pub per_class: bool,
     pub json: bool,
+    /// `--ten-crop` and `--scales`: the paper's ImageNet testing.
+    pub ten_crop: bool,
+    pub scales: Vec<usize>,
 }
 
 /// The text form shows the confusion matrix up to this many classes (JSON always has it).
@@ -54,9 +57,22 @@ pub fn run(
         eprintln!("archc: {e}");
         Failure::Usage
     })?;
+    if let Some(s) = opts.scales.iter().find(|&&s| s == 0) {
+        eprintln!("archc: --scales: a scale of {s} pixels; give shorter sides such as 224,256");
+        return Err(Failure::Usage);
+    }
     let graph = super::lowered(file, network, ov)?;
     let device = super::device(device)?;
     let mut confusion = Confusion::new(0);
+    let at_size = super::AtSize::new(file, network, ov, graph.clone())?;
+    let compile = |chw: [usize; 3]| at_size.graph(chw);
+    let testing = train::Testing {
+        views: archc_runtime::data::TestViews {
+            ten_crop: opts.ten_crop,
+            scales: opts.scales.clone(),
+        },
+        at_size: &compile,
+    };
     let (r, name) = train::evaluate_weights(
         &graph,
         weights,
@@ -64,6 +80,7 @@ pub fn run(
         &device,
         opts.batch_size,
         opts.per_class.then_some(&mut confusion),
+        Some(&testing),
     )
     .map_err(|e| {
         eprintln!("archc: {e}");
@@ -78,6 +95,7 @@ pub fn run(
             "top1_error": r.top1_error,
             "top5_error": r.top5_error,
             "loss": r.loss,
+            "views": views_json(&opts),
         });
         if let Some(c) = confusion {
             let per_class: Vec<_> = (0..c.classes)
@@ -97,6 +115,9 @@ pub fn run(
         return Ok(());
     }
     println!("{network} on {name}");
+    if opts.ten_crop || !opts.scales.is_empty() {
+        println!("testing      {}", views_text(&opts));
+    }
     println!("top-1 error  {:.2}%", r.top1_error * 100.0);
     if let Some(t5) = r.top5_error {
         println!("top-5 error  {:.2}%", t5 * 100.0);
@@ -106,6 +127,39 @@ pub fn run(
         print!("{}", per_class_text(c));
     }
     Ok(())
+}
+
+/// The views averaged per image, in words.
+#[cfg(feature = "runtime")]
+fn views_text(opts: &Options) -> String {
+    let scales = opts
+        .scales
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (opts.ten_crop, opts.scales.is_empty()) {
+        (true, true) => "10 crops (corners, centre, mirrored), probabilities averaged".into(),
+        (true, false) => format!(
+            "10 crops at each shorter side {scales} ({} views), probabilities averaged",
+            10 * opts.scales.len()
+        ),
+        _ => format!(
+            "whole image at shorter sides {scales}, fully convolutional, probabilities averaged"
+        ),
+    }
+}
+
+/// The views in JSON: `{"ten_crop": bool, "scales": [..], "per_image": n}` (1 view: the
+/// centre crop).
+#[cfg(feature = "runtime")]
+fn views_json(opts: &Options) -> serde_json::Value {
+    let per_image = opts.scales.len().max(1) * if opts.ten_crop { 10 } else { 1 };
+    serde_json::json!({
+        "ten_crop": opts.ten_crop,
+        "scales": opts.scales,
+        "per_image": per_image,
+    })
 }
 
 /// Each class's images and top-1 error, then the confusion matrix (label by row, predicted

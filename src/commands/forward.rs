@@ -99,40 +99,7 @@ fn at_input_shape(
         );
         Failure::Input
     };
-    let (sources, prog) = super::load(file)?;
-    let at = Overrides {
-        input: Some(chw.iter().map(|&d| d as u64).collect()),
-        classes: ov.classes,
-    };
-    let (nets, diags) = archc_compiler::build_networks(&prog, &[network.to_string()], &at);
-    if !diags.is_empty() {
-        let text = diags.render_plain(&sources);
-        let first = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("it does not compile")
-            .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '`');
-        return Err(refuse(first.to_string()));
-    }
-    let Some(typed) = nets.first() else {
-        return Err(Failure::Usage);
-    };
-    let graph = archc_compiler::lower::lower(typed);
-    if declared.nodes.len() != graph.nodes.len() {
-        return Err(refuse("its layers change".to_string()));
-    }
-    for (old, new) in declared.nodes.iter().zip(&graph.nodes) {
-        for ((slot, a), (_, b)) in old.op.param_shapes().iter().zip(new.op.param_shapes()) {
-            if *a != b {
-                return Err(refuse(format!(
-                    "`{}.{slot}` would be {b:?}, not {a:?} (only a network whose parameters \
-                     do not depend on the input's size, such as one with global pooling \
-                     before its classifier, runs at another size)",
-                    old.name
-                )));
-            }
-        }
-    }
-    Ok(graph)
+    let at = super::AtSize::new(file, network, ov, declared.clone())?;
+    let chw: [usize; 3] = chw.try_into().map_err(|_| Failure::Usage)?;
+    at.graph(chw).map_err(refuse)
 }

@@ -120,6 +120,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             device,
             batch_size,
             per_class,
+            ten_crop,
+            scales,
             format,
             overrides,
         } => eval::run(
@@ -132,6 +134,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 batch_size,
                 per_class,
                 json: format == crate::cli::LayersFormat::Json,
+                ten_crop,
+                scales,
             },
             &overrides.into(),
         ),
@@ -187,6 +191,80 @@ pub fn lowered(
     match nets.first() {
         Some(t) => Ok(archc_compiler::lower::lower(t)),
         None => Err(Failure::Usage),
+    }
+}
+
+/// A network compiled again at other input sizes (`forward` at the input tensor's size,
+/// `eval --scales`): only where every node keeps its parameter shapes, so the weights fit.
+#[cfg(feature = "runtime")]
+pub struct AtSize {
+    sources: SourceSet,
+    prog: Program,
+    network: String,
+    ov: Overrides,
+    declared: archc_compiler::lower::LoweredGraph,
+}
+
+#[cfg(feature = "runtime")]
+impl AtSize {
+    /// For `network` of `path`, already compiled (`declared`) with the overrides `ov`.
+    pub fn new(
+        path: &Path,
+        network: &str,
+        ov: &Overrides,
+        declared: archc_compiler::lower::LoweredGraph,
+    ) -> Result<Self, Failure> {
+        // The file compiled once already: its warnings have been printed.
+        let (sources, r) = archc_compiler::load_path(path);
+        let prog = r.map_err(|_| Failure::Input)?;
+        Ok(AtSize {
+            sources,
+            prog,
+            network: network.to_string(),
+            ov: ov.clone(),
+            declared,
+        })
+    }
+
+    /// The network compiled at input `[C, H, W]`, or why it cannot be: the compile error at
+    /// that size, or the first parameter whose shape would change.
+    pub fn graph(&self, chw: [usize; 3]) -> Result<archc_compiler::lower::LoweredGraph, String> {
+        let at = Overrides {
+            input: Some(chw.iter().map(|&d| d as u64).collect()),
+            classes: self.ov.classes,
+        };
+        let names = [self.network.clone()];
+        let (nets, diags) = archc_compiler::build_networks(&self.prog, &names, &at);
+        if !diags.is_empty() {
+            let text = diags.render_plain(&self.sources);
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("it does not compile")
+                .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '`');
+            return Err(first.to_string());
+        }
+        let typed = nets
+            .first()
+            .ok_or_else(|| format!("no network `{}`", self.network))?;
+        let graph = archc_compiler::lower::lower(typed);
+        if self.declared.nodes.len() != graph.nodes.len() {
+            return Err("its layers change".to_string());
+        }
+        for (old, new) in self.declared.nodes.iter().zip(&graph.nodes) {
+            for ((slot, a), (_, b)) in old.op.param_shapes().iter().zip(new.op.param_shapes()) {
+                if *a != b {
+                    return Err(format!(
+                        "`{}.{slot}` would be {b:?}, not {a:?} (only a network whose \
+                         parameters do not depend on the input's size, such as one with global \
+                         pooling before its classifier, runs at another size)",
+                        old.name
+                    ));
+                }
+            }
+        }
+        Ok(graph)
     }
 }
 

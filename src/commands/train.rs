@@ -129,6 +129,7 @@ mod imp {
                 (None, false) => None,
             },
             flip: a.no_flip.then_some(false),
+            lighting: a.lighting,
             log_every: a.log_every,
             eval_every: a.eval_every,
             seed: a.seed,

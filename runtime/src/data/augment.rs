@@ -146,7 +146,7 @@ impl Augment {
     }
 }
 
-fn scale_range(input: [usize; 3]) -> (usize, usize) {
+pub(super) fn scale_range(input: [usize; 3]) -> (usize, usize) {
     let side = input[1].min(input[2]) as f64;
     (
         (side * 256.0 / 224.0).round() as usize,
@@ -207,7 +207,8 @@ impl Mean {
                     let img = data.image(i)?;
                     let mut out = vec![0f32; c * h * w];
                     let mut rng = Rng::new(0);
-                    transform(&img, input, Augment::None, &mut rng, &mut out, None, true);
+                    let how = Transform::plain(Augment::None, true);
+                    transform(&img, input, how, &mut rng, &mut out, None);
                     let per = h * w;
                     Ok((0..c)
                         .map(|ch| {
@@ -277,7 +278,37 @@ pub struct Pipeline {
     pub input: [usize; 3],
     pub mean: Mean,
     pub augment: Augment,
+    /// AlexNet's PCA lighting noise on training images (`paper-imagenet`): the standard
+    /// deviation of its three coefficients, 0 for none. See [`lighting_shift`].
+    pub lighting: f32,
     pub seed: u64,
+}
+
+/// The eigenvalues of the RGB covariance of ImageNet's training pixels (scaled to [0, 1]) and
+/// their eigenvectors (columns), as fb.resnet.torch's `datasets/imagenet.lua` publishes them
+/// for its `Lighting` transform (Krizhevsky et al. 2012, section 4.1; the augmentation the
+/// ResNet paper's section 3.4 cites as "the standard colour augmentation in [21]").
+pub const IMAGENET_EIGVAL: [f32; 3] = [0.2175, 0.0188, 0.0045];
+pub const IMAGENET_EIGVEC: [[f32; 3]; 3] = [
+    [-0.5675, 0.7192, 0.4009],
+    [-0.5808, -0.0045, -0.8140],
+    [-0.5836, -0.6948, 0.4203],
+];
+
+/// Seed key of the lighting stream, apart from the crop and flip stream (so that turning
+/// lighting on or off leaves every crop and flip as it was).
+const LIGHTING_STREAM: u64 = 0x4c49_4748_5400;
+
+/// The colour shift AlexNet's lighting adds to every pixel of one image: `V (alpha * lambda)`
+/// with `alpha` drawn from N(0, std) per eigenvector (one draw per image, as fb.resnet.torch
+/// and AlexNet). RGB channel order.
+pub fn lighting_shift(std: f32, rng: &mut Rng) -> [f32; 3] {
+    let alpha: [f32; 3] = std::array::from_fn(|_| rng.normal() * std);
+    std::array::from_fn(|ch| {
+        (0..3)
+            .map(|k| IMAGENET_EIGVEC[ch][k] * alpha[k] * IMAGENET_EIGVAL[k])
+            .sum()
+    })
 }
 
 impl Pipeline {
@@ -311,7 +342,18 @@ impl Pipeline {
                 let img = data.image(i as usize)?;
                 let mut rng = Rng::keyed(self.seed, &[epoch, first + k as u64]);
                 let mean = Some(&self.mean);
-                transform(&img, self.input, augment, &mut rng, out, mean, folder);
+                let shift = if train && self.lighting > 0.0 && c == 3 {
+                    let key = [epoch, first + k as u64, LIGHTING_STREAM];
+                    lighting_shift(self.lighting, &mut Rng::keyed(self.seed, &key))
+                } else {
+                    [0.0; 3]
+                };
+                let how = Transform {
+                    augment,
+                    folder,
+                    shift,
+                };
+                transform(&img, self.input, how, &mut rng, out, mean);
                 Ok::<(), DataError>(())
             })?;
         let labels = items
@@ -326,6 +368,26 @@ impl Pipeline {
     }
 }
 
+/// How [`transform`] treats one image.
+#[derive(Debug, Clone, Copy)]
+struct Transform {
+    augment: Augment,
+    /// An image folder's image: always resized (see [`transform`]).
+    folder: bool,
+    /// Added to every image pixel of channel `k` (not to padding): the lighting noise.
+    shift: [f32; 3],
+}
+
+impl Transform {
+    fn plain(augment: Augment, folder: bool) -> Self {
+        Transform {
+            augment,
+            folder,
+            shift: [0.0; 3],
+        }
+    }
+}
+
 /// Write one transformed image of shape `input` into `out`. An image of a `folder` is always
 /// resized and cropped (ImageNet-style), even one that already has the input's size, as
 /// torchvision's `Resize` and `CenterCrop` do; fixed-size data (CIFAR), and folder images of
@@ -334,12 +396,16 @@ impl Pipeline {
 fn transform(
     img: &RawImage,
     input: [usize; 3],
-    augment: Augment,
+    how: Transform,
     rng: &mut Rng,
     out: &mut [f32],
     mean: Option<&Mean>,
-    folder: bool,
 ) {
+    let Transform {
+        augment,
+        folder,
+        shift,
+    } = how;
     let [c, h, w] = input;
     let same_size = img.height == h && img.width == w && img.channels == c;
     let per_pixel = mean.filter(|m| m.shape.len() == 3 && m.values.len() == c * h * w);
@@ -353,6 +419,7 @@ fn transform(
             0.0
         }
     };
+    let lit = |ch: usize| shift.get(ch).copied().unwrap_or(0.0);
     let scales = matches!(
         augment,
         Augment::ScaleCropFlip { .. } | Augment::ScaleCrop { .. }
@@ -376,7 +443,8 @@ fn transform(
                     let sx = (xx + ox) as isize - pad as isize;
                     let v = if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w {
                         let (sy, sx) = (sy as usize, sx as usize);
-                        img.pixels[(ch * h + sy) * w + sx] as f32 / 255.0 - sub(ch, sy, sx)
+                        img.pixels[(ch * h + sy) * w + sx] as f32 / 255.0 + lit(ch)
+                            - sub(ch, sy, sx)
                     } else {
                         0.0
                     };
@@ -419,7 +487,7 @@ fn transform(
             } else {
                 for ch in 0..c {
                     let v = sample(ch.min(img.channels - 1));
-                    out[(ch * h + y) * w + x] = v - sub(ch, y, x);
+                    out[(ch * h + y) * w + x] = v + lit(ch) - sub(ch, y, x);
                 }
             }
         }
@@ -428,7 +496,7 @@ fn transform(
 
 /// The size torchvision's `Resize(side)` gives an `ih` x `iw` image: the shorter side `side`,
 /// the longer `side * long / short` rounded down (`int(...)` in torchvision).
-fn resized_size(ih: usize, iw: usize, side: usize) -> (usize, usize) {
+pub(super) fn resized_size(ih: usize, iw: usize, side: usize) -> (usize, usize) {
     if iw <= ih {
         (side * ih / iw, side)
     } else {
@@ -439,7 +507,7 @@ fn resized_size(ih: usize, iw: usize, side: usize) -> (usize, usize) {
 /// Where torchvision's `center_crop` starts a crop that leaves `margin` pixels:
 /// `int(round(margin / 2.0))`, and Python rounds half to even (a margin of 3 starts at 2, of 5
 /// at 2, of 7 at 4).
-fn centre_offset(margin: usize) -> usize {
+pub(super) fn centre_offset(margin: usize) -> usize {
     let half = margin / 2;
     if margin % 2 == 1 && half % 2 == 1 {
         half + 1
@@ -454,7 +522,7 @@ fn centre_offset(margin: usize) -> usize {
 /// shrinks (so every source pixel counts), and plain bilinear interpolation when it grows.
 /// The `image` crate's `Triangle` filter is that filter; it runs in f32 here, without PIL's
 /// rounding to 8 bits (`runtime/tests/reference.rs` compares both).
-fn resize(img: &RawImage, rh: usize, rw: usize) -> Vec<f32> {
+pub(super) fn resize(img: &RawImage, rh: usize, rw: usize) -> Vec<f32> {
     use image::imageops::{self, FilterType};
     use image::{ImageBuffer, Luma, Rgb};
     let (ih, iw, channels) = (img.height, img.width, img.channels);
@@ -505,11 +573,10 @@ mod tests {
         transform(
             &i,
             [3, 4, 4],
-            Augment::None,
+            Transform::plain(Augment::None, false),
             &mut Rng::new(1),
             &mut out,
             None,
-            false,
         );
         let want: Vec<f32> = i.pixels.iter().map(|&p| p as f32 / 255.0).collect();
         assert_eq!(out, want);
@@ -524,11 +591,10 @@ mod tests {
             transform(
                 &i,
                 [3, 8, 8],
-                Augment::PadCropFlip { pad: 4 },
+                Transform::plain(Augment::PadCropFlip { pad: 4 }, false),
                 &mut Rng::new(s),
                 &mut out,
                 None,
-                false,
             );
             let allowed: Vec<f32> = i.pixels.iter().map(|&p| p as f32 / 255.0).collect();
             assert!(out.iter().all(|v| *v == 0.0 || allowed.contains(v)));
@@ -586,23 +652,82 @@ mod tests {
         transform(
             &i,
             [3, 16, 16],
-            Augment::None,
+            Transform::plain(Augment::None, false),
             &mut Rng::new(0),
             &mut out,
             None,
-            false,
         );
         assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
         let mut out2 = out.clone();
         transform(
             &i,
             [3, 16, 16],
-            Augment::ScaleCropFlip { min: 18, max: 34 },
+            Transform::plain(Augment::ScaleCropFlip { min: 18, max: 34 }, false),
             &mut Rng::new(3),
             &mut out2,
             None,
-            false,
         );
         assert!(out2.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)] // matrix indices read best as indices
+    fn lighting_draws_alexnets_coefficients_along_imagenets_eigenvectors() {
+        // The published eigenvectors are orthonormal (to their four decimals) ...
+        for a in 0..3 {
+            for b in 0..3 {
+                let dot: f32 = (0..3)
+                    .map(|ch| IMAGENET_EIGVEC[ch][a] * IMAGENET_EIGVEC[ch][b])
+                    .sum();
+                let want = if a == b { 1.0 } else { 0.0 };
+                assert!((dot - want).abs() < 1e-3, "columns {a}, {b}: {dot}");
+            }
+        }
+        // ... so each shift V (alpha * lambda) gives back alpha = V^T shift / lambda, drawn
+        // from N(0, std).
+        let mut rng = Rng::new(5);
+        let n = 4000;
+        let (mut sum, mut sq) = ([0f64; 3], [0f64; 3]);
+        for _ in 0..n {
+            let s = lighting_shift(0.1, &mut rng);
+            for k in 0..3 {
+                let a: f32 = (0..3).map(|ch| IMAGENET_EIGVEC[ch][k] * s[ch]).sum::<f32>()
+                    / IMAGENET_EIGVAL[k];
+                sum[k] += a as f64;
+                sq[k] += (a * a) as f64;
+            }
+        }
+        for k in 0..3 {
+            let mean = sum[k] / n as f64;
+            let sd = (sq[k] / n as f64 - mean * mean).sqrt();
+            assert!(
+                mean.abs() < 0.01 && (sd - 0.1).abs() < 0.01,
+                "alpha {k}: {mean} ± {sd}"
+            );
+        }
+    }
+
+    #[test]
+    fn lighting_shifts_the_image_pixels_not_the_padding() {
+        let mut i = img(8, 8);
+        i.pixels.iter_mut().for_each(|p| *p = (*p).max(1));
+        let shift = [0.05, -0.1, 0.2];
+        let run = |shift: [f32; 3]| {
+            let mut out = vec![0f32; 3 * 64];
+            let how = Transform {
+                augment: Augment::PadCropFlip { pad: 4 },
+                folder: false,
+                shift,
+            };
+            transform(&i, [3, 8, 8], how, &mut Rng::new(7), &mut out, None);
+            out
+        };
+        let (plain, lit) = (run([0.0; 3]), run(shift));
+        let padded = plain.iter().filter(|&&v| v == 0.0).count();
+        assert!(padded > 0 && padded < 3 * 64, "the crop shows some padding");
+        for (k, (a, b)) in plain.iter().zip(&lit).enumerate() {
+            let want = if *a == 0.0 { 0.0 } else { shift[k / 64] };
+            assert!((b - a - want).abs() < 1e-6, "pixel {k}: {a} -> {b}");
+        }
     }
 }

@@ -18,6 +18,7 @@ mod mnist;
 pub mod rng;
 mod synthetic;
 pub mod tensors;
+mod views;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use augment::{Augment, AugmentKind, Batch, Mean, Pipeline, SMALL_IMAGE_SIDE};
 pub use synthetic::SYNTHETIC_DEFAULT_LEN;
+pub use views::{ten_crop_offsets, CropAt, TestViews, View};
 
 /// A data set named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -53,6 +53,7 @@ impl Recipe {
                 val_fraction: 0.1,
                 augment: AugmentKind::Auto,
                 flip: true,
+                lighting: 0.0,
                 log_every: 100,
                 eval_every: 1000,
                 adamw: None,
@@ -76,6 +77,7 @@ impl Recipe {
                 val_fraction: 0.0,
                 augment: AugmentKind::Auto,
                 flip: true,
+                lighting: 0.1,
                 log_every: 100,
                 eval_every: 5000,
                 adamw: None,
@@ -193,6 +195,10 @@ fn flip_default() -> bool {
     true
 }
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 /// Every hyper-parameter of a run, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -222,6 +228,10 @@ pub struct TrainConfig {
     /// Whether the augmentation flips images horizontally (`--no-flip`: off).
     #[serde(default = "flip_default")]
     pub flip: bool,
+    /// AlexNet's PCA lighting noise on training images (`--lighting`): the standard deviation
+    /// of its coefficients (`paper-imagenet` 0.1; 0: none; runs before it had none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lighting: f64,
     /// Iterations between metric rows (training loss and error averaged over the interval).
     pub log_every: u64,
     /// Iterations between evaluations (validation/test error) and checkpoints.
@@ -309,6 +319,7 @@ impl TrainConfig {
         }
         pos("--weight-decay", self.weight_decay)?;
         pos("--momentum", self.momentum)?;
+        pos("--lighting", self.lighting)?;
         pos("the lr factor", self.lr_factor)?;
         if !(0.0..1.0).contains(&self.val_fraction) {
             return Err(format!(

@@ -35,6 +35,7 @@ mod progress;
 pub mod resume;
 mod run;
 pub mod sgd;
+mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,7 @@ pub use metrics::Row;
 pub use plan::{plan, Flags, Plan};
 pub use progress::ProgressMode;
 pub use sgd::Sgd;
+pub use testing::{evaluate_views, Testing};
 
 use run::Trainer;
 
@@ -494,6 +496,7 @@ pub fn evaluate_weights(
     device: &Device,
     batch_size: usize,
     mut confusion: Option<&mut Confusion>,
+    testing: Option<&Testing>,
 ) -> Result<(EvalResult, String), TrainError> {
     let at = checkpoint::weights_at(weights);
     let expect = expect_of(graph)?;
@@ -524,12 +527,16 @@ pub fn evaluate_weights(
         input: expect.input,
         mean,
         augment,
+        lighting: 0.0,
         seed: 0,
     };
     if let Some(c) = confusion.as_deref_mut() {
         *c = Confusion::new(model.graph().output.iter().product());
     }
-    let r = evaluate_into(&model, &data, &pipeline, batch_size, device, confusion)?;
+    let r = match testing.filter(|t| !t.views.is_plain()) {
+        Some(t) => evaluate_views(&model, &data, &pipeline, t, batch_size, device, confusion)?,
+        None => evaluate_into(&model, &data, &pipeline, batch_size, device, confusion)?,
+    };
     Ok((r, data.name().to_string()))
 }
 

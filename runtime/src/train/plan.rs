@@ -46,6 +46,8 @@ pub struct Flags {
     pub augment: Option<AugmentKind>,
     /// `Some(false)` for `--no-flip`.
     pub flip: Option<bool>,
+    /// `--lighting STD`.
+    pub lighting: Option<f64>,
     pub log_every: Option<u64>,
     pub eval_every: Option<u64>,
     pub seed: Option<u64>,
@@ -104,6 +106,9 @@ impl Flags {
         }
         if let Some(f) = self.flip {
             t.flip = f;
+        }
+        if let Some(v) = self.lighting {
+            t.lighting = v;
         }
         if let Some(v) = self.log_every {
             t.log_every = v;

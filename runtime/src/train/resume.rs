@@ -162,6 +162,7 @@ pub fn resumed_config(
         ),
         differs("--augment", &t.augment, flags.augment.as_ref(), augment),
         differs("the flip (--no-flip)", &t.flip, flags.flip.as_ref(), on_off),
+        differs("--lighting", &t.lighting, flags.lighting.as_ref(), plain),
         differs("--log-every", &t.log_every, flags.log_every.as_ref(), plain),
         differs(
             "--eval-every",

@@ -106,6 +106,7 @@ impl Trainer {
             input: expect.input,
             mean: mean.clone(),
             augment,
+            lighting: tc.lighting as f32,
             seed: tc.seed,
         };
         let device = run.device.clone().autodiff();
@@ -162,7 +163,7 @@ impl Trainer {
         ));
         // Which part of the data does what, and how training images are augmented.
         progress.message(&format!(
-            "data: training on {}; validation on {}; test on {}; augmentation {}{}",
+            "data: training on {}; validation on {}; test on {}; augmentation {}{}{}",
             train_set.name(),
             val.as_ref().map_or("none", |v| v.name()),
             test.as_ref().map_or("none", |t| t.name()),
@@ -171,6 +172,11 @@ impl Trainer {
                 ""
             } else {
                 " without flips"
+            },
+            if tc.lighting > 0.0 {
+                format!(", PCA lighting noise (std {})", tc.lighting)
+            } else {
+                String::new()
             }
         ));
         if let (Some(r), Some(i)) = (&init_report, &config.init) {
