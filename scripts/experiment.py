@@ -236,22 +236,9 @@ def main():
         layers = sum(1 for layer in reports[n]["layers"] if layer["kind"] in ("conv", "fc"))
         lines.append(f"| {n} | {layers} | {reports[n]['params']:,} | {tr:.1%} | {loss:.3f} "
                      f"| {te:.1%} | {best:.1%} | {speed:.0f} | {secs:.0f} s |")
-    # Where the figures come from (issue 24): the command and the day, so that the published
-    # summary says how to reproduce it and when its timings were measured.
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    lines += ["", "Images/s and training time are as measured on the machine at the time, other "
-              "work included (timing, not a benchmark).", "",
-              f"Made by `python3 scripts/experiment.py {shlex.join(sys.argv[1:])}` on {day} "
-              f"(UTC), commit {commit}.", ""]
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-    if args.publish:
-        dest = os.path.abspath(args.publish)
-        os.makedirs(dest, exist_ok=True)
-        shutil.copy(os.path.join(out, "summary.md"), dest)
+    dest = write_summary(args, out, lines, "Images/s and training time are as measured on the "
+                         "machine at the time, other work included (timing, not a benchmark).")
+    if dest:
         for base in plots:
             for ext in (".svg", ".png"):
                 shutil.copy(base + ext, dest)
@@ -260,6 +247,27 @@ def main():
             for name in ("config.json", "metrics.csv"):
                 shutil.copy(os.path.join(out, n, name), os.path.join(dest, n, name))
         print(f"published to {dest}")
+
+
+def write_summary(args, out, lines, timing):
+    """Write OUT/summary.md: `lines`, the `timing` note, and where the figures come from (the
+    command, the day and the commit, so that a published summary says how to reproduce it and
+    when its timings were measured). With --publish, copy it there and return that folder."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT).stdout.strip() or "unknown"
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    lines = lines + ["", timing, "",
+                     f"Made by `python3 scripts/experiment.py {shlex.join(sys.argv[1:])}` on "
+                     f"{day} (UTC), commit {commit}.", ""]
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    if not args.publish:
+        return None
+    dest = os.path.abspath(args.publish)
+    os.makedirs(dest, exist_ok=True)
+    shutil.copy(os.path.join(out, "summary.md"), dest)
+    return dest
 
 
 def spread(values):
@@ -358,20 +366,9 @@ def table6(args):
         speeds.sort()
         lines.append(f"| {n} | {reports[n]['params']:,} | {TABLE6_PAPER.get(n, '-')} | "
                      + " | ".join(cells) + f" | {speeds[len(speeds) // 2]:.0f} |")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=ROOT).stdout.strip() or "unknown"
-    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    lines += ["", "Images/s: the median over every logged row of every run (timing on the "
-              "machine at the time, not a benchmark).", "",
-              f"Made by `python3 scripts/experiment.py {shlex.join(sys.argv[1:])}` on {day} "
-              f"(UTC), commit {commit}.", ""]
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-    if args.publish:
-        dest = os.path.abspath(args.publish)
-        os.makedirs(dest, exist_ok=True)
-        shutil.copy(os.path.join(out, "summary.md"), dest)
+    dest = write_summary(args, out, lines, "Images/s: the median over every logged row of every "
+                         "run (timing on the machine at the time, not a benchmark).")
+    if dest:
         for tag in datasets:
             for n in nets:
                 for seed in seeds:

@@ -432,7 +432,7 @@ pub fn evaluate_into(
     let model = model.valid().to_device(&device);
     let classes = model.graph().output.iter().product::<usize>();
     let order: Vec<u32> = (0..data.len() as u32).collect();
-    let (mut loss, mut top1, mut top5) = (0.0, 0, 0);
+    let mut tally = Tally::default();
     for chunk in order.chunks(batch_size.max(1)) {
         let b = pipeline.batch(data, chunk, false, 0, 0)?;
         let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &device);
@@ -440,21 +440,47 @@ pub fn evaluate_into(
             .try_forward(x)
             .map_err(|e| TrainError::Input(e.to_string()))?;
         let logits = to_vec_f32(logits)?;
-        let (l, t1, t5) = score(&logits, &b.labels, classes);
-        if let Some(c) = confusion.as_deref_mut() {
-            c.add(&logits, &b.labels);
-        }
-        loss += l;
-        top1 += t1;
-        top5 += t5;
+        tally.add(&logits, &b.labels, classes, confusion.as_deref_mut());
     }
-    let n = data.len().max(1) as f64;
-    Ok(EvalResult {
-        images: data.len(),
-        loss: loss / n,
-        top1_error: top1 as f64 / n,
-        top5_error: (classes > 10).then_some(top5 as f64 / n),
-    })
+    Ok(tally.result(data.len(), classes))
+}
+
+/// Sums of an evaluation's loss and top-1 and top-5 errors over its batches.
+#[derive(Default)]
+struct Tally {
+    loss: f64,
+    top1: usize,
+    top5: usize,
+}
+
+impl Tally {
+    /// Score a batch's `logits` (`classes` a row) against `labels`, into `confusion` too.
+    fn add(
+        &mut self,
+        logits: &[f32],
+        labels: &[i64],
+        classes: usize,
+        confusion: Option<&mut Confusion>,
+    ) {
+        let (l, t1, t5) = score(logits, labels, classes);
+        if let Some(c) = confusion {
+            c.add(logits, labels);
+        }
+        self.loss += l;
+        self.top1 += t1;
+        self.top5 += t5;
+    }
+
+    /// The means over `images` images (top-5 above 10 classes).
+    fn result(&self, images: usize, classes: usize) -> EvalResult {
+        let n = images.max(1) as f64;
+        EvalResult {
+            images,
+            loss: self.loss / n,
+            top1_error: self.top1 as f64 / n,
+            top5_error: (classes > 10).then_some(self.top5 as f64 / n),
+        }
+    }
 }
 
 /// Train: see the module docs. The steps are `run::Trainer`'s.

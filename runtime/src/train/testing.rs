@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{score, to_vec_f32, Confusion, EvalResult, TrainError};
+use super::{to_vec_f32, Confusion, EvalResult, Tally, TrainError};
 use crate::data::{Dataset, Pipeline, TestViews, View};
 use crate::Network;
 
@@ -45,7 +45,7 @@ pub fn evaluate_views(
     let classes = model.graph().output.iter().product::<usize>().max(1);
     let per = views.per_image();
     let mut nets: BTreeMap<[usize; 3], Network> = BTreeMap::new();
-    let (mut loss, mut top1, mut top5) = (0.0, 0, 0);
+    let mut tally = Tally::default();
     let images: Vec<usize> = (0..data.len()).collect();
     for chunk in images.chunks((batch_size / per).max(1)) {
         let made: Vec<Result<Vec<View>, TrainError>> = chunk
@@ -101,21 +101,9 @@ pub fn evaluate_views(
             .map(|&p| (p / per as f64).ln() as f32)
             .collect();
         let labels: Vec<i64> = chunk.iter().map(|&i| data.label(i) as i64).collect();
-        let (l, t1, t5) = score(&log_mean, &labels, classes);
-        if let Some(c) = confusion.as_deref_mut() {
-            c.add(&log_mean, &labels);
-        }
-        loss += l;
-        top1 += t1;
-        top5 += t5;
+        tally.add(&log_mean, &labels, classes, confusion.as_deref_mut());
     }
-    let n = data.len().max(1) as f64;
-    Ok(EvalResult {
-        images: data.len(),
-        loss: loss / n,
-        top1_error: top1 as f64 / n,
-        top5_error: (classes > 10).then_some(top5 as f64 / n),
-    })
+    Ok(tally.result(data.len(), classes))
 }
 
 /// `model` compiled at input `shape`, sharing its layers.
