@@ -147,42 +147,35 @@ fn ten_crops_are_the_corners_the_centre_and_their_mirrors() {
     crops.extend(corners.iter().map(|&(t, l)| (t, l, true)));
 
     let (mut loss, mut wrong, mut n) = (0.0f64, 0, 0);
-    for k in 0..10u32 {
-        for i in 10..12u32 {
-            let png = data
-                .join("val")
-                .join(format!("c{k}"))
-                .join(format!("{i}.png"));
-            let img = image::open(&png).unwrap().to_rgb8();
-            let mut x = Vec::new();
-            for &(top, left, flip) in &crops {
-                for ch in 0..3 {
-                    for y in 0..16 {
-                        for c in 0..16 {
-                            let sx = if flip { left + 15 - c } else { left + c };
-                            let p = img.get_pixel(sx as u32, (top + y) as u32)[ch];
-                            x.push(p as f32 / 255.0);
-                        }
+    for (k, img) in val_images(&data) {
+        let mut x = Vec::new();
+        for &(top, left, flip) in &crops {
+            for ch in 0..3 {
+                for y in 0..16 {
+                    for c in 0..16 {
+                        let sx = if flip { left + 15 - c } else { left + c };
+                        let p = img.get_pixel(sx as u32, (top + y) as u32)[ch];
+                        x.push(p as f32 / 255.0);
                     }
                 }
             }
-            let logits = forward(dir.path(), &file, "tiny", &weights, &[10, 3, 16, 16], &x);
-            let mut mean = [0f64; 10];
-            for row in logits.chunks(10) {
-                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-                let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
-                let s: f64 = e.iter().sum();
-                for (a, v) in mean.iter_mut().zip(e) {
-                    *a += v / s / 10.0;
-                }
-            }
-            loss -= mean[k as usize].ln();
-            let best = (0..10)
-                .max_by(|&a, &b| mean[a].total_cmp(&mean[b]))
-                .unwrap();
-            wrong += usize::from(best != k as usize);
-            n += 1;
         }
+        let logits = forward(dir.path(), &file, "tiny", &weights, &[10, 3, 16, 16], &x);
+        let mut mean = [0f64; 10];
+        for row in logits.chunks(10) {
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+            let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            for (a, v) in mean.iter_mut().zip(e) {
+                *a += v / s / 10.0;
+            }
+        }
+        loss -= mean[k as usize].ln();
+        let best = (0..10)
+            .max_by(|&a, &b| mean[a].total_cmp(&mean[b]))
+            .unwrap();
+        wrong += usize::from(best != k as usize);
+        n += 1;
     }
     let (loss, top1) = (loss / n as f64, wrong as f64 / n as f64);
     let got = ten["loss"].as_f64().unwrap();
@@ -210,27 +203,20 @@ fn ten_crops_are_the_corners_the_centre_and_their_mirrors() {
     // on the whole 18x22 image.
     let whole = eval(&file, "tiny", &data, &weights, &["--scales", "18"]);
     let mut loss = 0.0f64;
-    for k in 0..10u32 {
-        for i in 10..12u32 {
-            let png = data
-                .join("val")
-                .join(format!("c{k}"))
-                .join(format!("{i}.png"));
-            let img = image::open(&png).unwrap().to_rgb8();
-            let mut x = Vec::new();
-            for ch in 0..3 {
-                for y in 0..H {
-                    for c in 0..W {
-                        x.push(img.get_pixel(c, y)[ch] as f32 / 255.0);
-                    }
+    for (k, img) in val_images(&data) {
+        let mut x = Vec::new();
+        for ch in 0..3 {
+            for y in 0..H {
+                for c in 0..W {
+                    x.push(img.get_pixel(c, y)[ch] as f32 / 255.0);
                 }
             }
-            let shape = [1, 3, H as usize, W as usize];
-            let row = forward(dir.path(), &file, "tiny", &weights, &shape, &x);
-            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-            let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
-            loss += lse - row[k as usize] as f64;
         }
+        let shape = [1, 3, H as usize, W as usize];
+        let row = forward(dir.path(), &file, "tiny", &weights, &shape, &x);
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+        loss += lse - row[k as usize] as f64;
     }
     let loss = loss / 20.0;
     let got = whole["loss"].as_f64().unwrap();
@@ -238,6 +224,21 @@ fn ten_crops_are_the_corners_the_centre_and_their_mirrors() {
         (got - loss).abs() < 1e-6 * loss.max(1.0),
         "eval {got}, forward {loss}"
     );
+}
+
+/// The test images of `folder`, each with its class.
+fn val_images(data: &Path) -> Vec<(u32, image::RgbImage)> {
+    let mut out = Vec::new();
+    for k in 0..10u32 {
+        for i in 10..12u32 {
+            let png = data
+                .join("val")
+                .join(format!("c{k}"))
+                .join(format!("{i}.png"));
+            out.push((k, image::open(&png).unwrap().to_rgb8()));
+        }
+    }
+    out
 }
 
 /// Logits of `archc forward` on `x` (the checkpoint's mean subtracted by forward itself).
