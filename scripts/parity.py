@@ -11,7 +11,8 @@ defaults, an input batch, and PyTorch's eval-mode output:
 
 Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn, resnext50_32x4d,
 wide_resnet50_2, mobilenet_v2, googlenet (with its auxiliary heads), densenet121,
-shufflenet_v2_x1_0, mobilenet_v3_large, efficientnet_b0 and convnext_tiny, and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
+shufflenet_v2_x1_0, mobilenet_v3_large, efficientnet_b0, convnext_tiny and inception_v3 (at 3x299x299,
+which its auxiliary head needs), and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
 (names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
 (the same layers as at 224, a third of the time on CPU); the CIFAR network on 3x32x32.
 
@@ -181,8 +182,11 @@ def main():
         # Pointwise `nn.Linear` layers on channels-last maps (1x1 convs in archc), layer norms
         # and layer scales.
         ("convnext_tiny", "architectures/convnext.arch", "convnext_tiny", [3, 128, 128], lambda: torchvision.models.convnext_tiny()),
+        # Factorised convs (1x7, 7x1), nested branches and the auxiliary head, at the 299x299
+        # its auxiliary head needs; BN eps 0.001.
+        ("inception_v3", "architectures/inception.arch", "inception_v3", [3, 299, 299], lambda: torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True)),
     ]
-    calibrated = {"mobilenet_v2", "googlenet", "densenet121", "shufflenet_v2_x1_0", "mobilenet_v3_large", "efficientnet_b0"}
+    calibrated = {"mobilenet_v2", "googlenet", "densenet121", "shufflenet_v2_x1_0", "mobilenet_v3_large", "efficientnet_b0", "inception_v3"}
     manifest = []
     for seed, (name, file, network, shape, make) in enumerate(nets):
         torch.manual_seed(1000 + seed)

@@ -266,8 +266,8 @@ impl<'p> Expander<'p> {
                     Some(n) => s.naming = n,
                     None => self.err(
                         bad(
-                            "archc, resnet, sequential, mobilenet, mobilenet_v3, efficientnet, googlenet, densenet, nested or convnext",
-                            "resnet: torchvision's ResNet weight names; sequential: torchvision's VGG names (features.N, classifier.N); mobilenet: torchvision's MobileNetV2 names (features.N.conv.J); mobilenet_v3, efficientnet, googlenet, densenet, convnext: those networks' torchvision names; nested: every stage, block and branch a Sequential (stage.0, stage.1.branch2.3: ShuffleNetV2); archc: archc's own",
+                            "archc, resnet, sequential, mobilenet, mobilenet_v3, efficientnet, googlenet, densenet, nested, convnext or inception",
+                            "resnet: torchvision's ResNet weight names; sequential: torchvision's VGG names (features.N, classifier.N); mobilenet: torchvision's MobileNetV2 names (features.N.conv.J); mobilenet_v3, efficientnet, googlenet, densenet, convnext, inception: those networks' torchvision names; nested: every stage, block and branch a Sequential (stage.0, stage.1.branch2.3: ShuffleNetV2); archc: archc's own",
                         ),
                         st.span,
                     ),

@@ -125,6 +125,12 @@ pub enum Naming {
     /// `block.3`, `block.5` pointwise layers) and `layer_scale`, then `classifier.0` (layer
     /// norm) and `classifier.2` (fc).
     Convnext,
+    /// torchvision's Inception-v3 names: a conv with its BN is a `BasicConv2d` (`.conv`, `.bn`);
+    /// a stage line's is the stage's (`Conv2d_1a_3x3.conv`); in a branch with one conv the
+    /// branch's (`Mixed_5b.branch1x1.conv`), else numbered from 1 (`branch5x5_2`), a nested
+    /// branch after the number (`Mixed_7b.branch3x3_2a`, pools not counted); in a block without
+    /// branches (the auxiliary classifier) `convK` from 0 and `fc`; a stage line's fc is `fc`.
+    Inception,
     /// Every stage line, block repetition and branch a `nn.Sequential` of its layers:
     /// `conv1.0`, `stage2.0.branch2.3`, and `fc` for a stage line's single fc (torchvision's
     /// ShuffleNetV2).
@@ -144,6 +150,7 @@ impl Naming {
             "densenet" => Naming::Densenet,
             "nested" => Naming::Nested,
             "convnext" => Naming::Convnext,
+            "inception" => Naming::Inception,
             _ => return None,
         })
     }

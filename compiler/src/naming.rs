@@ -128,6 +128,62 @@ fn googlenet_names(nodes: &[Node]) -> Vec<Option<String>> {
     names
 }
 
+/// torchvision's Inception-v3 names (see [`Naming::Inception`]).
+fn inception_names(nodes: &[Node]) -> Vec<Option<String>> {
+    let mut names = vec![None; nodes.len()];
+    let all = containers(nodes);
+    // The convs of each container, in order (a pool or dropout is not a BasicConv2d).
+    let conv_count = |ids: &[usize]| {
+        basic_conv_elements(nodes, ids)
+            .iter()
+            .filter(|e| e.1 == "conv")
+            .count()
+    };
+    for (&(stage, rep, branch), ids) in &all {
+        let Some(stage) = stage else { continue };
+        let els = basic_conv_elements(nodes, ids);
+        let convs = conv_count(ids);
+        // A branch that nested branches follow is numbered even with one conv of its own
+        // (Inception-E's `branch3x3_1` before `branch3x3_2a`).
+        let has_nested = all.keys().any(|&(s, r, b)| {
+            s == Some(stage) && r == rep && b.len() > branch.len() && b.starts_with(branch)
+        });
+        let mut ordinal = 0;
+        let mut last_element = usize::MAX;
+        for (&id, &(k, role)) in ids.iter().zip(&els) {
+            if role == "conv" && k != last_element {
+                ordinal += 1;
+                last_element = k;
+            }
+            let n = &nodes[id];
+            if !weighted(n) {
+                continue;
+            }
+            let linear = matches!(n.op, Op::Linear { .. });
+            let name = match (branch, role) {
+                ([], "") if linear && rep.is_some() => format!("{stage}.fc"),
+                ([], "") if linear => "fc".to_string(),
+                ([], "") => format!("{stage}.{}", n.path.local),
+                ([], r) if rep.is_some() => format!("{stage}.conv{}.{r}", ordinal - 1),
+                ([], r) => format!("{stage}.{r}"),
+                ([b], r) if convs == 1 && !has_nested => format!("{stage}.{b}.{r}"),
+                ([b], r) => format!("{stage}.{b}_{ordinal}.{r}"),
+                ([b, sub], r) if convs == 1 => {
+                    // After the parent branch's own convs.
+                    let parent: &[String] = std::slice::from_ref(b);
+                    let before = all
+                        .get(&(Some(stage), rep, parent))
+                        .map_or(0, |p| conv_count(p));
+                    format!("{stage}.{b}_{}{sub}.{r}", before + 1)
+                }
+                _ => n.name.clone(),
+            };
+            names[id] = Some(name);
+        }
+    }
+    names
+}
+
 /// torchvision's DenseNet names (see [`Naming::Densenet`]): a stage line's conv is
 /// `features.STAGE` and its BN `features.normD` (D the stage name's digits) or, without a conv,
 /// `features.STAGE`; a block repetition is `features.STAGE.denseblockR` when the stage repeats
@@ -570,6 +626,7 @@ impl<'a> Namer<'a> {
                 Naming::MobilenetV3 => features_names(&t.graph.nodes, false),
                 Naming::Efficientnet => features_names(&t.graph.nodes, true),
                 Naming::Convnext => convnext_names(&t.graph.nodes),
+                Naming::Inception => inception_names(&t.graph.nodes),
                 _ => Vec::new(),
             },
         }
@@ -639,7 +696,8 @@ impl<'a> Namer<'a> {
             | Naming::Nested
             | Naming::MobilenetV3
             | Naming::Efficientnet
-            | Naming::Convnext => {
+            | Naming::Convnext
+            | Naming::Inception => {
                 // Weight-bearing nodes by the scheme; the rest keep archc's (unique) names.
                 match (&self.precomputed[n.id.0], suffix) {
                     (Some(base), None) => base.clone(),

@@ -1,6 +1,7 @@
 //! Parity with PyTorch: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn,
 //! resnext50_32x4d, wide_resnet50_2, mobilenet_v2, googlenet, densenet121, shufflenet_v2_x1_0,
-//! mobilenet_v3_large, efficientnet_b0 and convnext_tiny and a PyTorch CIFAR ResNet-20 with option A, with
+//! mobilenet_v3_large, efficientnet_b0, convnext_tiny and inception_v3 and a PyTorch CIFAR ResNet-20
+//! with option A, with
 //! seeded random weights and non-default batch norm statistics, loaded into the archc-compiled
 //! networks by torchvision's names: eval-mode outputs agree within 1e-4 relative to the largest
 //! logit (absolute where the logits stay below 1; they are of order 0.5 to 30).
@@ -107,7 +108,8 @@ fn outputs_agree_with_pytorch() {
             "shufflenet_v2_x1_0",
             "mobilenet_v3_large",
             "efficientnet_b0",
-            "convnext_tiny"
+            "convnext_tiny",
+            "inception_v3"
         ],
         "the networks of scripts/parity.py"
     );
