@@ -266,7 +266,9 @@ pub struct Dims(pub Vec<u64>);
 fn parse_timeout(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(t) if t > 0.0 && t <= 86400.0 => Ok(t),
-        _ => Err(format!("`{s}` is not a timeout: give seconds, more than 0 and at most 86400")),
+        _ => Err(format!(
+            "`{s}` is not a timeout: give seconds, more than 0 and at most 86400"
+        )),
     }
 }
 

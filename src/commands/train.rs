@@ -61,7 +61,7 @@ mod imp {
         if a.dry_run {
             return dry_run(&prepared);
         }
-        let group = group(&a, &flags)?;
+        let group = group(&a, &flags, prepared.config.train.batch_size)?;
         let writer = group.as_ref().is_none_or(|g| g.rank == 0);
         // A second Ctrl-C does not wait for the step to finish.
         let interrupt = train::interrupt_flag(|| std::process::exit(130)).map_err(usage)?;
@@ -98,10 +98,21 @@ mod imp {
     /// joined; `None` for one process. The launch's variables are read here: a launch that
     /// cannot work is a usage error (exit 2), a group that cannot be joined (a peer never
     /// came, within --dist-timeout) an error (exit 1).
-    fn group(a: &TrainArgs, flags: &Flags) -> Result<Option<train::dist::Group>, Failure> {
+    fn group(
+        a: &TrainArgs,
+        flags: &Flags,
+        batch_size: usize,
+    ) -> Result<Option<train::dist::Group>, Failure> {
         let Some(launch) = train::dist::Launch::from_env().map_err(usage)? else {
             return Ok(None);
         };
+        // Before joining, so that every process says it (none waits for one that left).
+        if !batch_size.is_multiple_of(launch.world) {
+            return Err(usage(format!(
+                "the batch size {batch_size} is not a multiple of the {} processes",
+                launch.world
+            )));
+        }
         if !flags.devices.is_empty() {
             return Err(usage(format!(
                 "--devices cannot be combined with {} (one process per device: give each \

@@ -96,9 +96,12 @@ impl Launch {
         }
         let master_addr = get("MASTER_ADDR")
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| format!("{launcher} launched {world} processes but MASTER_ADDR is not set"))?;
-        let port = get("MASTER_PORT")
-            .ok_or_else(|| format!("{launcher} launched {world} processes but MASTER_PORT is not set"))?;
+            .ok_or_else(|| {
+                format!("{launcher} launched {world} processes but MASTER_ADDR is not set")
+            })?;
+        let port = get("MASTER_PORT").ok_or_else(|| {
+            format!("{launcher} launched {world} processes but MASTER_PORT is not set")
+        })?;
         let master_port = port
             .trim()
             .parse::<u16>()
@@ -430,7 +433,10 @@ mod tests {
         let l = launch(&torchrun).unwrap().expect("a launch");
         assert_eq!((l.rank, l.world, l.local_rank), (1, 2, 1));
         assert_eq!((l.master_port, l.agent_store), (29500, true));
-        assert_eq!((l.prefix.as_str(), l.launcher), ("archc/attempt_3/", "torchrun"));
+        assert_eq!(
+            (l.prefix.as_str(), l.launcher),
+            ("archc/attempt_3/", "torchrun")
+        );
         // One process is an ordinary run.
         assert_eq!(launch(&[("RANK", "0"), ("WORLD_SIZE", "1")]), Ok(None));
         let slurm = [
@@ -441,19 +447,33 @@ mod tests {
             ("MASTER_PORT", "29400"),
         ];
         let l = launch(&slurm).unwrap().expect("a launch");
-        assert_eq!((l.rank, l.world, l.local_rank, l.launcher), (3, 4, 1, "srun"));
+        assert_eq!(
+            (l.rank, l.world, l.local_rank, l.launcher),
+            (3, 4, 1, "srun")
+        );
         assert!(!l.agent_store);
         // Task 0 of an allocation without MASTER_ADDR: a plain run; another task: an error.
-        assert_eq!(launch(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "4")]), Ok(None));
+        assert_eq!(
+            launch(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "4")]),
+            Ok(None)
+        );
         let e = launch(&[("SLURM_PROCID", "2"), ("SLURM_NTASKS", "4")]).unwrap_err();
         assert!(e.contains("MASTER_ADDR and MASTER_PORT are not set"), "{e}");
         for (vars, says) in [
             (&[("RANK", "2"), ("WORLD_SIZE", "2")][..], "does not fit"),
             (&[("RANK", "x"), ("WORLD_SIZE", "2")][..], "RANK=x"),
             (&[("WORLD_SIZE", "2")][..], "RANK is not"),
-            (&[("RANK", "0"), ("WORLD_SIZE", "2")][..], "MASTER_ADDR is not set"),
             (
-                &[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "99999")][..],
+                &[("RANK", "0"), ("WORLD_SIZE", "2")][..],
+                "MASTER_ADDR is not set",
+            ),
+            (
+                &[
+                    ("RANK", "0"),
+                    ("WORLD_SIZE", "2"),
+                    ("MASTER_ADDR", "h"),
+                    ("MASTER_PORT", "99999"),
+                ][..],
                 "not a port",
             ),
         ] {
