@@ -44,6 +44,7 @@ mod imp {
 
     pub fn run(a: TrainArgs) -> Result<(), Failure> {
         let flags = flags(&a)?;
+        let launch = launch(&flags)?;
         let plan = train::plan(&flags, &a.out, a.resume).map_err(failure)?;
         // The devices are opened as a real run opens them, before a dry run returns.
         let device = crate::commands::device(&flags.device)?;
@@ -61,7 +62,10 @@ mod imp {
         if a.dry_run {
             return dry_run(&prepared);
         }
-        let group = group(&a, &flags, prepared.config.train.batch_size)?;
+        let group = match launch {
+            Some(l) => Some(join(&a, &l, prepared.config.train.batch_size)?),
+            None => None,
+        };
         let writer = group.as_ref().is_none_or(|g| g.rank == 0);
         // A second Ctrl-C does not wait for the step to finish.
         let interrupt = train::interrupt_flag(|| std::process::exit(130)).map_err(usage)?;
@@ -94,25 +98,13 @@ mod imp {
         }
     }
 
-    /// The process group when the launcher started several processes (`torchrun`, `srun`),
-    /// joined; `None` for one process. The launch's variables are read here: a launch that
-    /// cannot work is a usage error (exit 2), a group that cannot be joined (a peer never
-    /// came, within --dist-timeout) an error (exit 1).
-    fn group(
-        a: &TrainArgs,
-        flags: &Flags,
-        batch_size: usize,
-    ) -> Result<Option<train::dist::Group>, Failure> {
+    /// The launch when a launcher started several processes (`torchrun`, `srun`), or `None`
+    /// for one process: read from the environment before any device is opened. A launch that
+    /// cannot work is a usage error (exit 2).
+    fn launch(flags: &Flags) -> Result<Option<train::dist::Launch>, Failure> {
         let Some(launch) = train::dist::Launch::from_env().map_err(usage)? else {
             return Ok(None);
         };
-        // Before joining, so that every process says it (none waits for one that left).
-        if !batch_size.is_multiple_of(launch.world) {
-            return Err(usage(format!(
-                "the batch size {batch_size} is not a multiple of the {} processes",
-                launch.world
-            )));
-        }
         if !flags.devices.is_empty() {
             return Err(usage(format!(
                 "--devices cannot be combined with {} (one process per device: give each \
@@ -129,22 +121,38 @@ mod imp {
                 flags.device, launch.launcher
             )));
         }
+        Ok(Some(launch))
+    }
+
+    /// Join the process group of `launch`. A batch that does not split over the processes is
+    /// a usage error, said by every process before any joins (none waits for one that left);
+    /// a group that cannot be joined (a peer never came, within --dist-timeout) an error
+    /// (exit 1).
+    fn join(
+        a: &TrainArgs,
+        launch: &train::dist::Launch,
+        batch_size: usize,
+    ) -> Result<train::dist::Group, Failure> {
+        if !batch_size.is_multiple_of(launch.world) {
+            return Err(usage(format!(
+                "the batch size {batch_size} is not a multiple of the {} processes",
+                launch.world
+            )));
+        }
         let timeout = std::time::Duration::from_secs_f64(a.dist_timeout);
-        train::dist::Group::join(&launch, timeout)
-            .map(Some)
-            .map_err(|e| {
-                eprintln!(
-                    "archc: distributed training: rank {} of {}: joining the process group at \
-                     {}:{} failed (--dist-timeout {} s): {}",
-                    launch.rank,
-                    launch.world,
-                    launch.master_addr,
-                    launch.master_port,
-                    a.dist_timeout,
-                    e.lines().next().unwrap_or("")
-                );
-                Failure::Input
-            })
+        train::dist::Group::join(launch, timeout).map_err(|e| {
+            eprintln!(
+                "archc: distributed training: rank {} of {}: joining the process group at {}:{} \
+                 failed (--dist-timeout {} s): {}",
+                launch.rank,
+                launch.world,
+                launch.master_addr,
+                launch.master_port,
+                a.dist_timeout,
+                e.lines().next().unwrap_or("")
+            );
+            Failure::Input
+        })
     }
 
     /// The flags as given (`None` where not given). `--devices a,b,...`: data-parallel over
