@@ -262,6 +262,16 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dims(pub Vec<u64>);
 
+/// `--dist-timeout`: positive seconds, at most a day.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 86400.0 => Ok(t),
+        _ => Err(format!(
+            "`{s}` is not a timeout: give seconds, more than 0 and at most 86400"
+        )),
+    }
+}
+
 fn parse_dims(s: &str) -> Result<Dims, String> {
     let dims: Result<Vec<u64>, _> = s
         .split(['x', 'X'])
@@ -358,6 +368,11 @@ pub struct TrainArgs {
     /// (default: none, one device: --device)
     #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
+    /// Under torchrun or srun (several processes): how long a process waits for its peers, to
+    /// connect, and at each collective (rank 0's evaluation and checkpoints included), before
+    /// it stops with an error. See docs/training.md
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0, value_parser = parse_timeout)]
+    pub dist_timeout: f64,
     /// Seed of the initialisation, the data order, the augmentation and the validation split
     /// (default: 0)
     #[arg(long)]

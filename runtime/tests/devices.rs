@@ -81,6 +81,7 @@ fn run_on(
         progress: ProgressMode::Quiet,
         interrupt: None,
         pause_after: pause,
+        group: None,
     })
 }
 

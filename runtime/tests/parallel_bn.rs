@@ -61,6 +61,7 @@ fn running_statistics_of_two_workers_are_the_average_of_their_updates() {
         progress: ProgressMode::Quiet,
         interrupt: None,
         pause_after: None,
+        group: None,
     })
     .expect("trains");
     let ck = dir.path().join("checkpoints/last");

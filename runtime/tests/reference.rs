@@ -105,6 +105,7 @@ fn the_per_pixel_mean_is_numpys_average_of_the_training_part() {
         progress: ProgressMode::Quiet,
         interrupt: None,
         pause_after: None,
+        group: None,
     })
     .expect("trains");
     let stored = checkpoint::load_mean(&out.path().join("checkpoints/last/mean.safetensors"))

@@ -122,6 +122,7 @@ fn check(m: &Manifest, r: &Reference, out: &Path) -> (f64, f64) {
         progress: ProgressMode::Quiet,
         interrupt: None,
         pause_after: None,
+        group: None,
     })
     .expect("trains");
 

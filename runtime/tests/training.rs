@@ -40,6 +40,7 @@ fn run(
         progress: ProgressMode::Quiet,
         interrupt: None,
         pause_after: pause,
+        group: None,
     })
 }
 
@@ -241,6 +242,7 @@ fn an_interrupt_saves_and_stops() {
         progress: ProgressMode::Quiet,
         interrupt: Some(flag),
         pause_after: None,
+        group: None,
     })
     .expect("stops cleanly");
     assert_eq!((s.outcome, s.iteration), (Outcome::Interrupted, 0));

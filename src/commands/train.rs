@@ -3,7 +3,8 @@
 //! The steps: the flags given (`flags`), the run they resolve to (`train::plan`: a new run,
 //! or a resumed one checked against its `config.json`), the devices opened, the network
 //! compiled, the data opened (`prepare`), then either the dry run's printout (`dry_run`) or
-//! the run itself and its closing line (`summary_line`).
+//! the run itself and its closing line (`summary_line`). Launched as one of several processes
+//! (torchrun, srun: `group`), it first joins their process group; only rank 0 prints.
 
 #[cfg(not(feature = "runtime"))]
 pub fn run(_args: crate::cli::TrainArgs) -> Result<(), super::Failure> {
@@ -43,6 +44,7 @@ mod imp {
 
     pub fn run(a: TrainArgs) -> Result<(), Failure> {
         let flags = flags(&a)?;
+        let launch = launch(&flags)?;
         let plan = train::plan(&flags, &a.out, a.resume).map_err(failure)?;
         // The devices are opened as a real run opens them, before a dry run returns.
         let device = crate::commands::device(&flags.device)?;
@@ -60,6 +62,11 @@ mod imp {
         if a.dry_run {
             return dry_run(&prepared);
         }
+        let group = match launch {
+            Some(l) => Some(join(&a, &l, prepared.config.train.batch_size)?),
+            None => None,
+        };
+        let writer = group.as_ref().is_none_or(|g| g.rank == 0);
         // A second Ctrl-C does not wait for the step to finish.
         let interrupt = train::interrupt_flag(|| std::process::exit(130)).map_err(usage)?;
         let summary = train::train(train::Run {
@@ -77,16 +84,75 @@ mod imp {
             },
             interrupt: Some(interrupt),
             pause_after: None,
+            group,
         })
         .map_err(failure)?;
         // Quiet: nothing on success (an interrupted run still says where it stopped).
-        if !(a.progress == ProgressArg::Quiet && summary.outcome == Outcome::Finished) {
+        let quiet = a.progress == ProgressArg::Quiet && summary.outcome == Outcome::Finished;
+        if writer && !quiet {
             eprintln!("{}", summary_line(&summary, &a));
         }
         match summary.outcome {
             Outcome::Finished => Ok(()),
             Outcome::Interrupted => Err(Failure::Interrupted),
         }
+    }
+
+    /// The launch when a launcher started several processes (`torchrun`, `srun`), or `None`
+    /// for one process: read from the environment before any device is opened. A launch that
+    /// cannot work is a usage error (exit 2).
+    fn launch(flags: &Flags) -> Result<Option<train::dist::Launch>, Failure> {
+        let Some(launch) = train::dist::Launch::from_env().map_err(usage)? else {
+            return Ok(None);
+        };
+        if !flags.devices.is_empty() {
+            return Err(usage(format!(
+                "--devices cannot be combined with {} (one process per device: give each \
+                 process --device)",
+                launch.launcher
+            )));
+        }
+        if flags.device.starts_with("cuda") {
+            return Err(usage(format!(
+                "--device {} under {}: training over several processes on GPUs needs c10d's \
+                 NCCL backend, which this archc is not built with; it runs on --device \
+                 libtorch-cpu (Gloo) or cpu. On one machine, --devices cuda:0,cuda:1,... \
+                 trains on several GPUs in one process (docs/training.md)",
+                flags.device, launch.launcher
+            )));
+        }
+        Ok(Some(launch))
+    }
+
+    /// Join the process group of `launch`. A batch that does not split over the processes is
+    /// a usage error, said by every process before any joins (none waits for one that left);
+    /// a group that cannot be joined (a peer never came, within --dist-timeout) an error
+    /// (exit 1).
+    fn join(
+        a: &TrainArgs,
+        launch: &train::dist::Launch,
+        batch_size: usize,
+    ) -> Result<train::dist::Group, Failure> {
+        if !batch_size.is_multiple_of(launch.world) {
+            return Err(usage(format!(
+                "the batch size {batch_size} is not a multiple of the {} processes",
+                launch.world
+            )));
+        }
+        let timeout = std::time::Duration::from_secs_f64(a.dist_timeout);
+        train::dist::Group::join(launch, timeout).map_err(|e| {
+            eprintln!(
+                "archc: distributed training: rank {} of {}: joining the process group at {}:{} \
+                 failed (--dist-timeout {} s): {}",
+                launch.rank,
+                launch.world,
+                launch.master_addr,
+                launch.master_port,
+                a.dist_timeout,
+                e.lines().next().unwrap_or("")
+            );
+            Failure::Input
+        })
     }
 
     /// The flags as given (`None` where not given). `--devices a,b,...`: data-parallel over

@@ -22,10 +22,15 @@
 //! - with two or more [`Run::devices`], each step's batch is split over them and run through
 //!   burn-train's multi-device step ([`parallel`]); the gradients are summed on the main
 //!   device and the same SGD steps once; everything else (data order, metrics, checkpoints,
-//!   resume) is the one-device loop's.
+//!   resume) is the one-device loop's;
+//! - with a [`Run::group`] (several processes: torchrun, srun), each process trains its shard
+//!   of every batch and the gradients are summed over the processes by c10d ([`dist`]); rank 0
+//!   alone evaluates and writes the run folder, and the processes agree at each step whether
+//!   to stop.
 
 pub mod checkpoint;
 pub mod config;
+pub mod dist;
 pub mod init;
 pub mod metrics;
 pub mod parallel;
@@ -82,6 +87,9 @@ pub enum TrainError {
     Checkpoint(String),
     #[error("{0}")]
     Input(String),
+    /// A collective of a run over several processes failed: a peer ended or stopped answering.
+    #[error("distributed training: {0}")]
+    Distributed(String),
 }
 
 impl From<WeightError> for TrainError {
@@ -136,6 +144,8 @@ pub struct Run<'a> {
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Save and stop (as if interrupted) after this many steps of this invocation.
     pub pause_after: Option<u64>,
+    /// The process group of a run over several processes ([`dist`]), or `None`.
+    pub group: Option<dist::Group>,
 }
 
 /// The network's input `[C, H, W]` and class count as the data expects them.
@@ -492,12 +502,17 @@ pub fn train(run: Run) -> Result<Summary, TrainError> {
     while !trainer.done() {
         let stop = interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
             || pause_after.is_some_and(|p| steps_here >= p);
-        if stop {
+        // Over several processes the step itself tells every process whether any must stop.
+        if stop && !trainer.distributed() {
             trainer.interrupt(&model)?;
             return Ok(trainer.finish(Outcome::Interrupted));
         }
-        let stepped = trainer.step(model)?;
+        let stepped = trainer.step(model, stop)?;
         model = stepped.model;
+        if stepped.stopped {
+            trainer.interrupt(&model)?;
+            return Ok(trainer.finish(Outcome::Interrupted));
+        }
         steps_here += 1;
         let due = trainer.due();
         if due.log || due.eval {

@@ -5,6 +5,10 @@
 //!
 //! The model moves through the steps by value (`step` takes it and returns the stepped one,
 //! as [`Sgd::step`] does); everything else of the run is the [`Trainer`]'s.
+//!
+//! Over several processes ([`dist`]): every process runs these steps; rank 0 alone claims and
+//! writes the run folder, evaluates, checkpoints and prints; the others read the folder only
+//! to resume (it must then be visible to them: one machine or a shared file system).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,6 +18,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::checkpoint::{self, State};
 use super::config::{AugmentKind, Recipe, RunConfig, TrainConfig};
+use super::dist::{self, Group};
 use super::metrics::{self, Row};
 use super::parallel::{self, DataParallel};
 use super::progress::Progress;
@@ -42,6 +47,8 @@ pub(crate) struct Trainer {
     /// The main device in its autodiff form.
     device: Device,
     parallel: Option<DataParallel>,
+    /// The process group of a run over several processes.
+    group: Option<Group>,
     sgd: Sgd,
     state: State,
     rows: Vec<Row>,
@@ -73,15 +80,19 @@ pub(crate) struct Stepped {
     pub model: Network,
     /// The learning rate the step used.
     pub lr: f64,
+    /// A process of the group asked to stop: `model` is not stepped, nothing advanced.
+    pub stopped: bool,
 }
 
 impl Trainer {
     /// Check and claim the run folder, build the model, load the `--init` weights into it (a
     /// new run), write `config.json`, load the last checkpoint when resuming, and freeze the
     /// `--freeze` layers.
-    pub(crate) fn prepare(run: Run) -> Result<(Trainer, Network), TrainError> {
+    pub(crate) fn prepare(mut run: Run) -> Result<(Trainer, Network), TrainError> {
         let out = run.out.clone();
-        super::check_writable(&out)?;
+        let group = run.group.take();
+        // Rank 0 (or the only process) owns the run folder; the others never write it.
+        let writer = group.as_ref().is_none_or(|g| g.rank == 0);
         let ckpt_dir = out.join("checkpoints");
         let Prepared {
             mut config,
@@ -90,8 +101,32 @@ impl Trainer {
             test,
         } = run.prepared;
         let tc = config.train.clone();
-        let last_ckpt = resume::check_folder(&out, run.resume)?;
-        remove_stale_temporaries(&out);
+        if let Some(g) = &group {
+            if !(tc.batch_size as u64).is_multiple_of(g.world as u64) {
+                return Err(TrainError::Config(format!(
+                    "the batch size {} is not a multiple of the {} processes",
+                    tc.batch_size, g.world
+                )));
+            }
+            if run.devices.len() > 1 {
+                return Err(TrainError::Config(
+                    "--devices cannot be combined with a launch of several processes (one \
+                     device per process: --device)"
+                        .to_string(),
+                ));
+            }
+        }
+        let last_ckpt = if writer {
+            super::check_writable(&out)?;
+            let last = resume::check_folder(&out, run.resume)?;
+            remove_stale_temporaries(&out);
+            last
+        } else if run.resume {
+            // Rank 0 does not write `last` before the first step, which needs every rank.
+            checkpoint::find(&ckpt_dir, "last")
+        } else {
+            None
+        };
 
         let expect = expect_of(run.graph)?;
         let mean = Mean::of(&train_set, expect.input)?;
@@ -117,18 +152,21 @@ impl Trainer {
         };
         sgd.set_lr_scale(init::lr_scales(&model, &tc));
         // `--init` before config.json is written: weights that do not fit leave no run behind.
+        // Over several processes rank 0 loads them and sends them to the others below.
         let init_report = match (&last_ckpt, config.init.as_mut()) {
-            (None, Some(i)) => Some(init::load(&mut model, i)?),
+            (None, Some(i)) if writer => Some(init::load(&mut model, i)?),
             _ => None,
         };
-        let json =
-            serde_json::to_string_pretty(&config).map_err(|e| TrainError::Config(e.to_string()))?;
-        write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(
-            |source| TrainError::Output {
-                path: out.clone(),
-                source,
-            },
-        )?;
+        if writer {
+            let json = serde_json::to_string_pretty(&config)
+                .map_err(|e| TrainError::Config(e.to_string()))?;
+            write_atomic(&out.join("config.json"), format!("{json}\n").as_bytes()).map_err(
+                |source| TrainError::Output {
+                    path: out.clone(),
+                    source,
+                },
+            )?;
+        }
         let (state, rows) = match &last_ckpt {
             Some(ck) => resume::restore(ck, &out, &mut model, &mut sgd, &device)?,
             None => {
@@ -136,11 +174,20 @@ impl Trainer {
                 (State::default(), Vec::new())
             }
         };
+        // Every rank starts from rank 0's weights (and buffers), as DistributedDataParallel.
+        if let Some(g) = &group {
+            model = dist::broadcast_model(g, model)?;
+        }
         // After every load: loading replaces the parameters.
         let frozen = init::freeze(&mut model, &tc);
 
         let parallel = (run.devices.len() > 1).then(|| DataParallel::new(&run.devices));
-        let progress = Progress::new(run.progress, state.iteration, tc.iterations);
+        let mode = if writer {
+            run.progress
+        } else {
+            super::ProgressMode::Quiet
+        };
+        let progress = Progress::new(mode, state.iteration, tc.iterations);
         progress.message(&format!(
             "training `{}` ({} parameters) on {} ({}), {} iterations of batch {}{}",
             config.network,
@@ -148,6 +195,11 @@ impl Trainer {
             train_set.name(),
             if parallel.is_some() {
                 format!("data-parallel on {}", config.devices.join(","))
+            } else if let Some(g) = &group {
+                format!(
+                    "{} processes, {} each, gradients summed by c10d's Gloo",
+                    g.world, config.device
+                )
             } else {
                 config.device.clone()
             },
@@ -207,8 +259,10 @@ impl Trainer {
                 }
             ));
         }
-        for w in tc.warnings() {
-            progress.warn(&w);
+        if writer {
+            for w in tc.warnings() {
+                progress.warn(&w);
+            }
         }
         let elapsed0 = state.elapsed_s;
         let trainer = Trainer {
@@ -222,6 +276,7 @@ impl Trainer {
             pipeline,
             device,
             parallel,
+            group,
             sgd,
             state,
             rows,
@@ -235,6 +290,16 @@ impl Trainer {
             plot_failed: false,
         };
         Ok((trainer, model))
+    }
+
+    /// Whether the run spans several processes.
+    pub(crate) fn distributed(&self) -> bool {
+        self.group.is_some()
+    }
+
+    /// Whether this process writes the run folder (rank 0, or the only process).
+    fn writer(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.rank == 0)
     }
 
     fn tc(&self) -> &TrainConfig {
@@ -251,8 +316,11 @@ impl Trainer {
     }
 
     /// One SGD step on the next batch of the data order. A non-finite loss is an error (the
-    /// model is not stepped, nothing is saved).
-    pub(crate) fn step(&mut self, model: Network) -> Result<Stepped, TrainError> {
+    /// model is not stepped, nothing is saved). Over several processes, each takes its shard
+    /// of the batch (consecutive, in rank order) and the gradients are summed over them with
+    /// `stop` (this process wants to stop): when any process does, no step is taken and
+    /// [`Stepped::stopped`] is set on every process.
+    pub(crate) fn step(&mut self, model: Network, stop: bool) -> Result<Stepped, TrainError> {
         let n = self.train_set.len() as u64;
         let b = self.tc().batch_size as u64;
         let seed = self.tc().seed;
@@ -266,12 +334,50 @@ impl Trainer {
             self.perm = Some((state.epoch, permutation(n as usize, &mut rng)));
         }
         let order = self.perm.as_ref().map(|p| &p.1[..]).unwrap_or(&[]);
-        let items = &order[state.position as usize..(state.position + b) as usize];
-        let batch =
-            self.pipeline
-                .batch(&self.train_set, items, true, state.epoch, state.position)?;
-        self.device.seed(stream(seed, &[STEP, state.iteration]));
-        let (loss_value, wrong, grads) = if let Some(p) = &self.parallel {
+        // This process's shard: all of the batch, or the rank's share of it (the same
+        // augmentation draws as in one process: they are keyed by the position in the epoch).
+        let (first, len) = match &self.group {
+            Some(g) => (g.rank as u64 * (b / g.world as u64), b / g.world as u64),
+            None => (0, b),
+        };
+        let start = state.position + first;
+        let items = &order[start as usize..(start + len) as usize];
+        let batch = self
+            .pipeline
+            .batch(&self.train_set, items, true, state.epoch, start)?;
+        // Dropout: each rank draws its own masks.
+        let rank = self.group.as_ref().map_or(0, |g| g.rank as u64);
+        self.device.seed(if rank == 0 {
+            stream(seed, &[STEP, state.iteration])
+        } else {
+            stream(seed, &[STEP, state.iteration, rank])
+        });
+        let (loss_value, wrong, grads) = if let Some(g) = &self.group {
+            let shard = parallel::Shard {
+                images: Tensor::from_data(TensorData::new(batch.images, batch.shape), &self.device),
+                labels: batch.labels,
+                weight: len as f64 / b as f64,
+                index: g.rank,
+            };
+            let (loss, out) = model.shard_loss(shard)?;
+            // Every rank takes part in the all-reduce, whatever its loss (a non-finite one
+            // included: the summed loss then stops every rank below).
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            let mut extra = [
+                out.loss * (len as f32 / b as f32),
+                out.wrong as f32,
+                f32::from(u8::from(stop)),
+            ];
+            dist::all_reduce_grads(g, &model, &mut grads, &mut extra)?;
+            if extra[2] > 0.0 {
+                return Ok(Stepped {
+                    model,
+                    lr: self.tc().lr_at(self.state.iteration),
+                    stopped: true,
+                });
+            }
+            (extra[0], extra[1].round() as usize, grads)
+        } else if let Some(p) = &self.parallel {
             let r = p.step(&model, batch)?;
             (r.loss, r.wrong, r.grads)
         } else {
@@ -306,7 +412,11 @@ impl Trainer {
         state.seen += b;
         self.interval_images += b;
         self.progress.step(state.iteration);
-        Ok(Stepped { model, lr })
+        Ok(Stepped {
+            model,
+            lr,
+            stopped: false,
+        })
     }
 
     /// What is due at the iteration reached: every `log_every` a row, every `eval_every` an
@@ -324,7 +434,8 @@ impl Trainer {
     /// The metric row of the iteration reached, after a step with learning rate `lr`: the
     /// training averages since the last row when `due.log`, the validation and test error of
     /// `model` when `due.eval`. The rows so far are written to `metrics.csv` and
-    /// `metrics.jsonl`.
+    /// `metrics.jsonl`. Over several processes only rank 0 evaluates and writes (the others
+    /// only start the next interval).
     pub(crate) fn evaluate(
         &mut self,
         model: &Network,
@@ -351,6 +462,9 @@ impl Trainer {
             state.error_sum = 0.0;
             state.seen = 0;
         }
+        if !self.writer() {
+            return Ok(row);
+        }
         if due.eval {
             if let Some(v) = &self.val {
                 row.val_error =
@@ -373,6 +487,9 @@ impl Trainer {
     /// After an evaluation row: save `best` when the row's validation (else test) error is
     /// the lowest so far, then `last`.
     pub(crate) fn checkpoint(&mut self, model: &Network, row: &Row) -> Result<(), TrainError> {
+        if !self.writer() {
+            return Ok(());
+        }
         self.state.elapsed_s = self.elapsed();
         if let Some(e) = row.val_error.or(row.test_error) {
             if self.state.best.is_none_or(|(b, _)| e < b) {
@@ -388,6 +505,9 @@ impl Trainer {
     /// written stops nothing (the rows are in the metrics files, `archc plot` draws them
     /// later): the first failure is a warning.
     pub(crate) fn plot(&mut self) {
+        if !self.writer() {
+            return;
+        }
         let label = self.config.network.as_str();
         let series = [plot::Series {
             label,
@@ -430,6 +550,9 @@ impl Trainer {
 
     /// Stop early (an interrupt, or `pause_after`): save `last` and say how to continue.
     pub(crate) fn interrupt(&mut self, model: &Network) -> Result<(), TrainError> {
+        if !self.writer() {
+            return Ok(());
+        }
         self.state.elapsed_s = self.elapsed();
         self.save(model, "last")?;
         self.progress.message(&format!(
