@@ -220,6 +220,19 @@ pub enum AugmentArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainPrecisionArg {
+    F32,
+    Bf16,
+    F16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemoryFormatArg {
+    Contiguous,
+    ChannelsLast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LayersFormat {
     Text,
     Json,
@@ -341,6 +354,15 @@ pub struct TrainArgs {
     /// (default: none, one device: --device)
     #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
+    /// Compute type of convolutions and linear layers in training, LibTorch only: bf16 or f16
+    /// with f32 master weights (f16 with dynamic loss scaling); batch norm, the loss and the
+    /// checkpoints stay f32. See docs/training.md (default: f32)
+    #[arg(long, value_enum, default_value_t = TrainPrecisionArg::F32)]
+    pub precision: TrainPrecisionArg,
+    /// Memory layout of convolutions' inputs and weights in training, LibTorch only
+    /// (default: contiguous, NCHW)
+    #[arg(long, value_enum, default_value_t = MemoryFormatArg::Contiguous)]
+    pub memory_format: MemoryFormatArg,
     /// Seed of the initialisation, the data order, the augmentation and the validation split
     /// (default: 0)
     #[arg(long)]

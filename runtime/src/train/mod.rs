@@ -24,6 +24,7 @@
 //!   device and the same SGD steps once; everything else (data order, metrics, checkpoints,
 //!   resume) is the one-device loop's.
 
+mod amp;
 pub mod checkpoint;
 pub mod config;
 pub mod init;

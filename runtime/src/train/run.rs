@@ -19,11 +19,12 @@ use super::parallel::{self, DataParallel};
 use super::progress::Progress;
 use super::sgd::Sgd;
 use super::{
-    evaluate, expect_of, init, plot, remove_stale_temporaries, resume, write_atomic, Outcome,
+    amp, evaluate, expect_of, init, plot, remove_stale_temporaries, resume, write_atomic, Outcome,
     Prepared, Run, Summary, TrainError,
 };
 use crate::data::rng::{permutation, stream, Rng};
 use crate::data::{Augment, Dataset, Mean, Pipeline};
+use crate::precision::{self, LossScaler, Policy, PolicyGuard, Precision};
 use crate::Network;
 
 const PERMUTATION: u64 = 0x5045_524D;
@@ -58,6 +59,10 @@ pub(crate) struct Trainer {
     interval_secs: f64,
     /// A plot failed (warned once).
     plot_failed: bool,
+    /// f16's dynamic loss scaling (`None` in f32 and bf16).
+    scaler: Option<LossScaler>,
+    /// `--precision` and `--memory-format` for the run's duration.
+    _policy: PolicyGuard,
 }
 
 /// What is due after a step: a metric row of training averages (`log`), an evaluation and
@@ -80,6 +85,18 @@ impl Trainer {
     /// new run), write `config.json`, load the last checkpoint when resuming, and freeze the
     /// `--freeze` layers.
     pub(crate) fn prepare(run: Run) -> Result<(Trainer, Network), TrainError> {
+        let policy = Policy {
+            precision: run.prepared.config.precision,
+            memory_format: run.prepared.config.memory_format,
+        };
+        if !policy.is_default() && !crate::device::is_libtorch(&run.device) {
+            return Err(TrainError::Config(format!(
+                "--precision {} --memory-format {} needs LibTorch (--device libtorch-cpu or \
+                 cuda:N, archc built with --features tch); burn-flex trains in f32, contiguous",
+                policy.precision.name(),
+                policy.memory_format.name()
+            )));
+        }
         let out = run.out.clone();
         super::check_writable(&out)?;
         let ckpt_dir = out.join("checkpoints");
@@ -227,6 +244,8 @@ impl Trainer {
             interval_images: 0,
             interval_secs: 0.0,
             plot_failed: false,
+            scaler: (policy.precision == Precision::F16).then(LossScaler::default),
+            _policy: precision::set_policy(policy),
         };
         Ok((trainer, model))
     }
@@ -265,8 +284,9 @@ impl Trainer {
             self.pipeline
                 .batch(&self.train_set, items, true, state.epoch, state.position)?;
         self.device.seed(stream(seed, &[STEP, state.iteration]));
-        let (loss_value, wrong, grads) = if let Some(p) = &self.parallel {
-            let r = p.step(&model, batch)?;
+        let scale = self.scaler.as_ref().map_or(1.0, |s| s.scale);
+        let (loss_value, wrong, mut grads) = if let Some(p) = &self.parallel {
+            let r = p.step(&model, batch, scale)?;
             (r.loss, r.wrong, r.grads)
         } else {
             let whole = parallel::Shard {
@@ -276,6 +296,11 @@ impl Trainer {
                 index: 0,
             };
             let (loss, out) = model.shard_loss(whole)?;
+            let loss = if scale == 1.0 {
+                loss
+            } else {
+                loss.mul_scalar(scale)
+            };
             let grads = if out.loss.is_finite() {
                 GradientsParams::from_grads(loss.backward(), &model)
             } else {
@@ -291,7 +316,27 @@ impl Trainer {
             });
         }
         let lr = self.tc().lr_at(self.state.iteration);
-        let model = self.sgd.step(model, grads, lr);
+        // f16: gradients unscaled; a step whose gradients overflowed is skipped (the iteration
+        // still counts, as with torch.amp.GradScaler) and the scale halves.
+        let take = match &mut self.scaler {
+            Some(s) => {
+                let finite = amp::unscale(&model, &mut grads, 1.0 / s.scale);
+                if !finite {
+                    self.progress.message(&format!(
+                        "iteration {}: f16 gradients overflowed at loss scale {}; step skipped",
+                        self.state.iteration + 1,
+                        s.scale
+                    ));
+                }
+                s.update(finite)
+            }
+            None => true,
+        };
+        let model = if take {
+            self.sgd.step(model, grads, lr)
+        } else {
+            model
+        };
         let state = &mut self.state;
         state.iteration += 1;
         state.position += b;
