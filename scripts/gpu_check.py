@@ -431,9 +431,9 @@ def same_as_torchvision():
             bad += 1
             continue
         g = torch.Generator().manual_seed(0)
-        calibrate_bn(theirs, g, [3, 64, 64])
+        calibrate_bn(theirs, g, [3, 32, 32])
         ours.load_state_dict(theirs.state_dict())
-        x = torch.randn([2, 3, 64, 64], generator=g)
+        x = torch.randn([2, 3, 32, 32], generator=g)
         with torch.no_grad():
             d = (ours(x) - theirs(x)).abs().max().item()
         print(f"{name}: torchvision's {tv} names and shapes; outputs differ by {d:.2e}")

@@ -212,8 +212,8 @@ fn run_losses(policy: Policy, steps: u64, dir: &Path) -> Vec<f64> {
 /// (3 roundings), so its output is off by about 3 * 2^-9 = 0.6% relative, and the tiny
 /// network's 7 layers' independent errors add in quadrature to about sqrt(7) * 0.6% = 1.5% of
 /// logits of order 1: at a loss near ln(10) = 2.3, differences of a few thousandths to a
-/// hundredth. SGD then follows nearly the same path (measured: at most 0.004 over the 50
-/// steps), so 0.05 leaves a margin of ten. A run whose weights were updated in bf16 (no f32
+/// hundredth. SGD then follows nearly the same path (measured: at most 0.0085 over the 50
+/// steps, LibTorch CPU, 2026-12-02), so 0.05 leaves a margin of five. A run whose weights were updated in bf16 (no f32
 /// master weights) loses the updates below a weight's bf16 resolution (lr 0.02 times gradients
 /// of order 0.01 against weights of order 0.1, whose bf16 step is 4e-4) and stalls near 2.2
 /// while f32 falls to about 1.5: far outside the bound; a run that never used bf16 is caught by
