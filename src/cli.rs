@@ -232,6 +232,19 @@ pub enum AugmentArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainPrecisionArg {
+    F32,
+    Bf16,
+    F16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemoryFormatArg {
+    Contiguous,
+    ChannelsLast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LayersFormat {
     Text,
     Json,
@@ -373,6 +386,15 @@ pub struct TrainArgs {
     /// it stops with an error. See docs/training.md
     #[arg(long, value_name = "SECONDS", default_value_t = 1800.0, value_parser = parse_timeout)]
     pub dist_timeout: f64,
+    /// Compute type of convolutions and linear layers in training, LibTorch only: bf16 or f16
+    /// with f32 master weights (f16 with dynamic loss scaling); batch norm, the loss and the
+    /// checkpoints stay f32. See docs/training.md (default: f32)
+    #[arg(long, value_enum, default_value_t = TrainPrecisionArg::F32)]
+    pub precision: TrainPrecisionArg,
+    /// Memory layout of convolutions' inputs and weights in training, LibTorch only
+    /// (default: contiguous, NCHW)
+    #[arg(long, value_enum, default_value_t = MemoryFormatArg::Contiguous)]
+    pub memory_format: MemoryFormatArg,
     /// Seed of the initialisation, the data order, the augmentation and the validation split
     /// (default: 0)
     #[arg(long)]

@@ -858,6 +858,42 @@ fn dry_run_checks_the_device() {
     }
 }
 
+/// `--precision` and `--memory-format` are LibTorch's: on burn-flex a usage error that says so,
+/// before anything is written (a dry run too).
+#[test]
+fn precision_and_memory_format_need_libtorch() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let out = dir.path().join("run");
+    for (flags, dry) in [
+        (["--precision", "bf16"], true),
+        (["--precision", "f16"], false),
+        (["--memory-format", "channels-last"], false),
+    ] {
+        let mut c = archc();
+        c.args([
+            "train",
+            &f,
+            "-n",
+            "tiny",
+            "--data",
+            "synthetic:200",
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--device", "cpu", "--iterations", "1"])
+        .args(flags);
+        if dry {
+            c.arg("--dry-run");
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains("need LibTorch"), "{flags:?}: {err}");
+        assert!(!out.exists(), "{flags:?}: nothing written");
+    }
+}
+
 /// A short run with the default intervals: ten metric rows and five evaluations, and a warning
 /// that the recipe's milestones lie past its end. Given intervals are kept; with --epochs the
 /// intervals fit the length the epochs come to.

@@ -102,6 +102,22 @@ pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
     }
 }
 
+/// Whether `device` is LibTorch (CPU or CUDA), where `--precision` and `--memory-format` apply.
+pub fn is_libtorch(device: &Device) -> bool {
+    #[cfg(feature = "tch")]
+    {
+        matches!(
+            device.clone().inner().as_dispatch(),
+            burn::backend::DispatchDevice::LibTorch(_)
+        )
+    }
+    #[cfg(not(feature = "tch"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 #[cfg(feature = "tch")]
 #[allow(deprecated)] // burn-tch devices are deprecated in Burn 0.22 but still supported
 fn libtorch(_name: &str, cuda_index: Option<usize>) -> Result<Device, DeviceError> {

@@ -78,6 +78,9 @@ pub trait FusedOps: Backend {
     /// generic backward builds a mask and runs `masked_fill`, which LibTorch does not vectorise
     /// (7% of a cifar_resnet20 step's samples on one thread, against 1.2% for PyTorch's).
     fn fused_relu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The strides of `x`, as a 1-d f64 tensor (see [`strides`]).
+    fn fused_strides(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `relu(x)` with LibTorch's kernels forward and backward. Panics on a device other than
@@ -129,18 +132,80 @@ pub fn conv2d_args(conv: &Conv2d) -> Option<Conv2dArgs> {
 /// `conv.forward(x)`, on LibTorch's kernels (forward and backward) where [`conv2d_args`] allows,
 /// else Burn's `Conv2d::forward`. Panics on a device other than LibTorch: check
 /// [`is_libtorch_training`] first.
+///
+/// Under a `bf16`/`f16` [policy](crate::precision) the input, weight and bias are cast to that
+/// type and the output back to f32 (Burn's casts: in the autodiff graph); under channels-last the
+/// input and weight are laid out NHWC (on LibTorch's kernels only, not on Burn's path).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let Some(args) = conv2d_args(conv) else {
-        return conv.forward(x);
+    let low = crate::precision::policy().precision.dtype();
+    let x = match low {
+        Some(dt) => x.cast(dt),
+        None => x,
     };
-    let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
+    let Some(args) = conv2d_args(conv) else {
+        let out = match low {
+            Some(dt) => {
+                let mut c = conv.clone();
+                c.weight = c.weight.map(|w| w.cast(dt));
+                c.bias = c.bias.map(|b| b.map(|b| b.cast(dt)));
+                c.forward(x)
+            }
+            None => conv.forward(x),
+        };
+        return to_f32(out, low);
+    };
+    let cast = |t: Tensor<4>| match low {
+        Some(dt) => t.cast(dt),
+        None => t,
+    };
+    let (x, weight) = (x.into_dispatch(), cast(conv.weight.val()).into_dispatch());
     let out = match &conv.bias {
         None => <Dispatch as FusedOps>::fused_conv2d(x, weight, args),
         Some(b) => {
-            <Dispatch as FusedOps>::fused_conv2d_bias(x, weight, b.val().into_dispatch(), args)
+            let bias = match low {
+                Some(dt) => b.val().cast(dt),
+                None => b.val(),
+            };
+            <Dispatch as FusedOps>::fused_conv2d_bias(x, weight, bias.into_dispatch(), args)
         }
     };
-    Tensor::from_dispatch(out)
+    to_f32(Tensor::from_dispatch(out), low)
+}
+
+fn to_f32<const D: usize>(t: Tensor<D>, low: Option<burn::tensor::FloatDType>) -> Tensor<D> {
+    match low {
+        Some(_) => t.cast(burn::tensor::FloatDType::F32),
+        None => t,
+    }
+}
+
+/// A linear layer in training on LibTorch: Burn's `Linear::forward`, in the low type of a
+/// `bf16`/`f16` [policy](crate::precision) (input, weight and bias cast to it, the output cast
+/// back to f32). Panics on a device other than LibTorch: check [`is_libtorch_training`] first.
+pub fn linear<const D: usize>(m: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
+    let Some(dt) = crate::precision::policy().precision.dtype() else {
+        return m.forward(x);
+    };
+    let out = burn::tensor::module::linear(
+        x.cast(dt),
+        m.weight.val().cast(dt),
+        m.bias.as_ref().map(|b| b.val().cast(dt)),
+    );
+    to_f32(out, Some(dt))
+}
+
+/// The strides of a LibTorch tensor (for tests of the channels-last layout), or `None` on
+/// another backend.
+pub fn strides<const D: usize>(x: Tensor<D>) -> Option<Vec<usize>> {
+    if !matches!(
+        x.device().clone().inner().as_dispatch(),
+        DispatchDevice::LibTorch(_)
+    ) {
+        return None;
+    }
+    let s = Tensor::<1>::from_dispatch(<Dispatch as FusedOps>::fused_strides(x.into_dispatch()));
+    let v = s.into_data().convert::<f64>().try_to_vec::<f64>().ok()?;
+    Some(v.into_iter().map(|x| x as usize).collect())
 }
 
 fn ints(v: [usize; 2]) -> [i64; 2] {
@@ -178,6 +243,37 @@ mod forward {
             TchTensor::new(variance),
             TchTensor::new(invstd),
         )
+    }
+
+    /// `t` laid out as the policy's memory format asks: channels-last (NHWC strides, the
+    /// shape unchanged, as `torch.channels_last`) or as it is.
+    pub fn laid_out(t: TchTensor) -> TchTensor {
+        use crate::precision::{policy, MemoryFormat};
+        if policy().memory_format != MemoryFormat::ChannelsLast
+            || t.tensor.dim() != 4
+            || is_channels_last(&t.tensor)
+        {
+            return t;
+        }
+        TchTensor::new(
+            t.tensor
+                .permute([0, 2, 3, 1])
+                .contiguous()
+                .permute([0, 3, 1, 2]),
+        )
+    }
+
+    /// NHWC strides of an NCHW tensor (dimensions of size 1 may have any stride).
+    pub fn is_channels_last(t: &tch::Tensor) -> bool {
+        let (size, stride) = (t.size(), t.stride());
+        let mut expected = 1;
+        for d in [1, 3, 2, 0] {
+            if size[d] != 1 && stride[d] != expected {
+                return false;
+            }
+            expected *= size[d];
+        }
+        true
     }
 
     pub fn conv2d(
@@ -223,6 +319,11 @@ impl FusedOps for LibTorch {
 
     fn fused_relu(x: TchTensor) -> TchTensor {
         TchTensor::new(x.tensor.relu())
+    }
+
+    fn fused_strides(x: TchTensor) -> TchTensor {
+        let s: Vec<f64> = x.tensor.stride().into_iter().map(|v| v as f64).collect();
+        TchTensor::new(tch::Tensor::from_slice(&s))
     }
 }
 
@@ -282,6 +383,13 @@ impl<const N: usize> Backward<LibTorch, N> for Conv2dBackward {
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<LibTorch>(&ops.node);
         let (x, weight, bias_len, args) = ops.state;
+        // The gradient comes in the output's type (the forward's, under a mixed-precision
+        // policy: the cast after the convolution casts it back).
+        let grad = if grad.tensor.kind() == x.tensor.kind() {
+            grad
+        } else {
+            TchTensor::new(grad.tensor.to_kind(x.tensor.kind()))
+        };
         let parents = ops.parents;
         let mask = [0, 1, 2].map(|i| parents.get(i).is_some_and(Option::is_some));
         let gradients = shim::conv2d_backward(
@@ -342,7 +450,8 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<LibTorch, C> {
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
             .stateful();
-        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let x = forward::laid_out(x.into_primitive());
+        let weight = forward::laid_out(weight.into_primitive());
         let output = forward::conv2d(&x, &weight, None, args);
         match prep {
             OpsKind::Tracked(prep) => prep.finish((x, weight, None, args), output),
@@ -361,8 +470,8 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<LibTorch, C> {
             .compute_bound()
             .stateful();
         let (x, weight, bias) = (
-            x.into_primitive(),
-            weight.into_primitive(),
+            forward::laid_out(x.into_primitive()),
+            forward::laid_out(weight.into_primitive()),
             bias.into_primitive(),
         );
         let output = forward::conv2d(&x, &weight, Some(&bias), args);
@@ -386,6 +495,10 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<LibTorch, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
+    }
+
+    fn fused_strides(x: AutodiffTensor<C>) -> AutodiffTensor<C> {
+        AutodiffTensor::<C>::new(LibTorch::fused_strides(x.into_primitive()))
     }
 }
 

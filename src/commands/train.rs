@@ -22,8 +22,12 @@ mod imp {
         Recipe, Summary, TrainError, Warmup,
     };
 
-    use crate::cli::{AugmentArg, OptimizerArg, ProgressArg, RecipeArg, TrainArgs};
+    use crate::cli::{
+        AugmentArg, MemoryFormatArg, OptimizerArg, ProgressArg, RecipeArg, TrainArgs,
+        TrainPrecisionArg,
+    };
     use crate::commands::Failure;
+    use archc_runtime::precision::{MemoryFormat, Precision};
 
     fn usage(m: String) -> Failure {
         eprintln!("archc: {m}");
@@ -48,6 +52,15 @@ mod imp {
         let plan = train::plan(&flags, &a.out, a.resume).map_err(failure)?;
         // The devices are opened as a real run opens them, before a dry run returns.
         let device = crate::commands::device(&flags.device)?;
+        if (flags.precision, flags.memory_format) != (Precision::F32, MemoryFormat::Contiguous)
+            && !archc_runtime::device::is_libtorch(&device)
+        {
+            return Err(usage(format!(
+                "--precision and --memory-format need LibTorch (--device libtorch-cpu or cuda:N, \
+                 archc built with --features tch); `{}` trains in f32, contiguous",
+                flags.device
+            )));
+        }
         let devices = if flags.devices.is_empty() {
             Vec::new()
         } else {
@@ -168,6 +181,15 @@ mod imp {
             data: a.data.clone(),
             input_override: a.input.clone().map(|d| d.0),
             classes_override: a.classes,
+            precision: match a.precision {
+                TrainPrecisionArg::F32 => Precision::F32,
+                TrainPrecisionArg::Bf16 => Precision::Bf16,
+                TrainPrecisionArg::F16 => Precision::F16,
+            },
+            memory_format: match a.memory_format {
+                MemoryFormatArg::Contiguous => MemoryFormat::Contiguous,
+                MemoryFormatArg::ChannelsLast => MemoryFormat::ChannelsLast,
+            },
             device: list.first().cloned().unwrap_or_else(|| a.device.clone()),
             devices: if list.len() > 1 { list } else { Vec::new() },
             recipe: a.recipe.map(|r| match r {

@@ -43,7 +43,12 @@ impl NodeOp for LinearOp {
             Layer::Linear(m) => Some(m),
             _ => None,
         });
-        Value::Flat(m.forward(value(ins).flat()))
+        let x = value(ins).flat();
+        #[cfg(feature = "tch")]
+        if crate::fused::is_libtorch_training(&x.device()) {
+            return Value::Flat(crate::fused::linear(m, x));
+        }
+        Value::Flat(m.forward(x))
     }
 
     fn load(&self, l: &mut Layer, take: &mut dyn FnMut(&str) -> Vec<f32>) {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::precision::{MemoryFormat, Precision};
+
 pub use crate::data::AugmentKind;
 
 /// A preset of the paper's hyper-parameters.
@@ -373,7 +375,17 @@ pub struct RunConfig {
     /// `--init`: the weights the run started from (absent: archc's own initialisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitSource>,
+    /// `--precision` and `--memory-format` (LibTorch only; left out of `config.json` when f32
+    /// and contiguous). Like `device`, choices of the invocation: a resumed run may change them.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub precision: Precision,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub memory_format: MemoryFormat,
     pub train: TrainConfig,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Where a run's initial weights came from (`--init`, `--init-partial`): the file's path as

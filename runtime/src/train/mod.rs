@@ -28,6 +28,7 @@
 //!   alone evaluates and writes the run folder, and the processes agree at each step whether
 //!   to stop.
 
+mod amp;
 pub mod checkpoint;
 pub mod config;
 pub mod dist;

@@ -176,8 +176,14 @@ impl DataParallel {
 
     /// Forward and backward of `batch` split over the devices; `model` lives on the main
     /// device. The batch size must be a multiple of the device count ([`TrainError::Config`]
-    /// otherwise).
-    pub fn step(&self, model: &Network, batch: Batch) -> Result<StepResult, TrainError> {
+    /// otherwise). `loss_scale` multiplies every shard's loss before its backward (f16's loss
+    /// scaling; 1 otherwise): the gradients come back scaled, the loss reported does not.
+    pub fn step(
+        &self,
+        model: &Network,
+        batch: Batch,
+        loss_scale: f64,
+    ) -> Result<StepResult, TrainError> {
         let k = self.devices.len();
         let [b, c, h, w] = batch.shape;
         if k == 0 || !b.is_multiple_of(k) {
@@ -197,7 +203,7 @@ impl DataParallel {
                 let shard = Shard {
                     images: Tensor::<4>::from_data(TensorData::new(data, [s, c, h, w]), device),
                     labels: batch.labels[i * s..(i + 1) * s].to_vec(),
-                    weight: s as f64 / b as f64,
+                    weight: s as f64 / b as f64 * loss_scale,
                     index: i,
                 };
                 Box::new(OneShard(Some(shard))) as Box<dyn DataLoaderIterator<Shard>>

@@ -17,6 +17,7 @@ use super::config::{
 };
 use super::{prepare, read_config, resume, Prepared, TrainError};
 use crate::data::DataSpec;
+use crate::precision::{MemoryFormat, Precision};
 
 /// What an invocation gives: the network, data and devices, and each hyper-parameter as
 /// given (`None`: left to the recipe for a new run, to `config.json` for a resumed one).
@@ -61,6 +62,9 @@ pub struct Flags {
     /// `--init` (the path as given) and `--init-partial`.
     pub init: Option<String>,
     pub init_partial: bool,
+    /// `--precision` and `--memory-format` (defaults: f32, contiguous).
+    pub precision: Precision,
+    pub memory_format: MemoryFormat,
 }
 
 impl Flags {
@@ -151,6 +155,8 @@ impl Flags {
                 sha256: String::new(),
                 partial: self.init_partial,
             }),
+            precision: self.precision,
+            memory_format: self.memory_format,
             train: t,
         }
     }

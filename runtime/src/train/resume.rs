@@ -229,7 +229,7 @@ pub fn resumed_config(
             .collect();
         return Err(TrainError::Config(format!(
             "a resumed run keeps its configuration (`{}`): {}. Only --iterations, --epochs, \
-             --device and --devices may change on resume",
+             --device, --devices, --precision and --memory-format may change on resume",
             out.join("config.json").display(),
             each.join("; "),
         )));
@@ -244,6 +244,8 @@ pub fn resumed_config(
     }
     c.device = flags.device.clone();
     c.devices = flags.devices.clone();
+    c.precision = flags.precision;
+    c.memory_format = flags.memory_format;
     Ok(c)
 }
 

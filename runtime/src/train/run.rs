@@ -24,11 +24,12 @@ use super::parallel::{self, DataParallel};
 use super::progress::Progress;
 use super::sgd::Sgd;
 use super::{
-    evaluate, expect_of, init, plot, remove_stale_temporaries, resume, write_atomic, Outcome,
+    amp, evaluate, expect_of, init, plot, remove_stale_temporaries, resume, write_atomic, Outcome,
     Prepared, Run, Summary, TrainError,
 };
 use crate::data::rng::{permutation, stream, Rng};
 use crate::data::{Augment, Dataset, Mean, Pipeline};
+use crate::precision::{self, LossScaler, Policy, PolicyGuard, Precision};
 use crate::Network;
 
 const PERMUTATION: u64 = 0x5045_524D;
@@ -65,6 +66,10 @@ pub(crate) struct Trainer {
     interval_secs: f64,
     /// A plot failed (warned once).
     plot_failed: bool,
+    /// f16's dynamic loss scaling (`None` in f32 and bf16).
+    scaler: Option<LossScaler>,
+    /// `--precision` and `--memory-format` for the run's duration.
+    _policy: PolicyGuard,
 }
 
 /// What is due after a step: a metric row of training averages (`log`), an evaluation and
@@ -89,6 +94,18 @@ impl Trainer {
     /// new run), write `config.json`, load the last checkpoint when resuming, and freeze the
     /// `--freeze` layers.
     pub(crate) fn prepare(mut run: Run) -> Result<(Trainer, Network), TrainError> {
+        let policy = Policy {
+            precision: run.prepared.config.precision,
+            memory_format: run.prepared.config.memory_format,
+        };
+        if !policy.is_default() && !crate::device::is_libtorch(&run.device) {
+            return Err(TrainError::Config(format!(
+                "--precision {} --memory-format {} needs LibTorch (--device libtorch-cpu or \
+                 cuda:N, archc built with --features tch); burn-flex trains in f32, contiguous",
+                policy.precision.name(),
+                policy.memory_format.name()
+            )));
+        }
         let out = run.out.clone();
         let group = run.group.take();
         // Rank 0 (or the only process) owns the run folder; the others never write it.
@@ -288,6 +305,8 @@ impl Trainer {
             interval_images: 0,
             interval_secs: 0.0,
             plot_failed: false,
+            scaler: (policy.precision == Precision::F16).then(LossScaler::default),
+            _policy: precision::set_policy(policy),
         };
         Ok((trainer, model))
     }
@@ -352,7 +371,8 @@ impl Trainer {
         } else {
             stream(seed, &[STEP, state.iteration, rank])
         });
-        let (loss_value, wrong, grads) = if let Some(g) = &self.group {
+        let scale = self.scaler.as_ref().map_or(1.0, |s| s.scale);
+        let (loss_value, wrong, mut grads) = if let Some(g) = &self.group {
             let shard = parallel::Shard {
                 images: Tensor::from_data(TensorData::new(batch.images, batch.shape), &self.device),
                 labels: batch.labels,
@@ -360,6 +380,11 @@ impl Trainer {
                 index: g.rank,
             };
             let (loss, out) = model.shard_loss(shard)?;
+            let loss = if scale == 1.0 {
+                loss
+            } else {
+                loss.mul_scalar(scale)
+            };
             // Every rank takes part in the all-reduce, whatever its loss (a non-finite one
             // included: the summed loss then stops every rank below).
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -378,7 +403,7 @@ impl Trainer {
             }
             (extra[0], extra[1].round() as usize, grads)
         } else if let Some(p) = &self.parallel {
-            let r = p.step(&model, batch)?;
+            let r = p.step(&model, batch, scale)?;
             (r.loss, r.wrong, r.grads)
         } else {
             let whole = parallel::Shard {
@@ -388,6 +413,11 @@ impl Trainer {
                 index: 0,
             };
             let (loss, out) = model.shard_loss(whole)?;
+            let loss = if scale == 1.0 {
+                loss
+            } else {
+                loss.mul_scalar(scale)
+            };
             let grads = if out.loss.is_finite() {
                 GradientsParams::from_grads(loss.backward(), &model)
             } else {
@@ -403,7 +433,27 @@ impl Trainer {
             });
         }
         let lr = self.tc().lr_at(self.state.iteration);
-        let model = self.sgd.step(model, grads, lr);
+        // f16: gradients unscaled; a step whose gradients overflowed is skipped (the iteration
+        // still counts, as with torch.amp.GradScaler) and the scale halves.
+        let take = match &mut self.scaler {
+            Some(s) => {
+                let finite = amp::unscale(&model, &mut grads, 1.0 / s.scale);
+                if !finite {
+                    self.progress.message(&format!(
+                        "iteration {}: f16 gradients overflowed at loss scale {}; step skipped",
+                        self.state.iteration + 1,
+                        s.scale
+                    ));
+                }
+                s.update(finite)
+            }
+            None => true,
+        };
+        let model = if take {
+            self.sgd.step(model, grads, lr)
+        } else {
+            model
+        };
         let state = &mut self.state;
         state.iteration += 1;
         state.position += b;

@@ -92,6 +92,8 @@ pub fn run_config(g: &LoweredGraph, data: &str, iterations: u64) -> RunConfig {
         data: data.into(),
         device: "cpu".into(),
         devices: vec![],
+        precision: Default::default(),
+        memory_format: Default::default(),
         init: None,
         train,
     }
