@@ -195,6 +195,7 @@ fn run_losses(policy: Policy, steps: u64, dir: &Path) -> Vec<f64> {
         progress: ProgressMode::Quiet,
         interrupt: None,
         pause_after: None,
+        group: None,
     })
     .expect("trains");
     eprintln!(
