@@ -38,6 +38,7 @@ mod init;
 pub mod malloc;
 mod network;
 pub mod ops;
+pub mod pytorch;
 pub mod train;
 pub mod weights;
 

@@ -4,7 +4,7 @@
 
 use burn::nn::Linear;
 
-use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Rust, Saved, Value};
+use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Py, Rust, Saved, Torch, Value};
 use crate::init::{param, param_from, Fill};
 
 /// `LoweredOp::Linear`'s fields.
@@ -66,6 +66,12 @@ impl NodeOp for LinearOp {
             out.push(Saved::F32("bias", b.val().into_data()));
         }
         out
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let bias = if self.bias { "" } else { ", bias=False" };
+        let init = format!("nn.Linear({}, {}{bias})", self.d_input, self.d_output);
+        Ok(Torch::module(init, py.call()))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
