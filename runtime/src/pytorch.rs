@@ -481,6 +481,49 @@ mod tests {
         assert_eq!(attribute_path("a-b"), "self[\"a-b\"]");
     }
 
+    /// Two weight names where one is a module inside the other cannot be one module tree: the
+    /// export stops with a message naming both (no zoo network has such names).
+    #[test]
+    fn clashing_weight_names_are_refused() {
+        use archc_compiler::lower::LoweredNode;
+        let conv = |channels: [usize; 2]| LoweredOp::Conv2d {
+            channels,
+            kernel_size: [1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        };
+        let node = |id: usize, name: &str, op: LoweredOp, c: usize| LoweredNode {
+            id,
+            name: name.into(),
+            op,
+            inputs: if id == 0 { vec![] } else { vec![id - 1] },
+            output: vec![c, 4, 4],
+        };
+        let mut l = LoweredGraph {
+            network: "n".into(),
+            input: vec![3, 4, 4],
+            output: vec![8, 4, 4],
+            params: 3 * 8 + 8 * 8,
+            nodes: vec![
+                node(0, "input", LoweredOp::Input, 3),
+                node(1, "a", conv([3, 8]), 8),
+                node(2, "a.b", conv([8, 8]), 8),
+            ],
+            logits: 2,
+            softmax: false,
+            outputs: vec![],
+        };
+        let why = unsupported(&l).expect("a clash");
+        assert!(why.contains("`a`") && why.contains("`a.b`"), "{why}");
+        l.nodes[2].name = "ab".into();
+        assert_eq!(unsupported(&l), None);
+        assert!(generate(&l, &[], "a test")
+            .contains("self.place(\"ab\", nn.Conv2d(8, 8, 1, bias=False))"));
+    }
+
     #[test]
     fn python_literals() {
         assert_eq!(float(1e-5), "1e-5");
