@@ -11,6 +11,7 @@
 //! `[out, in, 1, 1]` archc lowers them to. `scripts/pytorch_export_check.py` checks every zoo
 //! network against `archc forward` and torchvision.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
 use archc_compiler::lower::{LoweredGraph, LoweredOp};
@@ -265,31 +266,37 @@ pub fn unsupported(l: &LoweredGraph) -> Option<String> {
         ));
     }
     // Every placed name: a module's is a leaf; a parameter's container may hold others.
-    let mut leaves: Vec<(&str, &str)> = Vec::new();
+    let mut leaves: Vec<&str> = Vec::new();
     let mut params: Vec<String> = Vec::new();
     for (r, n) in forms.iter().zip(&l.nodes) {
         let Ok(Some(t)) = r else { continue };
         if t.module.is_some() {
-            leaves.push((&n.name, &n.name));
+            leaves.push(&n.name);
         }
         for (p, _) in &t.params {
             params.push(format!("{}.{p}", n.name));
         }
     }
-    let clash = |a: &str, b: &str| a == b || b.starts_with(&format!("{a}."));
-    for (i, (a, _)) in leaves.iter().enumerate() {
-        for (b, _) in &leaves[i + 1..] {
-            if clash(a, b) || clash(b, a) {
-                return Some(format!(
-                    "`{}`: the weight names `{a}` and `{b}` cannot both be modules of one PyTorch module tree",
-                    l.network
-                ));
-            }
+    // A name clashes when it repeats a module's, or lies inside one (`a.b` under module `a`).
+    let mut modules: HashSet<&str> = HashSet::new();
+    for a in &leaves {
+        if !modules.insert(a) {
+            return Some(format!(
+                "`{}`: two modules have the weight name `{a}`",
+                l.network
+            ));
         }
-        for p in &params {
-            if clash(a, p) {
+    }
+    let names = leaves
+        .iter()
+        .map(|a| (*a, "a module"))
+        .chain(params.iter().map(|p| (p.as_str(), "a parameter")));
+    for (name, what) in names {
+        for (i, _) in name.match_indices('.') {
+            let outer = &name[..i];
+            if modules.contains(outer) {
                 return Some(format!(
-                    "`{}`: the weight names `{a}` (a module) and `{p}` (a parameter) clash in the PyTorch module tree",
+                    "`{}`: the weight names `{outer}` (a module) and `{name}` ({what}) cannot both be in one PyTorch module tree",
                     l.network
                 ));
             }
