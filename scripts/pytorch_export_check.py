@@ -255,8 +255,10 @@ def main():
                     break
             g = torch.Generator().manual_seed(1000 * seed_file + seed_net)
             torch.manual_seed(1000 * seed_file + seed_net)
-            with torch.device("meta"):
-                small_params = sum(p.numel() for p in small_module.build().parameters())
+            small_params = params
+            if small_module is not declared_module:
+                with torch.device("meta"):
+                    small_params = sum(p.numel() for p in small_module.build().parameters())
             run_archc = args.max_params is None or small_params <= args.max_params
             if not run_archc:
                 heavy.append(net)
