@@ -118,8 +118,11 @@ def load_module(path, name):
 def blank(make):
     """`make()` without PyTorch's initialisation (slow for 100M parameters, and overwritten):
     built on the meta device, then given zeroed memory."""
-    with torch.device("meta"):
-        model = make()
+    try:
+        with torch.device("meta"):
+            model = make()
+    except NotImplementedError:
+        return make()  # a constructor that computes with tensors (torchvision's RegNet)
     model = model.to_empty(device="cpu")
     with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
