@@ -42,7 +42,8 @@ import torchvision
 from safetensors.torch import load_file, save_file
 
 # Zoo network → torchvision constructor, for the networks written with torchvision's names and
-# layers (`resnet50` without `_tv` is the paper's bottleneck, stride on the 1x1: not these).
+# layers (`resnet50` without `_tv` is the paper's bottleneck, stride on the 1x1: not these; the
+# SqueezeNets, Inception-v3, MNASNets and RegNets of the zoo keep archc's own names).
 TORCHVISION = {
     "resnet18": lambda: torchvision.models.resnet18(),
     "resnet34": lambda: torchvision.models.resnet34(),
@@ -63,10 +64,7 @@ TORCHVISION = {
     "vgg16_bn": lambda: torchvision.models.vgg16_bn(),
     "vgg19_bn": lambda: torchvision.models.vgg19_bn(),
     "alexnet": lambda: torchvision.models.alexnet(),
-    "squeezenet1_0": lambda: torchvision.models.squeezenet1_0(),
-    "squeezenet1_1": lambda: torchvision.models.squeezenet1_1(),
     "googlenet": lambda: torchvision.models.googlenet(aux_logits=True, init_weights=True),
-    "inception_v3": lambda: torchvision.models.inception_v3(aux_logits=True, init_weights=True),
     "densenet121": lambda: torchvision.models.densenet121(),
     "densenet161": lambda: torchvision.models.densenet161(),
     "densenet169": lambda: torchvision.models.densenet169(),
@@ -82,10 +80,6 @@ TORCHVISION = {
     "convnext_small": lambda: torchvision.models.convnext_small(),
     **{f"efficientnet_b{i}": (lambda i=i: getattr(torchvision.models, f"efficientnet_b{i}")()) for i in range(8)},
     "efficientnet_v2_s": lambda: torchvision.models.efficientnet_v2_s(),
-    "mnasnet0_5": lambda: torchvision.models.mnasnet0_5(),
-    "mnasnet1_0": lambda: torchvision.models.mnasnet1_0(),
-    "regnet_x_400mf": lambda: torchvision.models.regnet_x_400mf(),
-    "regnet_y_400mf": lambda: torchvision.models.regnet_y_400mf(),
 }
 
 # Zoo networks that load torchvision's weights strictly but compute another function: the load
