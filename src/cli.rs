@@ -98,6 +98,28 @@ pub enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Export a network for another framework: a PyTorch module (`--format pytorch`) or an
+    /// ONNX graph (`--format onnx`). See docs/export.md.
+    Export {
+        file: PathBuf,
+        /// The network to export
+        #[arg(long, short = 'n')]
+        network: String,
+        #[arg(long, short = 'f', value_enum)]
+        format: ExportFormat,
+        /// Where to write it (stdout if absent)
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// Weights to write into the export: .safetensors or .pth, or a checkpoint folder
+        /// (ONNX only; a PyTorch module loads weights with load_state_dict)
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// The ONNX opset (ONNX only)
+        #[arg(long)]
+        opset: Option<u32>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
     /// Compare two networks per stage and in total, marking what differs.
     Diff {
         /// The first network, as FILE:NETWORK (or NETWORK with --file)
@@ -254,6 +276,14 @@ pub enum LayersFormat {
 pub enum LowerFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// An ONNX model
+    Onnx,
+    /// A Python module defining `build() -> torch.nn.Module`
+    Pytorch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -261,7 +261,15 @@ fn dims(s: Shape) -> Vec<usize> {
 }
 
 pub fn lower(t: &TypedGraph) -> LoweredGraph {
+    lower_traced(t).0
+}
+
+/// [`lower`], with the typed graph's node each lowered node comes from (a projection's conv
+/// and batch norm, and a linear's flatten, come from one node): exporters read its stage.
+pub fn lower_traced(t: &TypedGraph) -> (LoweredGraph, Vec<usize>) {
     let g = &t.graph;
+    let mut origin: Vec<usize> = Vec::with_capacity(g.nodes.len());
+    let mut current = 0;
     let mut namer = Namer::new(t);
     let mut out: Vec<LoweredNode> = Vec::with_capacity(g.nodes.len());
     // graph node id → lowered node id of its output
@@ -282,6 +290,9 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
         id
     };
     for (node, tn) in g.nodes.iter().zip(&t.nodes) {
+        // The nodes pushed in the last iteration came from the last node.
+        origin.resize(out.len(), current);
+        current = node.id.0;
         let inputs: Vec<usize> = node.inputs.iter().map(|i| map[i.0]).collect();
         let cin = u(tn.input.channels());
         let lowered = match &node.op {
@@ -451,8 +462,9 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
             weight: o.weight,
         })
         .collect();
+    origin.resize(out.len(), current);
     let params = out.iter().map(|n| n.op.params()).sum();
-    LoweredGraph {
+    let lowered = LoweredGraph {
         network: g.network.clone(),
         input: dims(t.input_shape()),
         output: out[logits].output.clone(),
@@ -461,7 +473,8 @@ pub fn lower(t: &TypedGraph) -> LoweredGraph {
         logits,
         softmax,
         outputs,
-    }
+    };
+    (lowered, origin)
 }
 
 fn list(v: &[usize]) -> String {

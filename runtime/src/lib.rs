@@ -39,6 +39,7 @@ pub mod malloc;
 mod network;
 pub mod ops;
 pub mod precision;
+pub mod pytorch;
 pub mod train;
 pub mod weights;
 

@@ -3,6 +3,7 @@
 mod check;
 mod diff;
 mod eval;
+mod export;
 mod fmt;
 mod forward;
 mod layers;
@@ -85,6 +86,25 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             out,
             overrides,
         } => report::codegen(&file, &network, out.as_deref(), &overrides.into()),
+        Command::Export {
+            file,
+            network,
+            format,
+            out,
+            weights,
+            opset,
+            overrides,
+        } => export::run(
+            &file,
+            &network,
+            format,
+            export::Options {
+                out: out.as_deref(),
+                weights: weights.as_deref(),
+                opset,
+            },
+            &overrides.into(),
+        ),
         Command::Diff {
             a,
             b,

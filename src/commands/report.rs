@@ -234,7 +234,7 @@ pub fn graph(
 
 /// Print `text`, or write it to `out` through a temporary file renamed over it, so an existing
 /// file is never left half-written.
-fn emit(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+pub(super) fn emit(out: Option<&Path>, text: &str) -> Result<(), Failure> {
     let Some(o) = out else {
         print!("{text}");
         return Ok(());

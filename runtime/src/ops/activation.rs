@@ -11,7 +11,7 @@ use burn::tensor::activation::{
 };
 use burn::tensor::{Device, Tensor};
 
-use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Rust, Saved, Value};
+use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Py, Rust, Saved, Torch, Value};
 use crate::init::{param, param_from, Fill};
 
 /// `LoweredOp::Act`: an activation without parameters.
@@ -30,6 +30,10 @@ impl NodeOp for ActOp {
 
     fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
         value(ins).each(|t| forward(self.0, t), |t| forward(self.0, t))
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(python_text(self.0, py.x(0))))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
@@ -79,6 +83,15 @@ impl NodeOp for PReluOp {
             Layer::PRelu(p) => vec![Saved::F32("weight", p.alpha.val().into_data())],
             _ => Vec::new(),
         }
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let init = format!(
+            "nn.PReLU({}, init={})",
+            self.0,
+            crate::pytorch::float(PRELU_INIT)
+        );
+        Ok(Torch::module(init, py.call()))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
@@ -141,6 +154,25 @@ pub fn relu_layer<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 /// The Burn expression `archc codegen` writes for `act` applied to the expression `x`.
+/// An activation as a `torch` call on the Python expression `x`.
+pub fn python_text(act: Activation, x: &str) -> String {
+    match act {
+        Activation::Relu => format!("F.relu({x})"),
+        Activation::Relu6 => format!("F.relu6({x})"),
+        Activation::Sigmoid => format!("torch.sigmoid({x})"),
+        Activation::HardSigmoid => format!("F.hardsigmoid({x})"),
+        Activation::Silu => format!("F.silu({x})"),
+        Activation::HardSwish => format!("F.hardswish({x})"),
+        Activation::Gelu { tanh: false } => format!("F.gelu({x})"),
+        Activation::Gelu { tanh: true } => format!("F.gelu({x}, approximate=\"tanh\")"),
+        Activation::Tanh => format!("torch.tanh({x})"),
+        Activation::LeakyRelu { slope } => {
+            format!("F.leaky_relu({x}, {})", crate::pytorch::float(slope))
+        }
+        Activation::PRelu => unreachable!("PReLU is a module: nn.PReLU"),
+    }
+}
+
 pub fn rust_text(act: Activation, x: &str) -> String {
     match act {
         Activation::Relu => format!("relu({x})"),

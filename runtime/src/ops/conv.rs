@@ -8,8 +8,11 @@ use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::Tensor;
 
-use super::{inputs, layer, map_shape, value, Gen, Init, Layer, NodeOp, Rust, Saved, Value};
+use super::{
+    inputs, layer, map_shape, value, Gen, Init, Layer, NodeOp, Py, Rust, Saved, Torch, Value,
+};
 use crate::init::{param, param_from, Fill};
+use crate::pytorch::pair;
 
 /// `LoweredOp::Conv2d`'s fields.
 pub struct Conv2dOp {
@@ -103,6 +106,28 @@ impl NodeOp for Conv2dOp {
             out.push(Saved::F32("bias", b.val().into_data()));
         }
         out
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let [cin, cout] = self.channels;
+        let mut args = vec![cin.to_string(), cout.to_string(), pair(self.kernel_size)];
+        if self.stride != [1, 1] {
+            args.push(format!("stride={}", pair(self.stride)));
+        }
+        if self.padding != [0, 0] {
+            args.push(format!("padding={}", pair(self.padding)));
+        }
+        if self.dilation != [1, 1] {
+            args.push(format!("dilation={}", pair(self.dilation)));
+        }
+        if self.groups != 1 {
+            args.push(format!("groups={}", self.groups));
+        }
+        if !self.bias {
+            args.push("bias=False".into());
+        }
+        let init = format!("nn.Conv2d({})", args.join(", "));
+        Ok(Torch::module(init, py.call()))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {

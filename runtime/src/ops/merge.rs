@@ -6,7 +6,7 @@ use archc_compiler::graph::{MergeKind, Shape};
 use archc_compiler::layers::merge;
 use burn::tensor::Tensor;
 
-use super::{inputs, value, Gen, Layer, NodeOp, Rust, Value};
+use super::{inputs, value, Gen, Layer, NodeOp, Py, Rust, Torch, Value};
 
 /// A per-sample shape as the compiler writes it.
 fn shape(dims: &[usize]) -> Result<Shape, String> {
@@ -55,6 +55,13 @@ impl NodeOp for ConcatOp {
         }
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(format!(
+            "torch.cat([{}], 1)",
+            py.xs().join(", ")
+        )))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let xs: Vec<&str> = (0..g.inputs.len()).map(|k| g.x(k)).collect();
         Ok(Rust::expr(format!(
@@ -76,6 +83,10 @@ impl NodeOp for SumOp {
         fold(ins, |a, b| a + b, |a, b| a + b)
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(py.xs().join(" + ")))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let xs: Vec<&str> = (0..g.inputs.len()).map(|k| g.x(k)).collect();
         Ok(Rust::expr(xs.join(" + ")))
@@ -92,6 +103,15 @@ impl NodeOp for MaxOp {
 
     fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
         fold(ins, |a, b| a.max_pair(b), |a, b| a.max_pair(b))
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let xs = py.xs();
+        let mut e = xs[0].clone();
+        for x in &xs[1..] {
+            e = format!("torch.maximum({e}, {x})");
+        }
+        Ok(Torch::expr(e))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
@@ -141,6 +161,11 @@ impl NodeOp for MulOp {
         }
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        // A [C, 1, 1] or [C] gate broadcasts over a [C, H, W] map.
+        Ok(Torch::expr(py.xs().join(" * ")))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         // Inputs of rank 2 beside a map become [N, C, 1, 1]; Burn broadcasts size-1 dims.
         let map = g.rank == 4;
@@ -187,6 +212,12 @@ impl NodeOp for SplitOp {
                 Value::Flat(t.narrow(1, self.index * p, p))
             }
         }
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let p = py.output.first().copied().unwrap_or(0);
+        let (a, b) = (self.index * p, (self.index + 1) * p);
+        Ok(Torch::expr(format!("{}[:, {a}:{b}]", py.x(0))))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {

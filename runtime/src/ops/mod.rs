@@ -3,7 +3,8 @@
 //! Every lowered op has a [`NodeOp`] here, made by [`node_op`]: its validation (`check`: the
 //! output shape from all its inputs' shapes, arity included, with the compiler's size rules
 //! and parameter shapes), its module (`build`), its forward on all its input [`Value`]s, its
-//! weights (`load`, `save`) and the Burn text `archc codegen` writes for it (`rust`). The rest
+//! weights (`load`, `save`), its PyTorch form for `archc export` (`pytorch`) and the Burn text
+//! `archc codegen` writes for it (`rust`). The rest
 //! of the runtime is generic over nodes: `network.rs` builds and runs them in order, `check.rs`
 //! checks the graph (ids, wiring, the input and logits nodes) and asks each op for its shape,
 //! `weights.rs` and `codegen.rs` ask each op for its tensors and its text.
@@ -41,6 +42,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use linkme::distributed_slice;
 
 use crate::init::Fill;
+pub use crate::pytorch::{Py, Torch};
 
 /// A value flowing along an edge: a batch of feature maps or of flat vectors.
 #[derive(Clone, Debug)]
@@ -221,6 +223,10 @@ pub trait NodeOp: Send + Sync {
         &[]
     }
 
+    /// The PyTorch form `archc export --format pytorch` writes (`crate::pytorch`), or why it
+    /// has none.
+    fn pytorch(&self, py: &Py) -> Result<Torch, String>;
+
     /// The generated Rust, or why `archc codegen` cannot write it.
     fn rust(&self, g: &Gen) -> Result<Rust, String>;
 }
@@ -389,6 +395,10 @@ pub struct RuntimeUnit {
     /// The forward on every input's value (a unit of maps takes vectors `[N, F]` as maps
     /// `[N, F, 1, 1]` with [`Value::as_map`]).
     pub forward: fn(&Attrs, Option<&UnitLayer>, Vec<Value>) -> Value,
+    /// The PyTorch form `archc export --format pytorch` writes: a `torch.nn` module where one
+    /// fits (its parameters by the compiler's names, so state dicts load by name), else an
+    /// expression or a helper function.
+    pub pytorch: fn(&Attrs, &Py) -> Result<Torch, String>,
     /// The Burn text `archc codegen` writes (a Burn module where one fits, else a function).
     /// Its module's parameters are Burn's names for PyTorch's (`gamma`/`beta` for
     /// `weight`/`bias`), so state dicts load by name.
@@ -466,6 +476,10 @@ impl NodeOp for UnitOp {
             .zip(&self.params)
             .map(|(p, suffix)| Saved::F32(suffix, p.val().into_data()))
             .collect()
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        (self.runtime.pytorch)(&self.attrs, py)
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {

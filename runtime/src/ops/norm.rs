@@ -14,10 +14,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use linkme::distributed_slice;
 
 use super::{
-    divides, float, inputs, int, layer, value, Attrs, Gen, Init, Layer, NodeOp, RuntimeUnit, Rust,
-    Saved, UnitLayer, Value, RUNTIME_UNITS,
+    divides, float, inputs, int, layer, value, Attrs, Gen, Init, Layer, NodeOp, Py, RuntimeUnit,
+    Rust, Saved, Torch, UnitLayer, Value, RUNTIME_UNITS,
 };
 use crate::init::{param, param_from, Fill};
+use crate::pytorch::float as pyfloat;
 
 /// `LoweredOp::BatchNorm`'s fields.
 pub struct BatchNormOp {
@@ -95,6 +96,19 @@ impl NodeOp for BatchNormOp {
         &["num_batches_tracked"]
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let kind = if py.rank(0) == 4 { "2d" } else { "1d" };
+        let mut init = format!("nn.BatchNorm{kind}({}", self.num_features);
+        if self.epsilon != 1e-5 {
+            init.push_str(&format!(", eps={}", pyfloat(self.epsilon)));
+        }
+        if self.momentum != 0.1 {
+            init.push_str(&format!(", momentum={}", pyfloat(self.momentum)));
+        }
+        init.push(')');
+        Ok(Torch::module(init, py.call()))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let init = format!(
             "BatchNormConfig::new({})\n                .with_epsilon({:?})\n                .with_momentum({:?})\n                .init(device)",
@@ -151,6 +165,24 @@ static LAYERNORM: RuntimeUnit = RuntimeUnit {
         value(ins).as_map(|x| affine(m, normalise(x, 0, float(a, "epsilon"))))
     },
     // Burn's `LayerNorm` normalises the last dimension: the channels are moved there and back.
+    pytorch: |a, py| {
+        let init = format!(
+            "nn.LayerNorm({}, eps={})",
+            int(a, "num_features"),
+            pyfloat(float(a, "epsilon"))
+        );
+        // Over the channels at each position, as torchvision's ConvNeXt's LayerNorm2d.
+        let expr = if py.rank(0) == 4 {
+            format!(
+                "{}({}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)",
+                py.module,
+                py.x(0)
+            )
+        } else {
+            py.call()
+        };
+        Ok(Torch::module(init, expr))
+    },
     rust: |a, g| {
         let init = format!(
             "LayerNormConfig::new({})\n                .with_epsilon({:?})\n                .init(device)",
@@ -183,6 +215,15 @@ static GROUPNORM: RuntimeUnit = RuntimeUnit {
         value(ins).as_map(|x| affine(m, normalise(x, groups, eps)))
     },
     // Burn's `GroupNorm` is PyTorch's; a vector goes through it as a map `[N, F, 1, 1]`.
+    pytorch: |a, py| {
+        let init = format!(
+            "nn.GroupNorm({}, {}, eps={})",
+            int(a, "num_groups"),
+            int(a, "num_channels"),
+            pyfloat(float(a, "epsilon"))
+        );
+        Ok(Torch::module(init, py.call()))
+    },
     rust: |a, g| {
         let init = format!(
             "GroupNormConfig::new({}, {})\n                .with_epsilon({:?})\n                .init(device)",
@@ -237,6 +278,21 @@ static LAYER_SCALE: RuntimeUnit = RuntimeUnit {
         value(ins).as_map(|x| {
             let [_, c, _, _] = x.dims();
             x * m.params[0].val().reshape([1, c, 1, 1])
+        })
+    },
+    pytorch: |a, py| {
+        let c = int(a, "num_features");
+        let init = format!("torch.full(({c}, 1, 1), {})", pyfloat(float(a, "init")));
+        let scale = format!("{}.layer_scale", py.module);
+        let expr = if py.rank(0) == 4 {
+            format!("{} * {scale}", py.x(0))
+        } else {
+            format!("{} * {scale}.view(1, {c})", py.x(0))
+        };
+        Ok(Torch {
+            params: vec![("layer_scale", init)],
+            expr,
+            ..Torch::default()
         })
     },
     rust: |a, g| {

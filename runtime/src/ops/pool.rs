@@ -12,9 +12,10 @@ use linkme::distributed_slice;
 
 use super::conv::{arr, explicit, padding_text, window};
 use super::{
-    inputs, int, layer, map_shape, value, Attrs, Gen, Init, Layer, NodeOp, RuntimeUnit, Rust,
-    Value, RUNTIME_UNITS,
+    inputs, int, layer, map_shape, value, Attrs, Gen, Init, Layer, NodeOp, Py, RuntimeUnit, Rust,
+    Torch, Value, RUNTIME_UNITS,
 };
+use crate::pytorch::pair;
 
 /// A pool's window (the fields `MaxPool2d` and `AvgPool2d` share).
 pub struct Window {
@@ -51,6 +52,24 @@ impl Window {
 
     /// The config's text after `new`: strides, padding, and ceil mode where it is on (Burn's
     /// default is off); `extra` between padding and ceil mode.
+    /// `F.<function>(x, kernel, stride=…[, padding=…]{extra}[, ceil_mode=True])`.
+    fn python(&self, function: &str, x: &str, extra: &str) -> String {
+        let mut s = format!(
+            "F.{function}({x}, {}, stride={}",
+            pair(self.kernel_size),
+            pair(self.strides)
+        );
+        if self.padding != [0, 0] {
+            s.push_str(&format!(", padding={}", pair(self.padding)));
+        }
+        s.push_str(extra);
+        if self.ceil_mode {
+            s.push_str(", ceil_mode=True");
+        }
+        s.push(')');
+        s
+    }
+
     fn rust(&self, config: &str, extra: &str) -> String {
         let ceil = if self.ceil_mode {
             "\n                .with_ceil_mode(true)"
@@ -93,6 +112,10 @@ impl NodeOp for MaxPoolOp {
         Value::Map(m.forward(value(ins).map()))
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(self.0.python("max_pool2d", py.x(0), "")))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let init = self.0.rust("MaxPool2dConfig", "");
         Ok(Rust::module("MaxPool2d", init, g.forward()))
@@ -130,6 +153,19 @@ impl NodeOp for AvgPoolOp {
         Value::Map(m.forward(value(ins).map()))
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let extra = if self.count_include_pad {
+            ""
+        } else {
+            ", count_include_pad=False"
+        };
+        Ok(Torch::expr(self.window.python(
+            "avg_pool2d",
+            py.x(0),
+            extra,
+        )))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let extra = format!(
             "\n                .with_count_include_pad({})",
@@ -164,6 +200,14 @@ impl NodeOp for AdaptiveAvgPoolOp {
         Value::Map(m.forward(value(ins).map()))
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(format!(
+            "F.adaptive_avg_pool2d({}, {})",
+            py.x(0),
+            pair(self.0)
+        )))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let init = format!("AdaptiveAvgPool2dConfig::new({}).init()", arr(self.0));
         Ok(Rust::module("AdaptiveAvgPool2d", init, g.forward()))
@@ -188,6 +232,12 @@ static SPP: RuntimeUnit = RuntimeUnit {
     },
     build: |_, _, _, _| None,
     forward: |a, _, ins| Value::Flat(spp(value(ins).map(), &spp_levels(a))),
+    pytorch: |a, py| {
+        let levels: Vec<String> = spp_levels(a).iter().map(usize::to_string).collect();
+        let mut t = Torch::expr(format!("spp({}, [{}])", py.x(0), levels.join(", ")));
+        t.helpers.push(SPP_PYTHON);
+        Ok(t)
+    },
     rust: |a, g| {
         let levels: Vec<String> = spp_levels(a).iter().map(usize::to_string).collect();
         let mut r = Rust::expr(format!("spp({}, &[{}])", g.x(0), levels.join(", ")));
@@ -206,6 +256,12 @@ fn spp_levels(a: &Attrs) -> Vec<usize> {
 }
 
 /// [`spp`] in the generated file.
+const SPP_PYTHON: &str = r#"def spp(x, levels):
+    """Spatial pyramid pooling: for each level b, max pooling into bxb bins
+    (`adaptive_max_pool2d`), flattened channel by channel; the levels concatenated."""
+    return torch.cat([F.adaptive_max_pool2d(x, b).flatten(1) for b in levels], 1)
+"#;
+
 const SPP_RUST: &str = "/// Spatial pyramid pooling: for each level N, max pooling into NxN bins (PyTorch's\n/// `adaptive_max_pool2d` windows), flattened channel by channel; the levels concatenated.\nfn spp(x: Tensor<4>, levels: &[usize]) -> Tensor<2> {\n    let [n, c, h, w] = x.dims();\n    let parts = levels\n        .iter()\n        .map(|&b| {\n            if h % b == 0 && w % b == 0 {\n                return x\n                    .clone()\n                    .reshape([n, c, b, h / b, b, w / b])\n                    .max_dim(5)\n                    .max_dim(3)\n                    .reshape([n, c * b * b]);\n            }\n            let mut bins = Vec::with_capacity(b * b);\n            for i in 0..b {\n                let (r0, r1) = (i * h / b, ((i + 1) * h).div_ceil(b));\n                for j in 0..b {\n                    let (c0, c1) = (j * w / b, ((j + 1) * w).div_ceil(b));\n                    let window = x.clone().slice([0..n, 0..c, r0..r1, c0..c1]);\n                    bins.push(window.reshape([n, c, (r1 - r0) * (c1 - c0)]).max_dim(2));\n                }\n            }\n            Tensor::cat(bins, 2).reshape([n, c * b * b])\n        })\n        .collect();\n    Tensor::cat(parts, 1)\n}\n";
 
 /// Spatial pyramid pooling: for each level N, max pooling into N×N bins (PyTorch's

@@ -6,7 +6,9 @@
 use burn::tensor::{Distribution, Tensor};
 use linkme::distributed_slice;
 
-use super::{divides, float, inputs, int, value, Gen, RuntimeUnit, Rust, UnitLayer, RUNTIME_UNITS};
+use super::{
+    divides, float, inputs, int, value, Gen, RuntimeUnit, Rust, Torch, UnitLayer, RUNTIME_UNITS,
+};
 
 #[distributed_slice(RUNTIME_UNITS)]
 static MAXOUT: RuntimeUnit = RuntimeUnit {
@@ -21,6 +23,14 @@ static MAXOUT: RuntimeUnit = RuntimeUnit {
     },
     build: |_, _, _, _| None,
     forward: |a, _, ins| value(ins).as_map(|x| maxout(x, int(a, "pieces"))),
+    pytorch: |a, py| {
+        // Output channel j is the largest of input channels j·K … j·K + K − 1.
+        let k = int(a, "pieces");
+        Ok(Torch::expr(format!(
+            "{}.unflatten(1, (-1, {k})).amax(2)",
+            py.x(0)
+        )))
+    },
     rust: |a, g| {
         Ok(map_function(
             g,
@@ -43,6 +53,14 @@ static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
     },
     build: |_, _, _, _| None,
     forward: |a, _, ins| value(ins).as_map(|x| channel_shuffle(x, int(a, "groups"))),
+    pytorch: |a, py| {
+        // torchvision's channel_shuffle: view(N, G, C/G, H, W), transpose(1, 2), flatten back.
+        let g = int(a, "groups");
+        Ok(Torch::expr(format!(
+            "{}.unflatten(1, ({g}, -1)).transpose(1, 2).flatten(1, 2)",
+            py.x(0)
+        )))
+    },
     rust: |a, g| {
         let call = format!("channel_shuffle({{x}}, {})", int(a, "groups"));
         Ok(map_function(g, call, CHANNEL_SHUFFLE_RUST))
@@ -68,6 +86,15 @@ static DROP_PATH: RuntimeUnit = RuntimeUnit {
     },
     // Burn's `Dropout` holds the probability and the training flag (no parameters); the
     // function drops whole samples.
+    pytorch: |a, py| {
+        let mut t = Torch::expr(format!(
+            "drop_path({}, {}, self.training)",
+            py.x(0),
+            crate::pytorch::float(float(a, "prob"))
+        ));
+        t.helpers.push(DROP_PATH_PYTHON);
+        Ok(t)
+    },
     rust: |a, g| {
         let init = format!("DropoutConfig::new({:?}).init()", float(a, "prob"));
         let expr = format!("drop_path(&self.{}, {})", g.field, g.x(0));
@@ -93,6 +120,17 @@ fn map_function(g: &Gen, call: String, function: &'static str) -> Rust {
 }
 
 /// [`maxout`] in the generated file.
+const DROP_PATH_PYTHON: &str = r#"def drop_path(x, p, training):
+    """Stochastic depth (torchvision's `stochastic_depth(x, p, "row", training)`): while
+    training, each sample is kept with probability 1 - p and scaled by 1/(1 - p), or zeroed
+    whole; otherwise the identity."""
+    if not training or p == 0.0:
+        return x
+    keep = 1.0 - p
+    mask = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask / keep
+"#;
+
 const MAXOUT_RUST: &str = "/// Maxout: output channel `j` is the largest of input channels `j·K … j·K + K − 1`.\nfn maxout(x: Tensor<4>, pieces: usize) -> Tensor<4> {\n    let [n, c, h, w] = x.dims();\n    x.reshape([n, c / pieces, pieces, h * w])\n        .max_dim(2)\n        .reshape([n, c / pieces, h, w])\n}\n";
 
 /// [`channel_shuffle`] in the generated file.

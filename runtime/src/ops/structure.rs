@@ -7,7 +7,9 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Int, Tensor};
 
-use super::{inputs, layer, map_shape, value, values, Gen, Init, Layer, NodeOp, Rust, Value};
+use super::{
+    inputs, layer, map_shape, value, values, Gen, Init, Layer, NodeOp, Py, Rust, Torch, Value,
+};
 
 /// `LoweredOp::Dropout`: its probability.
 pub struct DropoutOp(pub f64);
@@ -34,6 +36,14 @@ impl NodeOp for DropoutOp {
         value(ins).each(|t| m.forward(t), |t| m.forward(t))
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(format!(
+            "F.dropout({}, {}, self.training)",
+            py.x(0),
+            crate::pytorch::float(self.0)
+        )))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let init = format!("DropoutConfig::new({:?}).init()", self.0);
         Ok(Rust::module("Dropout", init, g.forward()))
@@ -53,6 +63,10 @@ impl NodeOp for SoftmaxOp {
         value(ins).each(|t| softmax(t, 1), |t| softmax(t, 1))
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(format!("F.softmax({}, 1)", py.x(0))))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         Ok(Rust::expr(format!("softmax({}, 1)", g.x(0))))
     }
@@ -69,6 +83,14 @@ impl NodeOp for FlattenOp {
 
     fn forward(&self, _: Option<&Layer>, ins: Vec<Value>) -> Value {
         Value::Flat(value(ins).flat())
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        Ok(Torch::expr(if py.rank(0) == 4 {
+            format!("{}.flatten(1)", py.x(0))
+        } else {
+            py.x(0).to_string()
+        }))
     }
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
@@ -119,6 +141,14 @@ impl NodeOp for HighwayOp {
         }
     }
 
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let xs = py.xs();
+        let (f, x, gate) = (&xs[0], &xs[1], &xs[2]);
+        Ok(Torch::expr(format!(
+            "{x} + ({f} - {x}) * torch.sigmoid({gate})"
+        )))
+    }
+
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let (f, x, gate) = (g.x(0), g.x(1), g.x(2));
         Ok(Rust::expr(format!("{x} + ({f} - {x}) * sigmoid({gate})")))
@@ -154,6 +184,25 @@ impl NodeOp for ZeroPadSubsampleOp {
             self.stride,
             self.pad_before,
             self.pad_after,
+        ))
+    }
+
+    fn pytorch(&self, py: &Py) -> Result<Torch, String> {
+        let s = self.stride;
+        let x = if s > 1 {
+            format!("{}[:, :, ::{s}, ::{s}]", py.x(0))
+        } else {
+            py.x(0).to_string()
+        };
+        Ok(Torch::expr(
+            if self.pad_before == 0 && self.pad_after == 0 {
+                x
+            } else {
+                format!(
+                    "F.pad({x}, (0, 0, 0, 0, {}, {}))",
+                    self.pad_before, self.pad_after
+                )
+            },
         ))
     }
 
