@@ -172,6 +172,36 @@ pub enum Command {
         #[arg(long, short = 'o')]
         out: PathBuf,
     },
+    /// Export a network with its weights (or the seeded initialisation) as an ONNX model
+    /// (docs/export.md).
+    Export {
+        file: PathBuf,
+        /// The network to export
+        #[arg(long, short = 'n')]
+        network: String,
+        /// The format to write
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Where to write the model (default: NETWORK.onnx in the current folder)
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// Weights: .safetensors or .pth (torchvision names), or a checkpoint folder; without
+        /// it, the runtime's seeded initialisation (--seed)
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// The seed of the initialisation when there are no --weights
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The ONNX opset (17 to 22; default 17)
+        #[arg(long)]
+        opset: Option<i64>,
+        /// Override the class count (networks that declare `classes`)
+        #[arg(long)]
+        classes: Option<u64>,
+        /// Override the network's input shape, as CxHxW (the model's input is [batch, C, H, W])
+        #[arg(long = "input-shape", value_parser = parse_dims)]
+        input_shape: Option<Dims>,
+    },
     /// One eval-mode forward pass: safetensors `input` [N,C,H,W] in, `output` (logits) out.
     Forward {
         file: PathBuf,
@@ -200,6 +230,15 @@ pub enum Command {
         #[arg(long = "input-shape", value_parser = parse_dims)]
         input_shape: Option<Dims>,
     },
+}
+
+/// What `archc export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// An ONNX model (.onnx)
+    Onnx,
+    /// A PyTorch module
+    Pytorch,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,6 +3,7 @@
 mod check;
 mod diff;
 mod eval;
+mod export;
 mod fmt;
 mod forward;
 mod layers;
@@ -136,6 +137,31 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             &overrides.into(),
         ),
         Command::Plot { runs, out } => plot::run(&runs, &out),
+        Command::Export {
+            file,
+            network,
+            format,
+            out,
+            weights,
+            seed,
+            opset,
+            classes,
+            input_shape,
+        } => export::run(
+            &file,
+            &network,
+            format,
+            export::Options {
+                out,
+                weights,
+                seed,
+                opset,
+            },
+            &Overrides {
+                input: input_shape.map(|d| d.0),
+                classes,
+            },
+        ),
         Command::Forward {
             file,
             network,
