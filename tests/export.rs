@@ -105,8 +105,10 @@ fn the_model_has_onnx_s_input_outputs_opset_and_the_state_dict() {
         .map(|t| (t.name().to_string(), t.dims.clone()))
         .collect();
     assert_eq!(got, expected);
-    assert!(g.initializer.iter().all(|t| t.raw_data().len()
-        == 4 * t.dims.iter().product::<i64>() as usize));
+    assert!(g
+        .initializer
+        .iter()
+        .all(|t| t.raw_data().len() == 4 * t.dims.iter().product::<i64>() as usize));
 
     // Every node reads values defined before it (the graph is in topological order) and is
     // an operator of the standard domain.
@@ -114,7 +116,11 @@ fn the_model_has_onnx_s_input_outputs_opset_and_the_state_dict() {
     defined.insert("input");
     for n in &g.node {
         for i in &n.input {
-            assert!(defined.contains(i.as_str()), "{} reads undefined {i}", n.name());
+            assert!(
+                defined.contains(i.as_str()),
+                "{} reads undefined {i}",
+                n.name()
+            );
         }
         assert_eq!(n.domain(), "");
         defined.extend(n.output.iter().map(String::as_str));
@@ -173,7 +179,10 @@ fn the_opset_chooses_gelu_s_form() {
     );
     assert!(ops(&old).contains("Erf") && !ops(&old).contains("Gelu"));
     assert!(ops(&new).contains("Gelu") && !ops(&new).contains("Erf"));
-    assert_eq!((new.ir_version, new.opset_import[0].version), (Some(9), Some(20)));
+    assert_eq!(
+        (new.ir_version, new.opset_import[0].version),
+        (Some(9), Some(20))
+    );
 }
 
 #[test]
@@ -220,12 +229,18 @@ fn bad_input_is_refused_and_nothing_is_left_half_written() {
             .args(args)
             .output()
             .unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let o = out.to_str().unwrap();
     let (code, err) = run(&["-n", "cifar_resnet20", "-o", o, "--opset", "11"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("opset 11 is not supported") && err.contains("17 to 22"), "{err}");
+    assert!(
+        err.contains("opset 11 is not supported") && err.contains("17 to 22"),
+        "{err}"
+    );
     let (code, err) = run(&["-n", "resnet20", "-o", o]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no network `resnet20`"), "{err}");

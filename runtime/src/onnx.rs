@@ -123,7 +123,9 @@ pub fn model(net: &Network, opset: i64) -> Result<ModelProto, ExportError> {
                     // The compiler's shape where it names one (`layer_scale` is `[C, 1, 1]`
                     // in PyTorch, a vector `[C]` in the runtime's module).
                     let dims = match declared.iter().find(|(s, _)| *s == suffix) {
-                        Some((_, d)) if d.iter().product::<usize>() == t.num_elements() => d.clone(),
+                        Some((_, d)) if d.iter().product::<usize>() == t.num_elements() => {
+                            d.clone()
+                        }
                         _ => t.shape().to_vec(),
                     };
                     let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
@@ -140,7 +142,9 @@ pub fn model(net: &Network, opset: i64) -> Result<ModelProto, ExportError> {
             .inputs
             .iter()
             .map(|&j| {
-                let v = values[j].clone().expect("inputs come first (topological order)");
+                let v = values[j]
+                    .clone()
+                    .expect("inputs come first (topological order)");
                 (v, g.nodes[j].output.clone())
             })
             .collect();
@@ -222,7 +226,10 @@ pub fn export(net: &Network, opset: i64, path: &Path) -> Result<usize, ExportErr
 }
 
 fn join(d: &[usize]) -> String {
-    d.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+    d.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A float tensor `[batch, ..per_sample]` as a graph input or output.
@@ -367,13 +374,8 @@ impl Onnx<'_> {
         };
         *k += 1;
         let inputs = inputs.iter().map(|s| s.to_string()).collect();
-        self.nodes.push(node_proto(
-            op,
-            &name,
-            inputs,
-            vec![name.clone()],
-            attrs,
-        ));
+        self.nodes
+            .push(node_proto(op, &name, inputs, vec![name.clone()], attrs));
         name
     }
 
@@ -444,7 +446,14 @@ impl Onnx<'_> {
     }
 
     /// `x[starts..ends]` along `axes`, every `steps`-th element.
-    pub fn slice(&mut self, x: &str, starts: &[i64], ends: &[i64], axes: &[i64], steps: &[i64]) -> String {
+    pub fn slice(
+        &mut self,
+        x: &str,
+        starts: &[i64],
+        ends: &[i64],
+        axes: &[i64],
+        steps: &[i64],
+    ) -> String {
         let (s, e, a, st) = (
             self.ints(starts),
             self.ints(ends),

@@ -183,7 +183,12 @@ static LAYERNORM: RuntimeUnit = RuntimeUnit {
     onnx: |a, o| {
         let x = o.x(0);
         let (w, b) = (o.param("weight"), o.param("bias"));
-        let attrs = || vec![attr_int("axis", -1), attr_float("epsilon", float(a, "epsilon"))];
+        let attrs = || {
+            vec![
+                attr_int("axis", -1),
+                attr_float("epsilon", float(a, "epsilon")),
+            ]
+        };
         if !o.is_map(0) {
             return Ok(o.op("LayerNormalization", &[&x, &w, &b], attrs()));
         }
@@ -234,7 +239,11 @@ static GROUPNORM: RuntimeUnit = RuntimeUnit {
         let ones = o.floats(&vec![1.0; g], &[g as i64]);
         let zeros = o.floats(&vec![0.0; g], &[g as i64]);
         let eps = attr_float("epsilon", float(a, "epsilon"));
-        let n = o.op("InstanceNormalization", &[&grouped, &ones, &zeros], vec![eps]);
+        let n = o.op(
+            "InstanceNormalization",
+            &[&grouped, &ones, &zeros],
+            vec![eps],
+        );
         let mut shape = vec![0];
         shape.extend(o.shape(0).iter().map(|&d| d as i64));
         let n = o.reshape(&n, &shape);

@@ -67,7 +67,11 @@ static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
         let s: Vec<i64> = o.shape(0).iter().map(|&d| d as i64).collect();
         let spatial: i64 = s[1..].iter().product();
         let grouped = o.reshape(&x, &[0, g, s[0] / g, spatial]);
-        let t = o.op("Transpose", &[&grouped], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+        let t = o.op(
+            "Transpose",
+            &[&grouped],
+            vec![attr_ints("perm", &[0, 2, 1, 3])],
+        );
         let mut out = vec![0];
         out.extend(&s);
         Ok(o.reshape(&t, &out))
