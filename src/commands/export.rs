@@ -9,6 +9,7 @@ use super::Failure;
 use crate::cli::ExportFormat;
 
 /// The flags besides the file, network, format and overrides.
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
 pub struct Options {
     pub out: Option<PathBuf>,
     pub weights: Option<PathBuf>,
@@ -70,8 +71,8 @@ pub fn run(
         .out
         .unwrap_or_else(|| PathBuf::from(format!("{network}.onnx")));
     let bytes = onnx::export(&net, opset, &out).map_err(|e| input_error(&e))?;
-    eprintln!(
-        "archc: wrote `{}` (ONNX opset {opset}, {:.1} MB)",
+    println!(
+        "wrote `{}` (ONNX opset {opset}, {:.1} MB)",
         out.display(),
         bytes as f64 / 1e6
     );
