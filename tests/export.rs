@@ -264,3 +264,44 @@ fn bad_input_is_refused_and_nothing_is_left_half_written() {
     assert_eq!(left, ["taken.onnx"]);
     assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
 }
+
+/// `scripts/onnx_check.py` with this build's archc: onnx.checker and onnxruntime against
+/// `archc forward` on every zoo network of up to 14 M parameters and on the op fixtures, then
+/// the fixtures again at opset 22 (docs/export.md, "Checked"). CI runs it with the venv's
+/// Python (`ARCHC_PYTHON`, with onnx 1.23.2, onnxruntime 1.32.0, numpy and safetensors).
+#[test]
+#[ignore = "needs ARCHC_PYTHON with onnx and onnxruntime; CI runs it"]
+fn onnxruntime_agrees_with_archc_forward() {
+    let python = std::env::var("ARCHC_PYTHON")
+        .expect("ARCHC_PYTHON: a Python with onnx, onnxruntime, numpy and safetensors");
+    let work = tempfile::tempdir().unwrap();
+    let mut zoo: Vec<String> = std::fs::read_dir(Path::new(ROOT).join("architectures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "arch"))
+        .map(|p| p.display().to_string())
+        .collect();
+    zoo.sort();
+    let fixtures = [
+        "tests/fixtures/export/ops.arch",
+        "runtime/tests/fixtures/units.arch",
+        "runtime/tests/fixtures/branches.arch",
+    ]
+    .map(path);
+    let check = |args: &[&str], files: &[String]| {
+        let status = std::process::Command::new(&python)
+            .arg(path("scripts/onnx_check.py"))
+            .arg(env!("CARGO_BIN_EXE_archc"))
+            .arg(work.path())
+            .args(args)
+            .args(files)
+            .status()
+            .expect("runs Python");
+        assert!(status.success(), "scripts/onnx_check.py {args:?} failed");
+    };
+    check(
+        &["--max-params", "14000000"],
+        &[zoo, fixtures.to_vec()].concat(),
+    );
+    check(&["--opset", "22"], &fixtures);
+}
