@@ -16,7 +16,8 @@ of each file (default: every file of architectures/):
    the state dict alike, so that batch norm is not the identity; the initializers, written as a safetensors state dict, go to
    `archc forward` with a seeded random input: archc's own logits on the same weights;
 4. onnxruntime runs the model on the same input: its `output` must equal archc's within
-   max|ort - archc| <= 1e-4 * max|archc| + 1e-5 (both in f32).
+   max|ort - archc| <= 1e-4 * max|archc| + 1e-5 (both in f32); auxiliary outputs (archc
+   forward gives the main one only) must be [batch, classes] and finite.
 
 With --max-params, networks of more parameters are listed as skipped (CI checks those up to
 14 M: the time goes with the weights, about a third of a second per million parameters here
@@ -144,7 +145,13 @@ def check(binary, path, rep, shape, work, rng, opset):
         if v is not None:
             opts.add_initializer(name, v)
     sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
-    got = sess.run(["output"], {"input": x})[0]
+    outs = sess.run(None, {"input": x})
+    got = outs[0]
+    # Auxiliary heads (extra outputs): archc forward gives the main one only, so these are
+    # checked for their shape and finiteness.
+    for o, v in zip(g.output[1:], outs[1:]):
+        if v.shape != (batch, int(o.type.tensor_type.shape.dim[1].dim_value)) or not np.isfinite(v).all():
+            return f"auxiliary output {o.name}: shape {v.shape} or not finite"
     model_path.unlink()
     if got.shape != ref.shape:
         return f"output shape {got.shape}, archc {ref.shape}"

@@ -129,6 +129,7 @@ pub fn model(net: &Network, opset: i64) -> Result<ModelProto, ExportError> {
                         _ => t.shape().to_vec(),
                     };
                     let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+                    // ONNX's raw data is little-endian, as f32 is on every target archc builds for.
                     let t = t.convert::<f32>();
                     graph.initializer.push(tensor(
                         format!("{}.{suffix}", n.name),
