@@ -99,7 +99,7 @@ pub enum Command {
         overrides: OverrideArgs,
     },
     /// Export a network for another framework: a PyTorch module (`--format pytorch`) or an
-    /// ONNX graph (`--format onnx`). See docs/export.md.
+    /// ONNX model with its weights (`--format onnx`). See docs/export.md.
     Export {
         file: PathBuf,
         /// The network to export
@@ -107,18 +107,27 @@ pub enum Command {
         network: String,
         #[arg(long, short = 'f', value_enum)]
         format: ExportFormat,
-        /// Where to write it (stdout if absent)
+        /// Where to write it (default: a PyTorch module to stdout, an ONNX model to
+        /// NETWORK.onnx in the current folder)
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
-        /// Weights to write into the export: .safetensors or .pth, or a checkpoint folder
-        /// (ONNX only; a PyTorch module loads weights with load_state_dict)
+        /// ONNX only: the weights written into the model, .safetensors or .pth (torchvision
+        /// names) or a checkpoint folder (default: the runtime's seeded initialisation, --seed);
+        /// a PyTorch module loads weights with load_state_dict
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// The ONNX opset (ONNX only)
+        /// ONNX only: the seed of the initialisation when there are no --weights (default: 0)
         #[arg(long)]
-        opset: Option<u32>,
+        seed: Option<u64>,
+        /// ONNX only: the opset (17 to 22; default 17)
+        #[arg(long)]
+        opset: Option<i64>,
         #[command(flatten)]
         overrides: OverrideArgs,
+        /// The input shape as CxHxW, the same as --input (the ONNX model's input is
+        /// [batch, C, H, W])
+        #[arg(long = "input-shape", value_parser = parse_dims, conflicts_with = "input")]
+        input_shape: Option<Dims>,
     },
     /// Compare two networks per stage and in total, marking what differs.
     Diff {
@@ -236,6 +245,15 @@ pub enum Command {
     },
 }
 
+/// What `archc export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// An ONNX model (.onnx)
+    Onnx,
+    /// A PyTorch module
+    Pytorch,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct OverrideArgs {
     /// Override the input shape, as CxHxW (e.g. 3x32x32)
@@ -276,14 +294,6 @@ pub enum LayersFormat {
 pub enum LowerFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    /// An ONNX model
-    Onnx,
-    /// A Python module defining `build() -> torch.nn.Module`
-    Pytorch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,6 +9,7 @@
 //!   `init` below.
 //! - [`Network::load_weights`] / [`Network::save_weights`]: PyTorch state dicts and
 //!   safetensors with torchvision's names (module [`weights`]).
+//! - [`onnx::export`]: the network as an ONNX model (`archc export --format onnx`).
 //!
 //! # Initialisation
 //!
@@ -37,6 +38,7 @@ pub mod fused;
 mod init;
 pub mod malloc;
 mod network;
+pub mod onnx;
 pub mod ops;
 pub mod precision;
 pub mod pytorch;

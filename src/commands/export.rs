@@ -1,18 +1,21 @@
 //! `archc export`: a network as a PyTorch module (`archc_runtime::pytorch`, the ops' PyTorch
-//! forms) or as ONNX.
+//! forms) or as an ONNX model with its weights or the seeded initialisation
+//! (`archc_runtime::onnx`, the ops' ONNX nodes); docs/export.md.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use archc_compiler::Overrides;
 
 use super::Failure;
 use crate::cli::ExportFormat;
 
-/// `archc export`'s flags besides the network and format.
-pub struct Options<'a> {
-    pub out: Option<&'a Path>,
-    pub weights: Option<&'a Path>,
-    pub opset: Option<u32>,
+/// `archc export`'s flags besides the file, network, format and overrides.
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+pub struct Options {
+    pub out: Option<PathBuf>,
+    pub weights: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub opset: Option<i64>,
 }
 
 pub fn run(
@@ -23,13 +26,11 @@ pub fn run(
     ov: &Overrides,
 ) -> Result<(), Failure> {
     match format {
-        ExportFormat::Onnx => {
-            eprintln!("archc: `--format onnx` is not available in this build of archc");
-            Err(Failure::Usage)
-        }
+        ExportFormat::Onnx => onnx(path, network, opts, ov),
         ExportFormat::Pytorch => {
             for (flag, set) in [
                 ("--weights", opts.weights.is_some()),
+                ("--seed", opts.seed.is_some()),
                 ("--opset", opts.opset.is_some()),
             ] {
                 if set {
@@ -39,7 +40,7 @@ pub fn run(
                     return Err(Failure::Usage);
                 }
             }
-            pytorch(path, network, opts.out, ov)
+            pytorch(path, network, opts.out.as_deref(), ov)
         }
     }
 }
@@ -85,7 +86,54 @@ fn pytorch(path: &Path, network: &str, out: Option<&Path>, ov: &Overrides) -> Re
     super::report::emit(out, &code)
 }
 
+#[cfg(feature = "runtime")]
+fn onnx(file: &Path, network: &str, opts: Options, ov: &Overrides) -> Result<(), Failure> {
+    use archc_runtime::onnx;
+    use archc_runtime::train::checkpoint;
+    use archc_runtime::Network;
+
+    let opset = opts.opset.unwrap_or(onnx::DEFAULT_OPSET);
+    if !(onnx::MIN_OPSET..=onnx::MAX_OPSET).contains(&opset) {
+        eprintln!("archc: {}", onnx::ExportError::Opset(opset));
+        return Err(Failure::Usage);
+    }
+    let input_error = |e: &dyn std::fmt::Display| {
+        eprintln!("archc: {e}");
+        Failure::Input
+    };
+    let graph = super::lowered(file, network, ov)?;
+    let device = super::device("cpu")?;
+    let mut net =
+        Network::new(&graph, &device, opts.seed.unwrap_or(0)).map_err(|e| input_error(&e))?;
+    if let Some(w) = &opts.weights {
+        let at = checkpoint::weights_at(w);
+        net.load_weights(&at.model).map_err(|e| input_error(&e))?;
+        if let Some(mean) = &at.mean {
+            eprintln!(
+                "archc: note: the checkpoint's input mean (`{}`) is not part of the model: \
+                 subtract it from the input first, as `archc forward` does",
+                mean.display()
+            );
+        }
+    }
+    let out = opts
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("{network}.onnx")));
+    let bytes = onnx::export(&net, opset, &out).map_err(|e| input_error(&e))?;
+    println!(
+        "wrote `{}` (ONNX opset {opset}, {:.1} MB)",
+        out.display(),
+        bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
 #[cfg(not(feature = "runtime"))]
 fn pytorch(_: &Path, _: &str, _: Option<&Path>, _: &Overrides) -> Result<(), Failure> {
+    super::needs_runtime("export")
+}
+
+#[cfg(not(feature = "runtime"))]
+fn onnx(_: &Path, _: &str, _: Options, _: &Overrides) -> Result<(), Failure> {
     super::needs_runtime("export")
 }

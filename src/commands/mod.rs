@@ -92,19 +92,28 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
             out,
             weights,
+            seed,
             opset,
             overrides,
-        } => export::run(
-            &file,
-            &network,
-            format,
-            export::Options {
-                out: out.as_deref(),
-                weights: weights.as_deref(),
-                opset,
-            },
-            &overrides.into(),
-        ),
+            input_shape,
+        } => {
+            let mut ov: Overrides = overrides.into();
+            if let Some(d) = input_shape {
+                ov.input = Some(d.0);
+            }
+            export::run(
+                &file,
+                &network,
+                format,
+                export::Options {
+                    out,
+                    weights,
+                    seed,
+                    opset,
+                },
+                &ov,
+            )
+        }
         Command::Diff {
             a,
             b,

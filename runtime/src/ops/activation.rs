@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Py, Rust, Saved, Torch, Value};
 use crate::init::{param, param_from, Fill};
+use crate::onnx::{attr_float, attr_str, Onnx};
 
 /// `LoweredOp::Act`: an activation without parameters.
 pub struct ActOp(pub Activation);
@@ -38,6 +39,11 @@ impl NodeOp for ActOp {
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         Ok(Rust::expr(rust_text(self.0, g.x(0))))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.x(0);
+        onnx_act(o, self.0, &x)
     }
 }
 
@@ -103,6 +109,13 @@ impl NodeOp for PReluOp {
         r.uses.push("use burn::nn::{PRelu, PReluConfig};");
         Ok(r)
     }
+
+    /// `PRelu` with the slopes as `[C, 1, 1]` on a map (ONNX broadcasts from the last axis).
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.x(0);
+        let slope = o.per_channel(0, "weight");
+        Ok(o.op("PRelu", &[&x, &slope], Vec::new()))
+    }
 }
 
 /// `act(x)` for an activation without parameters (PReLU goes through [`prelu_forward`]).
@@ -151,6 +164,66 @@ pub fn relu_layer<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return crate::fused::relu(x);
     }
     relu(x)
+}
+
+/// `act(x)` as ONNX nodes: the operator of the same definition where the opset has one (`Gelu`
+/// from opset 20), else its decomposition (SiLU as `x·σ(x)`, GELU with `Erf` or `Tanh`).
+pub fn onnx_act(o: &mut Onnx, act: Activation, x: &str) -> Result<String, String> {
+    let none = Vec::new;
+    Ok(match act {
+        Activation::Relu => o.op("Relu", &[x], none()),
+        Activation::Relu6 => {
+            let (lo, hi) = (o.scalar(0.0), o.scalar(6.0));
+            o.op("Clip", &[x, &lo, &hi], none())
+        }
+        Activation::Sigmoid => o.op("Sigmoid", &[x], none()),
+        Activation::HardSigmoid => o.op(
+            "HardSigmoid",
+            &[x],
+            vec![attr_float("alpha", 1.0 / 6.0), attr_float("beta", 0.5)],
+        ),
+        Activation::Silu => {
+            let s = o.op("Sigmoid", &[x], none());
+            o.op("Mul", &[x, &s], none())
+        }
+        Activation::HardSwish => o.op("HardSwish", &[x], none()),
+        Activation::Gelu { tanh } if o.opset >= 20 => {
+            let approximate = if tanh { "tanh" } else { "none" };
+            o.op("Gelu", &[x], vec![attr_str("approximate", approximate)])
+        }
+        Activation::Gelu { tanh: false } => {
+            // x · (1 + erf(x / √2)) / 2
+            let r2 = o.scalar(std::f64::consts::SQRT_2);
+            let d = o.op("Div", &[x, &r2], none());
+            let e = o.op("Erf", &[&d], none());
+            half_x_one_plus(o, x, &e)
+        }
+        Activation::Gelu { tanh: true } => {
+            // x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))) / 2
+            let three = o.scalar(3.0);
+            let cube = o.op("Pow", &[x, &three], none());
+            let k = o.scalar(0.044715);
+            let kc = o.op("Mul", &[&cube, &k], none());
+            let inner = o.op("Add", &[x, &kc], none());
+            let c = o.scalar((2.0 / std::f64::consts::PI).sqrt());
+            let arg = o.op("Mul", &[&inner, &c], none());
+            let t = o.op("Tanh", &[&arg], none());
+            half_x_one_plus(o, x, &t)
+        }
+        Activation::Tanh => o.op("Tanh", &[x], none()),
+        Activation::LeakyRelu { slope } => {
+            o.op("LeakyRelu", &[x], vec![attr_float("alpha", slope)])
+        }
+        Activation::PRelu => return Err("PReLU has parameters: PReluOp".into()),
+    })
+}
+
+/// `x · (1 + t) / 2`.
+fn half_x_one_plus(o: &mut Onnx, x: &str, t: &str) -> String {
+    let (one, half) = (o.scalar(1.0), o.scalar(0.5));
+    let p = o.op("Add", &[t, &one], Vec::new());
+    let xp = o.op("Mul", &[x, &p], Vec::new());
+    o.op("Mul", &[&xp, &half], Vec::new())
 }
 
 /// The Burn expression `archc codegen` writes for `act` applied to the expression `x`.

@@ -12,6 +12,7 @@ use super::{
     inputs, layer, map_shape, value, Gen, Init, Layer, NodeOp, Py, Rust, Saved, Torch, Value,
 };
 use crate::init::{param, param_from, Fill};
+use crate::onnx::{attr_int, attr_ints, i64s, Onnx};
 use crate::pytorch::pair;
 
 /// `LoweredOp::Conv2d`'s fields.
@@ -142,6 +143,21 @@ impl NodeOp for Conv2dOp {
             self.bias
         );
         Ok(Rust::module("Conv2d", init, g.forward()))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.map(0);
+        let (w, b) = (o.param("weight"), o.param("bias"));
+        let [ph, pw] = self.padding.map(|p| p as i64);
+        let attrs = vec![
+            attr_ints("kernel_shape", &i64s(self.kernel_size)),
+            attr_ints("strides", &i64s(self.stride)),
+            attr_ints("pads", &[ph, pw, ph, pw]),
+            attr_ints("dilations", &i64s(self.dilation)),
+            attr_int("group", self.groups as i64),
+        ];
+        let ins: &[&str] = if self.bias { &[&x, &w, &b] } else { &[&x, &w] };
+        Ok(o.op("Conv", ins, attrs))
     }
 }
 

@@ -6,6 +6,7 @@ use burn::nn::Linear;
 
 use super::{inputs, layer, value, Gen, Init, Layer, NodeOp, Py, Rust, Saved, Torch, Value};
 use crate::init::{param, param_from, Fill};
+use crate::onnx::{attr_int, Onnx};
 
 /// `LoweredOp::Linear`'s fields.
 pub struct LinearOp {
@@ -85,6 +86,14 @@ impl NodeOp for LinearOp {
             self.d_input, self.d_output, self.bias
         );
         Ok(Rust::module("Linear", init, g.forward()))
+    }
+
+    /// `Gemm` with PyTorch's `[out, in]` weight transposed (`transB`); a map is flattened.
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.flat(0);
+        let (w, b) = (o.param("weight"), o.param("bias"));
+        let ins: &[&str] = if self.bias { &[&x, &w, &b] } else { &[&x, &w] };
+        Ok(o.op("Gemm", ins, vec![attr_int("transB", 1)]))
     }
 }
 

@@ -7,6 +7,7 @@ use archc_compiler::layers::merge;
 use burn::tensor::Tensor;
 
 use super::{inputs, value, Gen, Layer, NodeOp, Py, Rust, Torch, Value};
+use crate::onnx::{attr_int, Onnx};
 
 /// A per-sample shape as the compiler writes it.
 fn shape(dims: &[usize]) -> Result<Shape, String> {
@@ -69,6 +70,16 @@ impl NodeOp for ConcatOp {
             xs.join(", ")
         )))
     }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let xs = if o.is_map(0) {
+            (0..o.arity()).map(|k| o.map(k)).collect()
+        } else {
+            all_flat(o)
+        };
+        let xs: Vec<&str> = xs.iter().map(String::as_str).collect();
+        Ok(o.op("Concat", &xs, vec![attr_int("axis", 1)]))
+    }
 }
 
 /// `LoweredOp::Add` of a merge or a residual block: the elementwise sum of its inputs.
@@ -90,6 +101,10 @@ impl NodeOp for SumOp {
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let xs: Vec<&str> = (0..g.inputs.len()).map(|k| g.x(k)).collect();
         Ok(Rust::expr(xs.join(" + ")))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        Ok(variadic(o, "Sum"))
     }
 }
 
@@ -120,6 +135,10 @@ impl NodeOp for MaxOp {
             e = format!("{e}.max_pair({})", g.x(k));
         }
         Ok(Rust::expr(e))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        Ok(variadic(o, "Max"))
     }
 }
 
@@ -180,6 +199,21 @@ impl NodeOp for MulOp {
             .collect();
         Ok(Rust::expr(xs.join(" * ")))
     }
+
+    /// `Mul` left to right; on a map output, vectors `[N, C]` as `[N, C, 1, 1]` and ONNX's
+    /// broadcasting expands the gate.
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let xs: Vec<String> = if o.out_shape().len() == 3 {
+            (0..o.arity()).map(|k| o.map(k)).collect()
+        } else {
+            all_flat(o)
+        };
+        let mut acc = xs[0].clone();
+        for x in &xs[1..] {
+            acc = o.op("Mul", &[&acc, x], Vec::new());
+        }
+        Ok(acc)
+    }
 }
 
 /// `LoweredOp::Split`: part `index` of `parts` equal parts of the channels.
@@ -233,6 +267,29 @@ impl NodeOp for SplitOp {
             index = self.index
         )))
     }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let p = (o.shape(0)[0] / self.parts) as i64;
+        let (x, k) = (o.x(0), self.index as i64);
+        Ok(o.slice(&x, &[k * p], &[(k + 1) * p], &[1], &[1]))
+    }
+}
+
+/// Every input as vectors (a map flattened).
+fn all_flat(o: &mut Onnx) -> Vec<String> {
+    (0..o.arity()).map(|k| o.flat(k)).collect()
+}
+
+/// A variadic elementwise op (`Sum`, `Max`) of the inputs: of maps if all are maps, else of
+/// vectors, as [`fold`] combines them.
+fn variadic(o: &mut Onnx, op: &str) -> String {
+    let xs: Vec<String> = if (0..o.arity()).all(|k| o.is_map(k)) {
+        (0..o.arity()).map(|k| o.x(k)).collect()
+    } else {
+        all_flat(o)
+    };
+    let xs: Vec<&str> = xs.iter().map(String::as_str).collect();
+    o.op(op, &xs, Vec::new())
 }
 
 /// The inputs combined pairwise, left to right, as maps or as vectors.

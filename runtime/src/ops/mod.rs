@@ -3,8 +3,9 @@
 //! Every lowered op has a [`NodeOp`] here, made by [`node_op`]: its validation (`check`: the
 //! output shape from all its inputs' shapes, arity included, with the compiler's size rules
 //! and parameter shapes), its module (`build`), its forward on all its input [`Value`]s, its
-//! weights (`load`, `save`), its PyTorch form for `archc export` (`pytorch`) and the Burn text
-//! `archc codegen` writes for it (`rust`). The rest
+//! weights (`load`, `save`), its PyTorch form for `archc export` (`pytorch`), the Burn text
+//! `archc codegen` writes for it (`rust`) and its ONNX nodes (`onnx`, for `archc export`; the
+//! model around them is `crate::onnx`). The rest
 //! of the runtime is generic over nodes: `network.rs` builds and runs them in order, `check.rs`
 //! checks the graph (ids, wiring, the input and logits nodes) and asks each op for its shape,
 //! `weights.rs` and `codegen.rs` ask each op for its tensors and its text.
@@ -42,6 +43,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use linkme::distributed_slice;
 
 use crate::init::Fill;
+use crate::onnx::Onnx;
 pub use crate::pytorch::{Py, Torch};
 
 /// A value flowing along an edge: a batch of feature maps or of flat vectors.
@@ -229,6 +231,11 @@ pub trait NodeOp: Send + Sync {
 
     /// The generated Rust, or why `archc codegen` cannot write it.
     fn rust(&self, g: &Gen) -> Result<Rust, String>;
+
+    /// Its ONNX nodes in inference form (`archc export --format onnx`), written through `o`
+    /// (its inputs' values, its parameters' initializers): the value holding its output, or
+    /// why the op has no ONNX form.
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String>;
 }
 
 /// The runtime half of `op`; `None` for the graph's input, which is no op. An error names a
@@ -403,6 +410,9 @@ pub struct RuntimeUnit {
     /// Its module's parameters are Burn's names for PyTorch's (`gamma`/`beta` for
     /// `weight`/`bias`), so state dicts load by name.
     pub rust: fn(&Attrs, &Gen) -> Result<Rust, String>,
+    /// Its ONNX nodes in inference form ([`NodeOp::onnx`]); its parameters are the
+    /// initializers `o.param(name)` of `UnitRules::params`' names.
+    pub onnx: fn(&Attrs, &mut Onnx) -> Result<String, String>,
 }
 
 /// Every runtime unit, each registered in its own file:
@@ -484,6 +494,10 @@ impl NodeOp for UnitOp {
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         (self.runtime.rust)(&self.attrs, g)
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        (self.runtime.onnx)(&self.attrs, o)
     }
 }
 

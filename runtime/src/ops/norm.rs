@@ -18,6 +18,7 @@ use super::{
     Rust, Saved, Torch, UnitLayer, Value, RUNTIME_UNITS,
 };
 use crate::init::{param, param_from, Fill};
+use crate::onnx::{attr_float, attr_int, attr_ints, Onnx};
 use crate::pytorch::float as pyfloat;
 
 /// `LoweredOp::BatchNorm`'s fields.
@@ -116,6 +117,14 @@ impl NodeOp for BatchNormOp {
         );
         Ok(Rust::module("BatchNorm", init, g.forward()))
     }
+
+    /// `BatchNormalization` in inference form: the running statistics.
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.x(0);
+        let [w, b, m, v] = ["weight", "bias", "running_mean", "running_var"].map(|s| o.param(s));
+        let attrs = vec![attr_float("epsilon", self.epsilon)];
+        Ok(o.op("BatchNormalization", &[&x, &w, &b, &m, &v], attrs))
+    }
 }
 
 /// Batch norm as PyTorch does it: in training, normalise with the batch statistics and update
@@ -202,6 +211,23 @@ static LAYERNORM: RuntimeUnit = RuntimeUnit {
         r.uses.push("use burn::nn::{LayerNorm, LayerNormConfig};");
         Ok(r)
     },
+    // `LayerNormalization` over the last axis: a map's channels are moved there and back.
+    onnx: |a, o| {
+        let x = o.x(0);
+        let (w, b) = (o.param("weight"), o.param("bias"));
+        let attrs = || {
+            vec![
+                attr_int("axis", -1),
+                attr_float("epsilon", float(a, "epsilon")),
+            ]
+        };
+        if !o.is_map(0) {
+            return Ok(o.op("LayerNormalization", &[&x, &w, &b], attrs()));
+        }
+        let last = o.op("Transpose", &[&x], vec![attr_ints("perm", &[0, 2, 3, 1])]);
+        let n = o.op("LayerNormalization", &[&last, &w, &b], attrs());
+        Ok(o.op("Transpose", &[&n], vec![attr_ints("perm", &[0, 3, 1, 2])]))
+    },
 };
 
 #[distributed_slice(RUNTIME_UNITS)]
@@ -243,6 +269,28 @@ static GROUPNORM: RuntimeUnit = RuntimeUnit {
         let mut r = Rust::module("GroupNorm", init, expr);
         r.uses.push("use burn::nn::{GroupNorm, GroupNormConfig};");
         Ok(r)
+    },
+    // The channels as `[N, G, C/G·H·W]`, each group standardised by `InstanceNormalization`
+    // (scale 1, shift 0), back to the input's shape, then the scale and shift per channel:
+    // the same at every opset (opset 18's `GroupNormalization` scales per group).
+    onnx: |a, o| {
+        let x = o.x(0);
+        let g = int(a, "num_groups");
+        let grouped = o.reshape(&x, &[0, g as i64, -1]);
+        let ones = o.floats(&vec![1.0; g], &[g as i64]);
+        let zeros = o.floats(&vec![0.0; g], &[g as i64]);
+        let eps = attr_float("epsilon", float(a, "epsilon"));
+        let n = o.op(
+            "InstanceNormalization",
+            &[&grouped, &ones, &zeros],
+            vec![eps],
+        );
+        let mut shape = vec![0];
+        shape.extend(o.shape(0).iter().map(|&d| d as i64));
+        let n = o.reshape(&n, &shape);
+        let (w, b) = (o.per_channel(0, "weight"), o.per_channel(0, "bias"));
+        let scaled = o.op("Mul", &[&n, &w], Vec::new());
+        Ok(o.op("Add", &[&scaled, &b], Vec::new()))
     },
 };
 
@@ -310,6 +358,11 @@ static LAYER_SCALE: RuntimeUnit = RuntimeUnit {
         let mut r = Rust::module("Param<Tensor<1>>", init, expr);
         r.uses.push("use burn::module::Param;");
         Ok(r)
+    },
+    onnx: |_, o| {
+        let x = o.x(0);
+        let gamma = o.per_channel(0, "layer_scale");
+        Ok(o.op("Mul", &[&x, &gamma], Vec::new()))
     },
 };
 

@@ -15,6 +15,8 @@ use super::{
     inputs, int, layer, map_shape, value, Attrs, Gen, Init, Layer, NodeOp, Py, RuntimeUnit, Rust,
     Torch, Value, RUNTIME_UNITS,
 };
+use crate::onnx::proto::AttributeProto;
+use crate::onnx::{attr_int, attr_ints, i64s, Onnx};
 use crate::pytorch::pair;
 
 /// A pool's window (the fields `MaxPool2d` and `AvgPool2d` share).
@@ -83,6 +85,17 @@ impl Window {
             padding_text(self.padding),
         )
     }
+
+    /// ONNX's attributes of the window (`pads` before and after, as PyTorch pads).
+    fn onnx(&self) -> Vec<AttributeProto> {
+        let [ph, pw] = self.padding.map(|p| p as i64);
+        vec![
+            attr_ints("kernel_shape", &i64s(self.kernel_size)),
+            attr_ints("strides", &i64s(self.strides)),
+            attr_ints("pads", &[ph, pw, ph, pw]),
+            attr_int("ceil_mode", self.ceil_mode as i64),
+        ]
+    }
 }
 
 /// `LoweredOp::MaxPool2d`.
@@ -119,6 +132,11 @@ impl NodeOp for MaxPoolOp {
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let init = self.0.rust("MaxPool2dConfig", "");
         Ok(Rust::module("MaxPool2d", init, g.forward()))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.map(0);
+        Ok(o.op("MaxPool", &[&x], self.0.onnx()))
     }
 }
 
@@ -174,6 +192,13 @@ impl NodeOp for AvgPoolOp {
         let init = self.window.rust("AvgPool2dConfig", &extra);
         Ok(Rust::module("AvgPool2d", init, g.forward()))
     }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.map(0);
+        let mut attrs = self.window.onnx();
+        attrs.push(attr_int("count_include_pad", self.count_include_pad as i64));
+        Ok(o.op("AveragePool", &[&x], attrs))
+    }
 }
 
 /// `LoweredOp::AdaptiveAvgPool2d`: its output size.
@@ -212,6 +237,45 @@ impl NodeOp for AdaptiveAvgPoolOp {
         let init = format!("AdaptiveAvgPool2dConfig::new({}).init()", arr(self.0));
         Ok(Rust::module("AdaptiveAvgPool2d", init, g.forward()))
     }
+
+    /// `GlobalAveragePool` to 1x1; `AveragePool` where the output divides the input; else
+    /// each output row's bin averaged (`Slice`, `ReduceMean`, `Concat`), then each column's:
+    /// the mean over a rectangle is the mean of its rows' means, as the bins are PyTorch's
+    /// (rows `floor(i·H/OH) … ceil((i+1)·H/OH) − 1`).
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.map(0);
+        let [_, h, w] = map_shape(o.shape(0))?;
+        let [oh, ow] = self.0;
+        if [oh, ow] == [1, 1] {
+            return Ok(o.op("GlobalAveragePool", &[&x], Vec::new()));
+        }
+        if oh > 0 && ow > 0 && h % oh == 0 && w % ow == 0 {
+            let k = [h / oh, w / ow];
+            let attrs = vec![
+                attr_ints("kernel_shape", &i64s(k)),
+                attr_ints("strides", &i64s(k)),
+            ];
+            return Ok(o.op("AveragePool", &[&x], attrs));
+        }
+        let rows = adaptive_axis(o, &x, 2, h, oh);
+        Ok(adaptive_axis(o, &rows, 3, w, ow))
+    }
+}
+
+/// Adaptive average pooling of `x` along `axis` (of `size`) into `out` bins.
+fn adaptive_axis(o: &mut Onnx, x: &str, axis: i64, size: usize, out: usize) -> String {
+    if size == out {
+        return x.to_string();
+    }
+    let bins: Vec<String> = (0..out)
+        .map(|i| {
+            let (s, e) = (i * size / out, ((i + 1) * size).div_ceil(out));
+            let bin = o.slice(x, &[s as i64], &[e as i64], &[axis], &[1]);
+            o.reduce("ReduceMean", &bin, &[axis], true)
+        })
+        .collect();
+    let bins: Vec<&str> = bins.iter().map(String::as_str).collect();
+    o.op("Concat", &bins, vec![attr_int("axis", axis)])
 }
 
 /// `spp N1, N2, …`: spatial pyramid pooling (compiler's `layers::spp`), a unit op.
@@ -244,7 +308,45 @@ static SPP: RuntimeUnit = RuntimeUnit {
         r.helpers.push(SPP_RUST);
         Ok(r)
     },
+    onnx: |a, o| {
+        let x = o.map(0);
+        let [_, h, w] = map_shape(o.shape(0))?;
+        let parts: Vec<String> = spp_levels(a)
+            .into_iter()
+            .map(|b| spp_onnx(o, &x, [h, w], b))
+            .collect();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Ok(o.op("Concat", &parts, vec![attr_int("axis", 1)]))
+    },
 };
+
+/// One pyramid level of [`spp`] as ONNX: `MaxPool` where `b` divides both sides, else each
+/// bin's `Slice` and `ReduceMax`, concatenated row by row; flattened channel by channel.
+fn spp_onnx(o: &mut Onnx, x: &str, [h, w]: [usize; 2], b: usize) -> String {
+    if h % b == 0 && w % b == 0 {
+        let k = [h / b, w / b];
+        let attrs = vec![
+            attr_ints("kernel_shape", &i64s(k)),
+            attr_ints("strides", &i64s(k)),
+        ];
+        let pooled = o.op("MaxPool", &[x], attrs);
+        return o.op("Flatten", &[&pooled], vec![attr_int("axis", 1)]);
+    }
+    let mut bins = Vec::with_capacity(b * b);
+    for i in 0..b {
+        let (r0, r1) = (i * h / b, ((i + 1) * h).div_ceil(b));
+        for j in 0..b {
+            let (c0, c1) = (j * w / b, ((j + 1) * w).div_ceil(b));
+            let [r0, r1, c0, c1] = [r0, r1, c0, c1].map(|v| v as i64);
+            let window = o.slice(x, &[r0, c0], &[r1, c1], &[2, 3], &[1, 1]);
+            // [N, C, 1, 1] per bin; bins side by side along the rows' axis.
+            bins.push(o.reduce("ReduceMax", &window, &[2, 3], true));
+        }
+    }
+    let bins: Vec<&str> = bins.iter().map(String::as_str).collect();
+    let cat = o.op("Concat", &bins, vec![attr_int("axis", 2)]);
+    o.op("Flatten", &[&cat], vec![attr_int("axis", 1)])
+}
 
 /// The levels of an `spp` node, in order (`levels`, then `level1` …).
 fn spp_levels(a: &Attrs) -> Vec<usize> {

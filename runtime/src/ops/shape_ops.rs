@@ -9,6 +9,7 @@ use linkme::distributed_slice;
 use super::{
     divides, float, inputs, int, value, Gen, RuntimeUnit, Rust, Torch, UnitLayer, RUNTIME_UNITS,
 };
+use crate::onnx::attr_ints;
 
 #[distributed_slice(RUNTIME_UNITS)]
 static MAXOUT: RuntimeUnit = RuntimeUnit {
@@ -38,6 +39,18 @@ static MAXOUT: RuntimeUnit = RuntimeUnit {
             MAXOUT_RUST,
         ))
     },
+    // `[N, C/K, K, H·W]` (or `[N, F/K, K]`), `ReduceMax` over the pieces, back to a map.
+    onnx: |a, o| {
+        let (x, k) = (o.x(0), int(a, "pieces") as i64);
+        let s: Vec<i64> = o.shape(0).iter().map(|&d| d as i64).collect();
+        let c = s[0] / k;
+        let spatial: i64 = s[1..].iter().product();
+        let pieces = o.reshape(&x, &[0, c, k, spatial]);
+        let m = o.reduce("ReduceMax", &pieces, &[2], false);
+        let mut out = vec![0, c];
+        out.extend(&s[1..]);
+        Ok(o.reshape(&m, &out))
+    },
 };
 
 #[distributed_slice(RUNTIME_UNITS)]
@@ -64,6 +77,22 @@ static CHANNEL_SHUFFLE: RuntimeUnit = RuntimeUnit {
     rust: |a, g| {
         let call = format!("channel_shuffle({{x}}, {})", int(a, "groups"));
         Ok(map_function(g, call, CHANNEL_SHUFFLE_RUST))
+    },
+    // torchvision's: `Reshape` to `[N, G, C/G, H·W]`, `Transpose` the groups and channels,
+    // `Reshape` back.
+    onnx: |a, o| {
+        let (x, g) = (o.x(0), int(a, "groups") as i64);
+        let s: Vec<i64> = o.shape(0).iter().map(|&d| d as i64).collect();
+        let spatial: i64 = s[1..].iter().product();
+        let grouped = o.reshape(&x, &[0, g, s[0] / g, spatial]);
+        let t = o.op(
+            "Transpose",
+            &[&grouped],
+            vec![attr_ints("perm", &[0, 2, 1, 3])],
+        );
+        let mut out = vec![0];
+        out.extend(&s);
+        Ok(o.reshape(&t, &out))
     },
 };
 
@@ -103,6 +132,8 @@ static DROP_PATH: RuntimeUnit = RuntimeUnit {
         r.helpers.push(DROP_PATH_RUST);
         Ok(r)
     },
+    // The identity in inference: no node.
+    onnx: |_, o| Ok(o.x(0)),
 };
 
 /// A call of a generated function on maps (`call` with `{x}` for the map): a vector `[N, F]`

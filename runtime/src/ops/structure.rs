@@ -10,6 +10,7 @@ use burn::tensor::{Int, Tensor};
 use super::{
     inputs, layer, map_shape, value, values, Gen, Init, Layer, NodeOp, Py, Rust, Torch, Value,
 };
+use crate::onnx::{attr_int, attr_str, Onnx};
 
 /// `LoweredOp::Dropout`: its probability.
 pub struct DropoutOp(pub f64);
@@ -48,6 +49,11 @@ impl NodeOp for DropoutOp {
         let init = format!("DropoutConfig::new({:?}).init()", self.0);
         Ok(Rust::module("Dropout", init, g.forward()))
     }
+
+    /// The identity in inference: no node, its input's value.
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        Ok(o.x(0))
+    }
 }
 
 /// `LoweredOp::Softmax`: over the channels (or features).
@@ -69,6 +75,11 @@ impl NodeOp for SoftmaxOp {
 
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         Ok(Rust::expr(format!("softmax({}, 1)", g.x(0))))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let x = o.x(0);
+        Ok(o.op("Softmax", &[&x], vec![attr_int("axis", 1)]))
     }
 }
 
@@ -99,6 +110,10 @@ impl NodeOp for FlattenOp {
         } else {
             g.x(0).to_string()
         }))
+    }
+
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        Ok(o.flat(0))
     }
 }
 
@@ -152,6 +167,16 @@ impl NodeOp for HighwayOp {
     fn rust(&self, g: &Gen) -> Result<Rust, String> {
         let (f, x, gate) = (g.x(0), g.x(1), g.x(2));
         Ok(Rust::expr(format!("{x} + ({f} - {x}) * sigmoid({gate})")))
+    }
+
+    /// `x + (F(x) − x)·σ(g)`, as the forward computes it (on vectors unless all are maps).
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let maps = (0..3).all(|k| o.is_map(k));
+        let [f, x, g] = [0, 1, 2].map(|k| if maps { o.x(k) } else { o.flat(k) });
+        let s = o.op("Sigmoid", &[&g], Vec::new());
+        let d = o.op("Sub", &[&f, &x], Vec::new());
+        let m = o.op("Mul", &[&d, &s], Vec::new());
+        Ok(o.op("Add", &[&x, &m], Vec::new()))
     }
 }
 
@@ -216,6 +241,21 @@ impl NodeOp for ZeroPadSubsampleOp {
         ));
         r.helpers.push(ZERO_PAD_SUBSAMPLE_RUST);
         Ok(r)
+    }
+
+    /// A strided `Slice` of rows and columns, then `Pad` with zero channels.
+    fn onnx(&self, o: &mut Onnx) -> Result<String, String> {
+        let mut x = o.map(0);
+        if self.stride > 1 {
+            let s = self.stride as i64;
+            x = o.slice(&x, &[0, 0], &[i64::MAX, i64::MAX], &[2, 3], &[s, s]);
+        }
+        if self.pad_before == 0 && self.pad_after == 0 {
+            return Ok(x);
+        }
+        let (b, a) = (self.pad_before as i64, self.pad_after as i64);
+        let pads = o.ints(&[0, b, 0, 0, 0, a, 0, 0]);
+        Ok(o.op("Pad", &[&x, &pads], vec![attr_str("mode", "constant")]))
     }
 }
 
