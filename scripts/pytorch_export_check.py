@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 
 # Zoo network → torchvision constructor, for the networks written with torchvision's names and
 # layers (`resnet50` without `_tv` is the paper's bottleneck, stride on the 1x1: not these; the
-# SqueezeNets, Inception-v3, MNASNets and RegNets of the zoo keep archc's own names).
+# SqueezeNets, MNASNets and RegNets of the zoo keep archc's own names).
 TORCHVISION = {
     "resnet18": lambda: torchvision.models.resnet18(),
     "resnet34": lambda: torchvision.models.resnet34(),
@@ -65,6 +65,7 @@ TORCHVISION = {
     "vgg19_bn": lambda: torchvision.models.vgg19_bn(),
     "alexnet": lambda: torchvision.models.alexnet(),
     "googlenet": lambda: torchvision.models.googlenet(aux_logits=True, init_weights=True),
+    "inception_v3": lambda: torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True),
     "densenet121": lambda: torchvision.models.densenet121(),
     "densenet161": lambda: torchvision.models.densenet161(),
     "densenet169": lambda: torchvision.models.densenet169(),
