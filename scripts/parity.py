@@ -12,7 +12,7 @@ defaults, an input batch, and PyTorch's eval-mode output:
 Networks: torchvision's resnet18, resnet50 (archc's resnet50_tv), vgg11_bn, resnext50_32x4d,
 wide_resnet50_2, mobilenet_v2, googlenet (with its auxiliary heads), densenet121,
 shufflenet_v2_x1_0, mobilenet_v3_large, efficientnet_b0, convnext_tiny and inception_v3 (at 3x299x299,
-which its auxiliary head needs), and a CIFAR ResNet-20 with option A shortcuts written here in PyTorch
+which its auxiliary head needs), and a CIFAR ResNet-20 with option A shortcuts written in PyTorch (scripts/gpu_nets.py)
 (names as torchvision's ResNet). The ImageNet networks run on 3x128x128 inputs
 (the same layers as at 224, a third of the time on CPU); the CIFAR network on 3x32x32.
 
@@ -25,52 +25,12 @@ import sys
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
 from safetensors.torch import save_file
 
-
-class BasicA(nn.Module):
-    """The CIFAR basic block with option A: subsample and zero-pad channels where shapes change."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.stride = stride
-        self.pad = cout - cin
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        sc = x
-        if self.stride != 1 or self.pad != 0:
-            sc = x[:, :, :: self.stride, :: self.stride]
-            sc = F.pad(sc, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
-        return F.relu(out + sc)
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, n, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        cin = 16
-        for k, (c, s) in enumerate([(16, 1), (32, 2), (64, 2)], start=1):
-            blocks = []
-            for i in range(n):
-                blocks.append(BasicA(cin, c, s if i == 0 else 1))
-                cin = c
-            setattr(self, f"layer{k}", nn.Sequential(*blocks))
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.fc(x)
+# The CIFAR ResNet with option A shortcuts (torchvision's names), shared with the GPU check,
+# whose file needs torch alone.
+from gpu_nets import CifarResNet
 
 
 def last_bns(model):
