@@ -80,6 +80,28 @@ impl Schedule {
     }
 }
 
+impl Plan {
+    /// The plan of `graph` with its nodes' ops and layer indices: the main output's schedule
+    /// and every output's (the logits alone for a network with one output).
+    fn new(
+        graph: &LoweredGraph,
+        ops: Vec<Option<Box<dyn NodeOp>>>,
+        layer: Vec<Option<usize>>,
+    ) -> Self {
+        let mut outputs: Vec<usize> = graph.outputs.iter().map(|o| o.node).collect();
+        if outputs.is_empty() {
+            outputs.push(graph.logits);
+        }
+        Plan {
+            graph: graph.clone(),
+            ops,
+            layer,
+            main: Schedule::new(graph, vec![graph.logits]),
+            all: Schedule::new(graph, outputs),
+        }
+    }
+}
+
 impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -140,20 +162,9 @@ impl Network {
                 layers.len() - 1
             }));
         }
-        let mut outputs: Vec<usize> = graph.outputs.iter().map(|o| o.node).collect();
-        if outputs.is_empty() {
-            outputs.push(graph.logits);
-        }
-        let plan = Plan {
-            graph: graph.clone(),
-            ops,
-            layer,
-            main: Schedule::new(graph, vec![graph.logits]),
-            all: Schedule::new(graph, outputs),
-        };
         Ok(Network {
             layers,
-            plan: Arc::new(plan),
+            plan: Arc::new(Plan::new(graph, ops, layer)),
         })
     }
 
@@ -198,23 +209,9 @@ impl Network {
             }
         }
         let ops = check(graph)?;
-        let plan = Plan {
-            graph: graph.clone(),
-            ops,
-            layer: self.plan.layer.clone(),
-            main: Schedule::new(graph, vec![graph.logits]),
-            all: Schedule::new(
-                graph,
-                if graph.outputs.is_empty() {
-                    vec![graph.logits]
-                } else {
-                    graph.outputs.iter().map(|o| o.node).collect()
-                },
-            ),
-        };
         Ok(Network {
             layers: self.layers.clone(),
-            plan: Arc::new(plan),
+            plan: Arc::new(Plan::new(graph, ops, self.plan.layer.clone())),
         })
     }
 

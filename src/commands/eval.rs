@@ -64,8 +64,16 @@ pub fn run(
     let graph = super::lowered(file, network, ov)?;
     let device = super::device(device)?;
     let mut confusion = Confusion::new(0);
-    let at_size = super::AtSize::new(file, network, ov, graph.clone())?;
-    let compile = |chw: [usize; 3]| at_size.graph(chw);
+    // The file is read and compiled again only for views of another size (--scales).
+    let at_size = if opts.scales.is_empty() {
+        None
+    } else {
+        Some(super::AtSize::new(file, network, ov, graph.clone())?)
+    };
+    let compile = |chw: [usize; 3]| match &at_size {
+        Some(a) => a.graph(chw),
+        None => Err("only --scales tests at other sizes".to_string()),
+    };
     let testing = train::Testing {
         views: archc_runtime::data::TestViews {
             ten_crop: opts.ten_crop,
