@@ -18,6 +18,7 @@ mod libtorch {
         println!("cargo:rerun-if-changed={source}");
         println!("cargo:rerun-if-changed={dist}");
         println!("cargo:rerun-if-changed=csrc/gloo_decl");
+        println!("cargo:rerun-if-changed=csrc/archc_message.h");
         println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
         // torch-sys (`links = "tch"`) tells its dependents where LibTorch's libraries are; the
         // headers are beside them (`<libtorch>/lib`, `<libtorch>/include`, also in a PyTorch

@@ -14,24 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Residual, no batch norm (the network of runtime/tests/devices.rs): two processes compute
 /// the same function of the batch as one.
-const NO_BN: &str = r#"
-block basic(c) {
-    conv 3x3, c, stride: stride
-    conv 3x3, c
-}
-
-network nobn {
-    input    3x16x16
-    classes  10
-    norm     none
-    bias     true
-    shortcut A
-    stem     conv 3x3, 8
-    stage1   basic(8) x 1
-    stage2   basic(16) x 1, stride: 2
-    head     avgpool, fc classes
-}
-"#;
+const NO_BN: &str = include_str!("../runtime/tests/fixtures/nobn.arch");
 
 /// A tiny residual network with batch norm (network `tiny`).
 const TINY: &str = include_str!("../runtime/tests/fixtures/tiny.arch");

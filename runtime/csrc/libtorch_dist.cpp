@@ -26,15 +26,11 @@
 #include <string>
 #include <vector>
 
+#include "archc_message.h"
+
 namespace {
 
-char *message(const char *what) {
-    char *m = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-    if (m != nullptr) {
-        std::strcpy(m, what);
-    }
-    return m;
-}
+using archc::message;
 
 struct Group {
     c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;

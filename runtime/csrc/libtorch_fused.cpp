@@ -17,15 +17,11 @@
 #include <optional>
 #include <tuple>
 
+#include "archc_message.h"
+
 namespace {
 
-char *message(const char *what) {
-    char *m = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-    if (m != nullptr) {
-        std::strcpy(m, what);
-    }
-    return m;
-}
+using archc::message;
 
 void put(at::Tensor *out[3], std::tuple<at::Tensor, at::Tensor, at::Tensor> r) {
     at::Tensor parts[3] = {std::get<0>(r), std::get<1>(r), std::get<2>(r)};

@@ -15,24 +15,7 @@ use archc_runtime::Device;
 /// Residual, no batch norm (`norm none`, biased convs, and option A's parameter-free
 /// shortcut: option B's projection keeps its batch norm under `norm none`): a data-parallel
 /// step computes the same function of the batch as a one-device step.
-const NO_BN: &str = r#"
-block basic(c) {
-    conv 3x3, c, stride: stride
-    conv 3x3, c
-}
-
-network nobn {
-    input    3x16x16
-    classes  10
-    norm     none
-    bias     true
-    shortcut A
-    stem     conv 3x3, 8
-    stage1   basic(8) x 1
-    stage2   basic(16) x 1, stride: 2
-    head     avgpool, fc classes
-}
-"#;
+const NO_BN: &str = include_str!("fixtures/nobn.arch");
 
 /// The same with batch norm after every conv (and option B shortcuts).
 const BN: &str = common::TINY;
