@@ -25,9 +25,10 @@ use burn::backend::libtorch::TchTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, LibTorch};
 use burn::nn::conv::Conv2d;
-use burn::nn::PaddingConfig2d;
 use burn::tensor::module::BatchNormTrainOutput;
 use burn::tensor::{Device, Tensor};
+
+pub use crate::ops::conv::{conv2d_args, Conv2dArgs};
 
 /// True when `device` is LibTorch with autodiff: where [`batch_norm_train`] and [`conv2d`] apply.
 pub fn is_libtorch_training(device: &Device) -> bool {
@@ -36,15 +37,6 @@ pub fn is_libtorch_training(device: &Device) -> bool {
             device.clone().inner().as_dispatch(),
             DispatchDevice::LibTorch(_)
         )
-}
-
-/// Stride, padding (symmetric), dilation and groups of a 2-d convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Conv2dArgs {
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-    pub groups: usize,
 }
 
 /// The fused operations. Only LibTorch implements them: call them through [`batch_norm_train`]
@@ -109,24 +101,6 @@ pub fn batch_norm_train<const D: usize>(
         mean: Tensor::from_dispatch(mean),
         variance: Tensor::from_dispatch(variance),
     }
-}
-
-/// The arguments of `conv` when [`conv2d`] runs it on LibTorch's kernels: with valid or explicit
-/// symmetric padding; `None` otherwise (asymmetric or `Same` padding: Burn's `Conv2d` runs).
-pub fn conv2d_args(conv: &Conv2d) -> Option<Conv2dArgs> {
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [0, 0],
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
-            [top, left]
-        }
-        _ => return None,
-    };
-    Some(Conv2dArgs {
-        stride: conv.stride,
-        padding,
-        dilation: conv.dilation,
-        groups: conv.groups,
-    })
 }
 
 /// `conv.forward(x)`, on LibTorch's kernels (forward and backward) where [`conv2d_args`] allows,

@@ -33,6 +33,8 @@ mod check;
 pub mod codegen;
 pub mod data;
 pub mod device;
+#[cfg(feature = "flex")]
+pub mod flex;
 #[cfg(feature = "tch")]
 pub mod fused;
 mod init;

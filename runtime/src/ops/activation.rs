@@ -157,11 +157,15 @@ pub fn prelu_module(channels: usize, seed: u64, node: usize, device: &Device) ->
 }
 
 /// ReLU: Burn's, except when training on LibTorch, where LibTorch's own kernels run forward and
-/// backward (`crate::fused`, feature `tch`).
+/// backward (`crate::fused`, feature `tch`), and on burn-flex, where archc's run (`crate::flex`).
 pub fn relu_layer<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "tch")]
     if crate::fused::is_libtorch_training(&x.device()) {
         return crate::fused::relu(x);
+    }
+    #[cfg(feature = "flex")]
+    if crate::flex::applies(&x.device(), x.dtype()) {
+        return crate::flex::relu(x);
     }
     relu(x)
 }

@@ -197,13 +197,46 @@ pub fn arr(a: [usize; 2]) -> String {
 }
 
 /// A convolution layer: Burn's `Conv2d`, except when training on LibTorch, where LibTorch's own
-/// forward and backward kernels run (`crate::fused`, feature `tch`).
+/// forward and backward kernels run (`crate::fused`, feature `tch`), and on burn-flex, where
+/// archc's run (`crate::flex`, feature `flex`).
 fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "tch")]
     if crate::fused::is_libtorch_training(&x.device()) {
         return crate::fused::conv2d(conv, x);
     }
+    #[cfg(feature = "flex")]
+    if crate::flex::applies(&x.device(), x.dtype()) {
+        return crate::flex::conv2d(conv, x);
+    }
     conv.forward(x)
+}
+
+/// Stride, padding (symmetric), dilation and groups of a 2-d convolution: what archc's kernels
+/// on LibTorch (`crate::fused`) and burn-flex (`crate::flex`) take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dArgs {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+/// The arguments of `conv` with valid or explicit symmetric padding (all archc emits); `None`
+/// otherwise (asymmetric or `Same` padding: Burn's `Conv2d` runs).
+pub fn conv2d_args(conv: &Conv2d) -> Option<Conv2dArgs> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return None,
+    };
+    Some(Conv2dArgs {
+        stride: conv.stride,
+        padding,
+        dilation: conv.dilation,
+        groups: conv.groups,
+    })
 }
 
 #[cfg(test)]

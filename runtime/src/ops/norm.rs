@@ -132,7 +132,8 @@ impl NodeOp for BatchNormOp {
 /// unbiased batch variance; otherwise normalise with the running statistics.
 ///
 /// Training on LibTorch uses LibTorch's own batch norm kernels (`crate::fused`, feature `tch`),
-/// elsewhere Burn's `batch_norm_train`; the running statistics are updated here either way.
+/// on burn-flex archc's (`crate::flex`), elsewhere Burn's `batch_norm_train`; the running
+/// statistics are updated here either way.
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
         return bn.forward(x);
@@ -140,14 +141,7 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let dims = x.dims();
     let per_channel: usize = dims.iter().product::<usize>() / dims[1].max(1);
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
-    #[cfg(feature = "tch")]
-    let out = if crate::fused::is_libtorch_training(&x.device()) {
-        crate::fused::batch_norm_train(x, gamma, beta, bn.epsilon)
-    } else {
-        burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon)
-    };
-    #[cfg(not(feature = "tch"))]
-    let out = burn::tensor::module::batch_norm_train(x, gamma, beta, bn.epsilon);
+    let out = batch_norm_train(x, gamma, beta, bn.epsilon);
     let correction = if per_channel > 1 {
         per_channel as f64 / (per_channel as f64 - 1.0)
     } else {
@@ -162,6 +156,26 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     bn.running_mean.update(mean.detach());
     bn.running_var.update(var.detach());
     out.output
+}
+
+/// Training-mode batch norm (the output, the batch mean and biased variance) on LibTorch's
+/// kernels (`crate::fused`, feature `tch`), archc's on burn-flex (`crate::flex`, feature
+/// `flex`), else Burn's `batch_norm_train`.
+fn batch_norm_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> burn::tensor::module::BatchNormTrainOutput<D> {
+    #[cfg(feature = "tch")]
+    if crate::fused::is_libtorch_training(&x.device()) {
+        return crate::fused::batch_norm_train(x, gamma, beta, epsilon);
+    }
+    #[cfg(feature = "flex")]
+    if crate::flex::applies(&x.device(), x.dtype()) {
+        return crate::flex::batch_norm_train(x, gamma, beta, epsilon);
+    }
+    burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon)
 }
 
 #[distributed_slice(RUNTIME_UNITS)]
