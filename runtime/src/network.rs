@@ -49,6 +49,10 @@ struct Schedule {
     needed: Vec<bool>,
     last_use: Vec<usize>,
     end: usize,
+    /// Per node, the ReLU node that is its only reader (not an output itself: the node's
+    /// value is never seen), which the node's op may run together with it
+    /// (`NodeOp::fuses_relu`).
+    relu_after: Vec<Option<usize>>,
 }
 
 impl Schedule {
@@ -76,7 +80,27 @@ impl Schedule {
             needed,
             last_use,
             end,
+            relu_after: vec![None; g.nodes.len()],
         }
+    }
+
+    /// Sets `relu_after` from the nodes' ops.
+    fn with_relus(mut self, g: &LoweredGraph, ops: &[Option<Box<dyn NodeOp>>]) -> Self {
+        let mut readers = vec![0usize; g.nodes.len()];
+        for n in g.nodes.iter().filter(|n| self.needed[n.id]) {
+            for &j in &n.inputs {
+                readers[j] += 1;
+            }
+        }
+        for n in g.nodes.iter().filter(|n| self.needed[n.id]) {
+            let relu = ops[n.id].as_ref().is_some_and(|op| op.is_relu());
+            if let ([j], true) = (n.inputs.as_slice(), relu) {
+                if readers[*j] == 1 && self.last_use[*j] == n.id && ops[*j].is_some() {
+                    self.relu_after[*j] = Some(n.id);
+                }
+            }
+        }
+        self
     }
 }
 
@@ -94,10 +118,10 @@ impl Plan {
         }
         Plan {
             graph: graph.clone(),
+            main: Schedule::new(graph, vec![graph.logits]).with_relus(graph, &ops),
+            all: Schedule::new(graph, outputs).with_relus(graph, &ops),
             ops,
             layer,
-            main: Schedule::new(graph, vec![graph.logits]),
-            all: Schedule::new(graph, outputs),
         }
     }
 }
@@ -325,8 +349,13 @@ impl Network {
         let plan = &*self.plan;
         let g = &plan.graph;
         let mut values: Vec<Option<Value>> = vec![None; s.end + 1];
+        // ReLU nodes already computed with the node they read (`Schedule::relu_after`).
+        let mut done = vec![false; s.end + 1];
         let mut x = Some(x);
         for n in g.nodes[..=s.end].iter().filter(|n| s.needed[n.id]) {
+            if done[n.id] {
+                continue;
+            }
             // Take the inputs, dropping each one whose last reader is this node.
             let mut ins: Vec<Value> = Vec::with_capacity(n.inputs.len());
             for &j in &n.inputs {
@@ -337,9 +366,15 @@ impl Network {
                     values[j] = None;
                 }
             }
-            let out = match &plan.ops[n.id] {
-                None => x.take().unwrap_or_else(|| unreachable_value(g, n.id)),
-                Some(op) => op.forward(plan.layer[n.id].map(|l| &self.layers[l]), ins),
+            let layer = plan.layer[n.id].map(|l| &self.layers[l]);
+            let out = match (&plan.ops[n.id], s.relu_after[n.id]) {
+                (None, _) => x.take().unwrap_or_else(|| unreachable_value(g, n.id)),
+                (Some(op), Some(relu)) if ins.len() == 1 && op.fuses_relu(&ins[0]) => {
+                    values[relu] = Some(op.forward_relu(layer, ins));
+                    done[relu] = true;
+                    continue;
+                }
+                (Some(op), _) => op.forward(layer, ins),
             };
             values[n.id] = Some(out);
         }

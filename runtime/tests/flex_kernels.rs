@@ -25,7 +25,7 @@ impl Kernels for Flex {
         beta: Tensor<1>,
         epsilon: f64,
     ) -> BatchNormTrainOutput<D> {
-        flex::batch_norm_train(x, gamma, beta, epsilon)
+        flex::batch_norm_train(x, gamma, beta, epsilon, false)
     }
     fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         flex::conv2d(conv, x)
@@ -93,6 +93,88 @@ fn the_forward_without_autodiff_agrees() {
             kernels::values(burn::tensor::activation::relu(x)),
         );
     }
+}
+
+/// Batch norm and ReLU as one operation (what a network runs for a batch norm whose only
+/// reader is a ReLU) against Burn's batch norm followed by Burn's ReLU: output, batch
+/// statistics, and the gradients of the input, gamma and beta.
+#[test]
+fn batch_norm_then_relu_agrees_with_burns() {
+    let device = Flex::device();
+    let shape = [6, 5, 4, 3];
+    let run = |ours: bool| {
+        // Centred near zero, so that about half the outputs are cut by the ReLU.
+        let x = data(shape, -2.0, 2.0, 61, &device).require_grad();
+        let gamma = data([5], 0.5, 1.5, 62, &device).require_grad();
+        let beta = data([5], -0.5, 0.5, 63, &device).require_grad();
+        let up = data(shape, -1.0, 1.0, 64, &device);
+        let (y, mean, var) = if ours {
+            let o = flex::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5, true);
+            (o.output, o.mean, o.variance)
+        } else {
+            let o = burn::tensor::module::batch_norm_train(
+                x.clone(),
+                gamma.clone(),
+                beta.clone(),
+                1e-5,
+            );
+            (burn::tensor::activation::relu(o.output), o.mean, o.variance)
+        };
+        let grads = (y.clone() * up).sum().backward();
+        (
+            y.inner(),
+            mean.inner(),
+            var.inner(),
+            x.grad(&grads).expect("x grad"),
+            gamma.grad(&grads).expect("gamma grad"),
+            beta.grad(&grads).expect("beta grad"),
+        )
+    };
+    let (y1, m1, v1, gx1, gg1, gb1) = run(true);
+    let (y2, m2, v2, gx2, gg2, gb2) = run(false);
+    let zeros = kernels::values(y1.clone())
+        .iter()
+        .filter(|&&v| v == 0.0)
+        .count();
+    assert!(
+        zeros > 50 && zeros < 310,
+        "{zeros} of 360 outputs cut: the ReLU must matter"
+    );
+    let worst = [
+        close("output", y1, y2),
+        close("mean", m1, m2),
+        close("variance", v1, v2),
+        close("x grad", gx1, gx2),
+        close("gamma grad", gg1, gg2),
+        close("beta grad", gb1, gb2),
+    ];
+    eprintln!("batch norm + relu: largest differences {worst:?}");
+}
+
+/// Evaluation-mode batch norm (with and without the ReLU after it) in one pass against Burn's
+/// `BatchNorm::forward`, with running statistics away from 0 and 1.
+#[test]
+fn batch_norm_in_evaluation_agrees_with_burns() {
+    use burn::module::{Param, RunningState};
+    use burn::nn::{BatchNorm, BatchNormConfig};
+    let device = Device::flex();
+    let mut bn: BatchNorm = BatchNormConfig::new(4).init(&device);
+    bn.gamma = Param::from_tensor(data([4], 0.5, 1.5, 71, &device));
+    bn.beta = Param::from_tensor(data([4], -0.5, 0.5, 72, &device));
+    bn.running_mean = RunningState::new(data([4], -1.0, 1.0, 73, &device));
+    bn.running_var = RunningState::new(data([4], 0.2, 3.0, 74, &device));
+    let x: Tensor<4> = data([3, 4, 5, 6], -3.0, 3.0, 75, &device);
+    let burn = bn.forward(x.clone());
+    close(
+        "evaluation",
+        flex::batch_norm_eval(&bn, x.clone(), false),
+        burn.clone(),
+    );
+    close(
+        "evaluation + relu",
+        flex::batch_norm_eval(&bn, x, true),
+        burn::tensor::activation::relu(burn),
+    );
 }
 
 /// They apply on burn-flex, with or without autodiff, to f32 tensors only.

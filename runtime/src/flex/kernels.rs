@@ -630,13 +630,14 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, plane: usize) -> (Vec<f64
 }
 
 /// `gamma · (x − mean) / sqrt(var + ε) + beta`, per channel, from `scale = gamma / sqrt(var + ε)`
-/// and `shift = beta − mean · scale`.
+/// and `shift = beta − mean · scale`; followed by ReLU when `relu`.
 pub fn batch_norm_apply(
     x: &[f32],
     scale: &[f32],
     shift: &[f32],
     c: usize,
     plane: usize,
+    relu: bool,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
     out.par_chunks_mut(plane)
@@ -644,17 +645,25 @@ pub fn batch_norm_apply(
         .enumerate()
         .for_each(|(i, (o, xs))| {
             let (a, b) = (scale[i % c], shift[i % c]);
-            o.iter_mut().zip(xs).for_each(|(o, &v)| *o = v * a + b);
+            if relu {
+                o.iter_mut()
+                    .zip(xs)
+                    .for_each(|(o, &v)| *o = (v * a + b).max(0.0));
+            } else {
+                o.iter_mut().zip(xs).for_each(|(o, &v)| *o = v * a + b);
+            }
         });
     out
 }
 
 /// The gradients of training-mode batch norm with respect to `x`, gamma and beta (each only
 /// when asked for), from the output gradient `dy`, the input, gamma, the batch mean and
-/// `invstd = 1 / sqrt(var + ε)`.
+/// `invstd = 1 / sqrt(var + ε)`. With `relu_out` (the output of batch norm followed by ReLU),
+/// the gradient of the pair: `dy` counts only where that output is positive.
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn batch_norm_backward(
     dy: &[f32],
+    relu_out: Option<&[f32]>,
     x: &[f32],
     gamma: &[f32],
     mean: &[f64],
@@ -673,9 +682,18 @@ pub fn batch_norm_backward(
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
             for b in 0..n {
                 let o = (b * c + ch) * plane;
-                for (&g, &v) in dy[o..o + plane].iter().zip(&x[o..o + plane]) {
+                let (dy, x) = (&dy[o..o + plane], &x[o..o + plane]);
+                let mut add = |g: f32, v: f32| {
                     s1 += g as f64;
                     s2 += g as f64 * (v as f64 - mu);
+                };
+                match relu_out {
+                    None => dy.iter().zip(x).for_each(|(&g, &v)| add(g, v)),
+                    Some(out) => dy
+                        .iter()
+                        .zip(x)
+                        .zip(&out[o..o + plane])
+                        .for_each(|((&g, &v), &y)| add(if y > 0.0 { g } else { 0.0 }, v)),
                 }
             }
             (s1, s2 * is)
@@ -699,8 +717,20 @@ pub fn batch_norm_backward(
             let [k, a, bq] = coef[ch];
             let mu = mean[ch] as f32;
             let o = i * plane;
-            for ((d, &g), &v) in d.iter_mut().zip(&dy[o..o + plane]).zip(&x[o..o + plane]) {
-                *d = k * g - a - (v - mu) * bq;
+            let (dy, x) = (&dy[o..o + plane], &x[o..o + plane]);
+            match relu_out {
+                None => {
+                    for ((d, &g), &v) in d.iter_mut().zip(dy).zip(x) {
+                        *d = k * g - a - (v - mu) * bq;
+                    }
+                }
+                Some(out) => {
+                    let out = &out[o..o + plane];
+                    for (((d, &g), &v), &y) in d.iter_mut().zip(dy).zip(x).zip(out) {
+                        let g = if y > 0.0 { g } else { 0.0 };
+                        *d = k * g - a - (v - mu) * bq;
+                    }
+                }
             }
         });
         dx

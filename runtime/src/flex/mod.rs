@@ -49,13 +49,24 @@ pub fn applies(device: &Device, dtype: DType) -> bool {
 /// [`batch_norm_train`] and [`relu`] after checking [`applies`].
 #[backend_extension(Flex, Autodiff)]
 pub trait FlexOps: Backend {
-    /// Training-mode batch norm: the output, the batch mean and the biased batch variance.
+    /// Training-mode batch norm, followed by ReLU when `relu`: the output, the batch mean and
+    /// the biased batch variance.
     fn flex_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Evaluation-mode batch norm (`x · scale + shift` per channel, `scale` and `shift` from the
+    /// running statistics), followed by ReLU when `relu`. Without autodiff only: no backward.
+    fn flex_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
 
     /// A 2-d convolution with symmetric padding, without bias.
     fn flex_conv2d(
@@ -91,25 +102,63 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     })
 }
 
-/// Burn's `batch_norm_train` on archc's kernels: same contract (the output; the batch mean and
-/// biased variance, detached). Check [`applies`] first.
+/// Burn's `batch_norm_train` on archc's kernels, followed by ReLU when `relu`: same contract
+/// (the output; the batch mean and biased variance, detached). Check [`applies`] first.
 pub fn batch_norm_train<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    relu: bool,
 ) -> BatchNormTrainOutput<D> {
     let (output, mean, variance) = <Dispatch as FlexOps>::flex_batch_norm_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
+        relu,
     );
     BatchNormTrainOutput {
         output: Tensor::from_dispatch(output),
         mean: Tensor::from_dispatch(mean),
         variance: Tensor::from_dispatch(variance),
     }
+}
+
+/// Evaluation-mode batch norm of `x` with `bn`'s running statistics, in one pass, followed by
+/// ReLU when `relu`. On burn-flex without autodiff only (check [`applies`] and
+/// `!device.is_autodiff()` first).
+pub fn batch_norm_eval<const D: usize>(
+    bn: &burn::nn::BatchNorm,
+    x: Tensor<D>,
+    relu: bool,
+) -> Tensor<D> {
+    let values = |t: Tensor<1>| {
+        t.into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .expect("f64 values")
+    };
+    let (mean, var) = (
+        values(bn.running_mean.value()),
+        values(bn.running_var.value()),
+    );
+    let (gamma, beta) = (values(bn.gamma.val()), values(bn.beta.val()));
+    let scale: Vec<f64> = (0..gamma.len())
+        .map(|i| gamma[i] / (var[i] + bn.epsilon).sqrt())
+        .collect();
+    let shift: Vec<f32> = (0..gamma.len())
+        .map(|i| (beta[i] - mean[i] * scale[i]) as f32)
+        .collect();
+    let device = x.device();
+    let vector =
+        |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
+    Tensor::from_dispatch(<Dispatch as FlexOps>::flex_channel_affine(
+        x.into_dispatch(),
+        vector(f32s(&scale)).into_dispatch(),
+        vector(shift).into_dispatch(),
+        relu,
+    ))
 }
 
 /// `relu(x)` on archc's kernels forward and backward. Check [`applies`] first.
@@ -161,12 +210,14 @@ fn conv_shape(x: &FlexTensor, weight: &FlexTensor, args: Conv2dArgs) -> ConvShap
 mod forward {
     use super::*;
 
-    /// `(output, mean, biased variance, mean in f64, invstd in f64)`.
+    /// `(output, mean, biased variance, mean in f64, invstd in f64)`; the output after ReLU
+    /// when `relu`.
     pub fn batch_norm(
         x: &FlexTensor,
         gamma: &FlexTensor,
         beta: &FlexTensor,
         epsilon: f64,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor, Vec<f64>, Vec<f64>) {
         let d = dims(x);
         let (n, c) = (d[0], d[1]);
@@ -179,7 +230,7 @@ mod forward {
         let shift: Vec<f32> = (0..c)
             .map(|i| (b[i] as f64 - mean[i] * g[i] as f64 * invstd[i]) as f32)
             .collect();
-        let out = kernels::batch_norm_apply(&xs, &scale, &shift, c, plane);
+        let out = kernels::batch_norm_apply(&xs, &scale, &shift, c, plane, relu);
         (
             tensor(out, d),
             tensor(f32s(&mean), vec![c]),
@@ -201,6 +252,25 @@ mod forward {
         tensor(out, vec![s.n, s.c_out, s.ho, s.wo])
     }
 
+    pub fn channel_affine(
+        x: &FlexTensor,
+        scale: &FlexTensor,
+        shift: &FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        let d = dims(x);
+        let plane: usize = d[2..].iter().product();
+        let out = kernels::batch_norm_apply(
+            &values(x),
+            &values(scale),
+            &values(shift),
+            d[1],
+            plane,
+            relu,
+        );
+        tensor(out, d)
+    }
+
     pub fn relu(x: &FlexTensor) -> FlexTensor {
         tensor(kernels::relu(&values(x)), dims(x))
     }
@@ -212,9 +282,19 @@ impl FlexOps for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (out, mean, var, _, _) = forward::batch_norm(&x, &gamma, &beta, epsilon);
+        let (out, mean, var, _, _) = forward::batch_norm(&x, &gamma, &beta, epsilon, relu);
         (out, mean, var)
+    }
+
+    fn flex_channel_affine(
+        x: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        forward::channel_affine(&x, &scale, &shift, relu)
     }
 
     fn flex_conv2d(x: FlexTensor, weight: FlexTensor, args: Conv2dArgs) -> FlexTensor {
@@ -256,19 +336,26 @@ impl Backward<Flex, 1> for ReluBackward {
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    /// The input, gamma, the batch mean and invstd in f64.
-    type State = (FlexTensor, FlexTensor, Vec<f64>, Vec<f64>);
+    /// The input, gamma, the batch mean and invstd in f64, the output if ReLU followed.
+    type State = (
+        FlexTensor,
+        FlexTensor,
+        Vec<f64>,
+        Vec<f64>,
+        Option<FlexTensor>,
+    );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x, gamma, mean, invstd) = ops.state;
+        let (x, gamma, mean, invstd, relu_out) = ops.state;
         let d = dims(&x);
         let (n, c) = (d[0], d[1]);
         let plane: usize = d[2..].iter().product();
         let need = [node_x.is_some(), node_gamma.is_some(), node_beta.is_some()];
         let (gx, ggamma, gbeta) = kernels::batch_norm_backward(
             &values(&grad),
+            relu_out.as_ref().map(values).as_deref(),
             &values(&x),
             &values(&gamma),
             &mean,
@@ -326,6 +413,7 @@ impl<C: CheckpointStrategy> FlexOps for Autodiff<Flex, C> {
         gamma: AutodiffTensor<C>,
         beta: AutodiffTensor<C>,
         epsilon: f64,
+        relu: bool,
     ) -> (AutodiffTensor<C>, AutodiffTensor<C>, AutodiffTensor<C>) {
         let prep = BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
@@ -337,9 +425,12 @@ impl<C: CheckpointStrategy> FlexOps for Autodiff<Flex, C> {
             beta.into_primitive(),
         );
         let (output, mean, variance, mean64, invstd) =
-            forward::batch_norm(&x, &gamma, &beta, epsilon);
+            forward::batch_norm(&x, &gamma, &beta, epsilon, relu);
         let output = match prep {
-            OpsKind::Tracked(prep) => prep.finish((x, gamma, mean64, invstd), output),
+            OpsKind::Tracked(prep) => {
+                let relu_out = relu.then(|| output.clone());
+                prep.finish((x, gamma, mean64, invstd, relu_out), output)
+            }
             OpsKind::UnTracked(prep) => prep.finish(output),
         };
         (
@@ -347,6 +438,15 @@ impl<C: CheckpointStrategy> FlexOps for Autodiff<Flex, C> {
             AutodiffTensor::<C>::new(mean),
             AutodiffTensor::<C>::new(variance),
         )
+    }
+
+    fn flex_channel_affine(
+        _: AutodiffTensor<C>,
+        _: AutodiffTensor<C>,
+        _: AutodiffTensor<C>,
+        _: bool,
+    ) -> AutodiffTensor<C> {
+        panic!("archc's evaluation-mode batch norm has no backward: call it without autodiff")
     }
 
     fn flex_conv2d(

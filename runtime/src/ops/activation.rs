@@ -33,6 +33,10 @@ impl NodeOp for ActOp {
         value(ins).each(|t| forward(self.0, t), |t| forward(self.0, t))
     }
 
+    fn is_relu(&self) -> bool {
+        self.0 == Activation::Relu
+    }
+
     fn pytorch(&self, py: &Py) -> Result<Torch, String> {
         Ok(Torch::expr(python_text(self.0, py.x(0))))
     }

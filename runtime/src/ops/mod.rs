@@ -206,6 +206,24 @@ pub trait NodeOp: Send + Sync {
     /// The forward on every input's value, in order (`layer`: what `build` made).
     fn forward(&self, layer: Option<&Layer>, inputs: Vec<Value>) -> Value;
 
+    /// True when [`NodeOp::forward_relu`] runs this op and a ReLU after it as one computation
+    /// on `input` (batch norm on burn-flex): the network then runs a ReLU node that reads only
+    /// this node's output (`is_relu`) together with it.
+    fn fuses_relu(&self, _input: &Value) -> bool {
+        false
+    }
+
+    /// This op's forward followed by ReLU (called only where [`NodeOp::fuses_relu`] says so).
+    fn forward_relu(&self, layer: Option<&Layer>, inputs: Vec<Value>) -> Value {
+        let y = self.forward(layer, inputs);
+        y.each(activation::relu_layer, activation::relu_layer)
+    }
+
+    /// A ReLU without parameters: what [`NodeOp::fuses_relu`] can absorb.
+    fn is_relu(&self) -> bool {
+        false
+    }
+
     /// A bias this op asks of one of its inputs' nodes: (input position, value).
     fn input_bias(&self) -> Option<(usize, f64)> {
         None

@@ -13,6 +13,7 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use linkme::distributed_slice;
 
+use super::activation::relu_layer;
 use super::{
     divides, float, inputs, int, layer, value, Attrs, Gen, Init, Layer, NodeOp, Py, RuntimeUnit,
     Rust, Saved, Torch, UnitLayer, Value, RUNTIME_UNITS,
@@ -63,6 +64,33 @@ impl NodeOp for BatchNormOp {
             _ => None,
         });
         value(ins).each(|t| batch_norm(m, t), |t| batch_norm(m, t))
+    }
+
+    fn fuses_relu(&self, input: &Value) -> bool {
+        #[cfg(feature = "flex")]
+        {
+            let (device, dtype) = match input {
+                Value::Map(t) => (t.device(), t.dtype()),
+                Value::Flat(t) => (t.device(), t.dtype()),
+            };
+            crate::flex::applies(&device, dtype)
+        }
+        #[cfg(not(feature = "flex"))]
+        {
+            let _ = input;
+            false
+        }
+    }
+
+    fn forward_relu(&self, l: Option<&Layer>, ins: Vec<Value>) -> Value {
+        let m: &BatchNorm = layer(l, |l| match l {
+            Layer::Norm(m) => Some(m),
+            _ => None,
+        });
+        value(ins).each(
+            |t| batch_norm_then(m, t, true),
+            |t| batch_norm_then(m, t, true),
+        )
     }
 
     fn load(&self, l: &mut Layer, take: &mut dyn FnMut(&str) -> Vec<f32>) {
@@ -135,13 +163,24 @@ impl NodeOp for BatchNormOp {
 /// on burn-flex archc's (`crate::flex`), elsewhere Burn's `batch_norm_train`; the running
 /// statistics are updated here either way.
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    batch_norm_then(bn, x, false)
+}
+
+/// [`batch_norm`], followed by ReLU when `relu`: on burn-flex in one pass forward and backward
+/// (`crate::flex`), elsewhere one after the other.
+fn batch_norm_then<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
-        return bn.forward(x);
+        #[cfg(feature = "flex")]
+        if !x.device().is_autodiff() && crate::flex::applies(&x.device(), x.dtype()) {
+            return crate::flex::batch_norm_eval(bn, x, relu);
+        }
+        let y = bn.forward(x);
+        return if relu { relu_layer(y) } else { y };
     }
     let dims = x.dims();
     let per_channel: usize = dims.iter().product::<usize>() / dims[1].max(1);
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
-    let out = batch_norm_train(x, gamma, beta, bn.epsilon);
+    let out = batch_norm_train(x, gamma, beta, bn.epsilon, relu);
     let correction = if per_channel > 1 {
         per_channel as f64 / (per_channel as f64 - 1.0)
     } else {
@@ -158,24 +197,33 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     out.output
 }
 
-/// Training-mode batch norm (the output, the batch mean and biased variance) on LibTorch's
-/// kernels (`crate::fused`, feature `tch`), archc's on burn-flex (`crate::flex`, feature
-/// `flex`), else Burn's `batch_norm_train`.
+/// Training-mode batch norm (the output, the batch mean and biased variance), the output
+/// followed by ReLU when `relu`: on LibTorch's kernels (`crate::fused`, feature `tch`), archc's
+/// on burn-flex (`crate::flex`, feature `flex`: ReLU in the same passes), else Burn's
+/// `batch_norm_train`.
 fn batch_norm_train<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    relu: bool,
 ) -> burn::tensor::module::BatchNormTrainOutput<D> {
-    #[cfg(feature = "tch")]
-    if crate::fused::is_libtorch_training(&x.device()) {
-        return crate::fused::batch_norm_train(x, gamma, beta, epsilon);
-    }
     #[cfg(feature = "flex")]
     if crate::flex::applies(&x.device(), x.dtype()) {
-        return crate::flex::batch_norm_train(x, gamma, beta, epsilon);
+        return crate::flex::batch_norm_train(x, gamma, beta, epsilon, relu);
     }
-    burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon)
+    #[cfg(feature = "tch")]
+    let mut out = if crate::fused::is_libtorch_training(&x.device()) {
+        crate::fused::batch_norm_train(x, gamma, beta, epsilon)
+    } else {
+        burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon)
+    };
+    #[cfg(not(feature = "tch"))]
+    let mut out = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
+    if relu {
+        out.output = relu_layer(out.output);
+    }
+    out
 }
 
 #[distributed_slice(RUNTIME_UNITS)]
