@@ -132,17 +132,44 @@ impl ConvShape {
     }
 }
 
-/// How many chunks a reduction over the batch is split into: one per thread, at most one per image.
-fn chunks(n: usize) -> usize {
-    rayon::current_num_threads().clamp(1, n.max(1))
+/// How the batch is cut for the GEMMs: `per` images side by side in one GEMM (enough columns
+/// for an efficient GEMM when the output maps are small: 7x7 or 2x2 late in a network), and the
+/// chunks of images given to the threads.
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    /// Images per GEMM.
+    per: usize,
+    /// Workers: at most one per thread; worker `w` does GEMMs `w·each .. (w+1)·each`.
+    workers: usize,
+    each: usize,
 }
 
-/// The GEMM's own parallelism: none when the batch alone keeps every thread busy.
-fn gemm_parallelism(n: usize) -> gemm::Parallelism {
-    if n >= rayon::current_num_threads() {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(0)
+/// Columns a GEMM is given at least, where the batch allows.
+const GEMM_COLUMNS: usize = 512;
+
+impl Batching {
+    fn new(s: &ConvShape) -> Self {
+        let per = GEMM_COLUMNS.div_ceil(s.out_plane()).clamp(1, s.n.max(1));
+        let groups = s.n.div_ceil(per).max(1);
+        let workers = rayon::current_num_threads().clamp(1, groups);
+        let each = groups.div_ceil(workers);
+        // Every worker has work: with `each` rounded up, fewer may be needed.
+        let workers = groups.div_ceil(each);
+        Batching { per, workers, each }
+    }
+
+    /// The images of worker `w`.
+    fn images(&self, w: usize, n: usize) -> std::ops::Range<usize> {
+        (w * self.each * self.per).min(n)..((w + 1) * self.each * self.per).min(n)
+    }
+
+    /// The GEMM's own parallelism: none when the workers keep every thread busy.
+    fn parallelism(&self) -> gemm::Parallelism {
+        if self.workers >= rayon::current_num_threads() {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(0)
+        }
     }
 }
 
@@ -216,9 +243,9 @@ fn gemm(
     }
 }
 
-/// `col` (`[k, ho·wo]`) from one group's input channels `x` (`[cig, h, w]`); zeros where the
-/// window is in the padding.
-fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32]) {
+/// `col` (`[k, ho·wo]` at columns `off ..`, rows `ld` apart) from one group's input channels
+/// `x` (`[cig, h, w]`); zeros where the window is in the padding.
+fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32], ld: usize, off: usize) {
     let (ho, wo) = (s.ho, s.wo);
     let [sh, sw] = s.stride;
     let [ph, pw] = s.padding;
@@ -232,7 +259,7 @@ fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32]) {
             for kj in 0..s.kw {
                 let off_w = (kj * dw) as isize - pw as isize;
                 let cols = ConvShape::valid(s.w, wo, sw, off_w);
-                let dst = &mut col[row * ho * wo..][..ho * wo];
+                let dst = &mut col[row * ld + off..][..ho * wo];
                 row += 1;
                 for (oh, line) in dst.chunks_exact_mut(wo).enumerate() {
                     if !rows.contains(&oh) || cols.is_empty() {
@@ -258,9 +285,9 @@ fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32]) {
     }
 }
 
-/// Adds `col` (`[k, ho·wo]`) back onto one group's input channels `dx` (`[cig, h, w]`): the
-/// transpose of [`im2col`].
-fn col2im(col: &[f32], s: &ConvShape, dx: &mut [f32]) {
+/// Adds `col` (`[k, ho·wo]` at columns `off ..`, rows `ld` apart) back onto one group's input
+/// channels `dx` (`[cig, h, w]`): the transpose of [`im2col`].
+fn col2im(col: &[f32], s: &ConvShape, dx: &mut [f32], ld: usize, off: usize) {
     let (ho, wo) = (s.ho, s.wo);
     let [sh, sw] = s.stride;
     let [ph, pw] = s.padding;
@@ -274,7 +301,7 @@ fn col2im(col: &[f32], s: &ConvShape, dx: &mut [f32]) {
             for kj in 0..s.kw {
                 let off_w = (kj * dw) as isize - pw as isize;
                 let cols = ConvShape::valid(s.w, wo, sw, off_w);
-                let src = &col[row * ho * wo..][..ho * wo];
+                let src = &col[row * ld + off..][..ho * wo];
                 row += 1;
                 if cols.is_empty() {
                     continue;
@@ -312,32 +339,51 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &ConvShape) ->
     if s.is_depthwise() {
         depthwise_forward(x, weight, s, &mut out);
     } else {
-        let (k, hwo, cog) = (s.k(), s.out_plane(), s.cog());
-        let par = gemm_parallelism(s.n);
-        out.par_chunks_mut(s.c_out * hwo)
-            .zip(x.par_chunks(s.c_in * s.in_plane()))
-            .for_each_init(Vec::new, |col, (out_b, x_b)| {
-                for g in 0..s.groups {
-                    let x_g = &x_b[g * s.cig() * s.in_plane()..][..s.cig() * s.in_plane()];
-                    let rhs = if s.is_pointwise() {
-                        x_g
-                    } else {
-                        col.resize(k * hwo, 0.0);
-                        im2col(x_g, s, col);
-                        &col[..]
-                    };
-                    gemm(
-                        &mut out_b[g * cog * hwo..][..cog * hwo],
-                        cog,
-                        hwo,
-                        k,
-                        Mat::rows(&weight[g * cog * k..][..cog * k], k),
-                        Mat::rows(rhs, hwo),
-                        false,
-                        par,
-                    );
-                }
-            });
+        let bt = Batching::new(s);
+        let (k, hwo, cog, cig) = (s.k(), s.out_plane(), s.cog(), s.cig());
+        let (in_b, out_b) = (s.c_in * s.in_plane(), s.c_out * hwo);
+        let par = bt.parallelism();
+        out.par_chunks_mut(bt.per * out_b)
+            .enumerate()
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(col, tmp), (c, out_c)| {
+                    let first = c * bt.per;
+                    let nb = out_c.len() / out_b;
+                    let cols = nb * hwo;
+                    for g in 0..s.groups {
+                        let w_g = Mat::rows(&weight[g * cog * k..][..cog * k], k);
+                        let x_g = |i: usize| {
+                            &x[(first + i) * in_b + g * cig * s.in_plane()..][..cig * s.in_plane()]
+                        };
+                        if nb == 1 {
+                            let rhs = if s.is_pointwise() {
+                                x_g(0)
+                            } else {
+                                col.resize(k * hwo, 0.0);
+                                im2col(x_g(0), s, col, hwo, 0);
+                                &col[..]
+                            };
+                            let dst = &mut out_c[g * cog * hwo..][..cog * hwo];
+                            gemm(dst, cog, hwo, k, w_g, Mat::rows(rhs, hwo), false, par);
+                            continue;
+                        }
+                        // The images side by side: [k, nb·hwo], then the result back to NCHW.
+                        col.resize(k * cols, 0.0);
+                        for i in 0..nb {
+                            im2col(x_g(i), s, col, cols, i * hwo);
+                        }
+                        tmp.resize(cog * cols, 0.0);
+                        gemm(tmp, cog, cols, k, w_g, Mat::rows(col, cols), false, par);
+                        for i in 0..nb {
+                            for co in 0..cog {
+                                out_c[i * out_b + (g * cog + co) * hwo..][..hwo]
+                                    .copy_from_slice(&tmp[co * cols + i * hwo..][..hwo]);
+                            }
+                        }
+                    }
+                },
+            );
     }
     if let Some(bias) = bias {
         let hwo = s.out_plane();
@@ -351,6 +397,9 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &ConvShape) ->
 
 /// The gradients of [`conv2d`] with respect to the input, the weight and the bias, each only
 /// when asked for (`need`), from the output gradient `dy` (`[n, c_out, ho, wo]`).
+///
+/// The weight gradient is summed per worker (one partial sum each, over its images in order),
+/// then over the workers in order: for a given thread count, the same result every time.
 #[allow(clippy::type_complexity)]
 pub fn conv2d_backward(
     x: &[f32],
@@ -367,94 +416,108 @@ pub fn conv2d_backward(
         return (dx, dw, db);
     }
     let (k, hwo, cog, cig) = (s.k(), s.out_plane(), s.cog(), s.cig());
-    let in_b = s.c_in * s.in_plane();
+    let (in_b, out_b) = (s.c_in * s.in_plane(), s.c_out * hwo);
     let (need_dx, need_dw) = (need[0], need[1]);
+    let bt = Batching::new(s);
+    let par = bt.parallelism();
     let mut dx = need_dx.then(|| vec![0.0f32; s.n * in_b]);
-    let parts = chunks(s.n);
-    let per = s.n.div_ceil(parts);
-    let mut dw_parts = vec![0.0f32; if need_dw { parts * s.c_out * k } else { 0 }];
-    let par = gemm_parallelism(parts);
-    // Chunk `p` does images p·per .. (p+1)·per: their input gradients and its own share of the
-    // weight gradient.
-    let work = |p: usize, dx_p: Option<&mut [f32]>, dw_p: Option<&mut [f32]>| {
-        let mut col = Vec::new();
-        let mut dcol = Vec::new();
-        let (mut dx_p, mut dw_p) = (dx_p, dw_p);
-        for b in p * per..((p + 1) * per).min(s.n) {
-            let x_b = &x[b * in_b..][..in_b];
+    let dw_len = s.c_out * k;
+    let mut dw_parts = vec![0.0f32; if need_dw { bt.workers * dw_len } else { 0 }];
+    // Worker `w`: the input gradients of its images (`dx_w`, theirs only) and its partial sum of
+    // the weight gradient (`dw_w`).
+    let work = |w: usize, mut dx_w: Option<&mut [f32]>, mut dw_w: Option<&mut [f32]>| {
+        let (mut col, mut dcol, mut dy_c) = (Vec::new(), Vec::new(), Vec::new());
+        let images = bt.images(w, s.n);
+        let mut first = images.start;
+        while first < images.end {
+            let nb = bt.per.min(images.end - first);
+            let cols = nb * hwo;
             for g in 0..s.groups {
-                let dy_g = &dy[(b * s.c_out + g * cog) * hwo..][..cog * hwo];
                 let w_g = &weight[g * cog * k..][..cog * k];
-                if let Some(dx_p) = dx_p.as_deref_mut() {
-                    let dx_g = &mut dx_p[(b - p * per) * in_b + g * cig * s.in_plane()..]
-                        [..cig * s.in_plane()];
-                    if s.is_pointwise() {
-                        gemm(
-                            dx_g,
-                            k,
-                            hwo,
-                            cog,
-                            Mat::transposed(w_g, k),
-                            Mat::rows(dy_g, hwo),
-                            false,
-                            par,
-                        );
+                // The output gradient of the images side by side: [cog, nb·hwo].
+                let dy_g: &[f32] = if nb == 1 {
+                    &dy[(first * s.c_out + g * cog) * hwo..][..cog * hwo]
+                } else {
+                    dy_c.resize(cog * cols, 0.0);
+                    for i in 0..nb {
+                        for co in 0..cog {
+                            dy_c[co * cols + i * hwo..][..hwo].copy_from_slice(
+                                &dy[(first + i) * out_b + (g * cog + co) * hwo..][..hwo],
+                            );
+                        }
+                    }
+                    &dy_c
+                };
+                if let Some(dx_w) = dx_w.as_deref_mut() {
+                    let base = (first - images.start) * in_b + g * cig * s.in_plane();
+                    let lhs = Mat::transposed(w_g, k);
+                    if nb == 1 && s.is_pointwise() {
+                        let dst = &mut dx_w[base..][..cig * s.in_plane()];
+                        gemm(dst, k, hwo, cog, lhs, Mat::rows(dy_g, hwo), false, par);
                     } else {
-                        dcol.resize(k * hwo, 0.0);
+                        dcol.resize(k * cols, 0.0);
                         gemm(
                             &mut dcol,
                             k,
-                            hwo,
+                            cols,
                             cog,
-                            Mat::transposed(w_g, k),
-                            Mat::rows(dy_g, hwo),
+                            lhs,
+                            Mat::rows(dy_g, cols),
                             false,
                             par,
                         );
-                        col2im(&dcol, s, dx_g);
+                        for i in 0..nb {
+                            let dx_g = &mut dx_w[base + i * in_b..][..cig * s.in_plane()];
+                            col2im(&dcol, s, dx_g, cols, i * hwo);
+                        }
                     }
                 }
-                if let Some(dw_p) = dw_p.as_deref_mut() {
-                    let x_g = &x_b[g * cig * s.in_plane()..][..cig * s.in_plane()];
-                    let cols = if s.is_pointwise() {
-                        x_g
+                if let Some(dw_w) = dw_w.as_deref_mut() {
+                    let x_g = |i: usize| {
+                        &x[(first + i) * in_b + g * cig * s.in_plane()..][..cig * s.in_plane()]
+                    };
+                    let cols_m: &[f32] = if nb == 1 && s.is_pointwise() {
+                        x_g(0)
                     } else {
-                        col.resize(k * hwo, 0.0);
-                        im2col(x_g, s, &mut col);
-                        &col[..]
+                        col.resize(k * cols, 0.0);
+                        for i in 0..nb {
+                            im2col(x_g(i), s, &mut col, cols, i * hwo);
+                        }
+                        &col
                     };
                     gemm(
-                        &mut dw_p[g * cog * k..][..cog * k],
+                        &mut dw_w[g * cog * k..][..cog * k],
                         cog,
                         k,
-                        hwo,
-                        Mat::rows(dy_g, hwo),
-                        Mat::transposed(cols, hwo),
+                        cols,
+                        Mat::rows(dy_g, cols),
+                        Mat::transposed(cols_m, cols),
                         true,
                         par,
                     );
                 }
             }
+            first += nb;
         }
     };
-    let dw_chunk = s.c_out * k;
+    let dx_chunk = bt.each * bt.per * in_b;
     match (dx.as_deref_mut(), need_dw) {
         (Some(dx), true) => dx
-            .par_chunks_mut(per * in_b)
-            .zip(dw_parts.par_chunks_mut(dw_chunk))
+            .par_chunks_mut(dx_chunk)
+            .zip(dw_parts.par_chunks_mut(dw_len))
             .enumerate()
-            .for_each(|(p, (dx_p, dw_p))| work(p, Some(dx_p), Some(dw_p))),
+            .for_each(|(w, (dx_w, dw_w))| work(w, Some(dx_w), Some(dw_w))),
         (Some(dx), false) => dx
-            .par_chunks_mut(per * in_b)
+            .par_chunks_mut(dx_chunk)
             .enumerate()
-            .for_each(|(p, dx_p)| work(p, Some(dx_p), None)),
+            .for_each(|(w, dx_w)| work(w, Some(dx_w), None)),
         (None, true) => dw_parts
-            .par_chunks_mut(dw_chunk)
+            .par_chunks_mut(dw_len)
             .enumerate()
-            .for_each(|(p, dw_p)| work(p, None, Some(dw_p))),
+            .for_each(|(w, dw_w)| work(w, None, Some(dw_w))),
         (None, false) => {}
     }
-    let dw = need_dw.then(|| sum_parts(dw_parts, dw_chunk));
+    let dw = need_dw.then(|| sum_parts(dw_parts, dw_len));
     (dx, dw, db)
 }
 
@@ -826,6 +889,10 @@ mod tests {
             ([2, 3, 9, 8], [6, 1, 5, 5], [2, 2], [2, 2], [1, 1], 3),
             ([1, 3, 11, 10], [4, 3, 7, 7], [2, 2], [3, 3], [1, 1], 1),
             ([2, 2, 3, 3], [2, 2, 3, 3], [1, 1], [0, 0], [1, 1], 1),
+            // 576 output positions: one image per GEMM; 256: two, the last GEMM one.
+            ([5, 2, 24, 24], [3, 2, 3, 3], [1, 1], [1, 1], [1, 1], 1),
+            ([5, 2, 16, 16], [3, 2, 1, 1], [1, 1], [0, 0], [1, 1], 1),
+            ([5, 4, 16, 16], [4, 2, 3, 3], [1, 1], [1, 1], [1, 1], 2),
         ] {
             v.push(ConvShape::new(x, w, st, p, d, g).expect("valid case"));
         }
