@@ -173,6 +173,34 @@ impl Batching {
     }
 }
 
+/// `len` values, made in parallel `chunk` at a time by `f(chunk index, its values)`, which must
+/// write every value of its chunk (and read none before writing it): the buffer is not zeroed
+/// first, a pass over memory that every output would otherwise pay.
+fn written(len: usize, chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
+    written_with(len, chunk, || (), |_, i, c| f(i, c))
+}
+
+/// [`written`] with a scratch value per worker (`init`), passed to `f` first.
+fn written_with<T>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn() -> T + Sync + Send,
+    f: impl Fn(&mut T, usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    let spare = &mut v.spare_capacity_mut()[..len];
+    // SAFETY: the slice is the vector's own allocation of `len` values; f32 has no invalid bit
+    // patterns, and the callers' `f` write each value before anything reads it.
+    let values = unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+    values
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each_init(init, |t, (i, c)| f(t, i, c));
+    // SAFETY: every value was written above.
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// A row-major or transposed view of a matrix: `(pointer, row stride, column stride)`.
 #[derive(Clone, Copy)]
 struct Mat {
@@ -332,59 +360,58 @@ fn col2im(col: &[f32], s: &ConvShape, dx: &mut [f32], ld: usize, off: usize) {
 pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> Vec<f32> {
     assert_eq!(x.len(), s.n * s.c_in * s.in_plane());
     assert_eq!(weight.len(), s.c_out * s.k());
-    let mut out = vec![0.0f32; s.n * s.c_out * s.out_plane()];
-    if out.is_empty() {
-        return out;
+    let len = s.n * s.c_out * s.out_plane();
+    if len == 0 {
+        return Vec::new();
     }
-    if s.is_depthwise() {
+    let mut out = if s.is_depthwise() {
+        let mut out = vec![0.0f32; len];
         depthwise_forward(x, weight, s, &mut out);
+        out
     } else {
         let bt = Batching::new(s);
         let (k, hwo, cog, cig) = (s.k(), s.out_plane(), s.cog(), s.cig());
         let (in_b, out_b) = (s.c_in * s.in_plane(), s.c_out * hwo);
         let par = bt.parallelism();
-        out.par_chunks_mut(bt.per * out_b)
-            .enumerate()
-            .for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(col, tmp), (c, out_c)| {
-                    let first = c * bt.per;
-                    let nb = out_c.len() / out_b;
-                    let cols = nb * hwo;
-                    for g in 0..s.groups {
-                        let w_g = Mat::rows(&weight[g * cog * k..][..cog * k], k);
-                        let x_g = |i: usize| {
-                            &x[(first + i) * in_b + g * cig * s.in_plane()..][..cig * s.in_plane()]
-                        };
-                        if nb == 1 {
-                            let rhs = if s.is_pointwise() {
-                                x_g(0)
-                            } else {
-                                col.resize(k * hwo, 0.0);
-                                im2col(x_g(0), s, col, hwo, 0);
-                                &col[..]
-                            };
-                            let dst = &mut out_c[g * cog * hwo..][..cog * hwo];
-                            gemm(dst, cog, hwo, k, w_g, Mat::rows(rhs, hwo), false, par);
-                            continue;
-                        }
-                        // The images side by side: [k, nb·hwo], then the result back to NCHW.
-                        col.resize(k * cols, 0.0);
-                        for i in 0..nb {
-                            im2col(x_g(i), s, col, cols, i * hwo);
-                        }
-                        tmp.resize(cog * cols, 0.0);
-                        gemm(tmp, cog, cols, k, w_g, Mat::rows(col, cols), false, par);
-                        for i in 0..nb {
-                            for co in 0..cog {
-                                out_c[i * out_b + (g * cog + co) * hwo..][..hwo]
-                                    .copy_from_slice(&tmp[co * cols + i * hwo..][..hwo]);
-                            }
-                        }
+        // Every value is written: by the GEMM (not accumulating) or the copy back to NCHW.
+        let scratch = || (Vec::new(), Vec::new());
+        written_with(len, bt.per * out_b, scratch, |(col, tmp), c, out_c| {
+            let first = c * bt.per;
+            let nb = out_c.len() / out_b;
+            let cols = nb * hwo;
+            for g in 0..s.groups {
+                let w_g = Mat::rows(&weight[g * cog * k..][..cog * k], k);
+                let x_g = |i: usize| {
+                    &x[(first + i) * in_b + g * cig * s.in_plane()..][..cig * s.in_plane()]
+                };
+                if nb == 1 {
+                    let rhs = if s.is_pointwise() {
+                        x_g(0)
+                    } else {
+                        col.resize(k * hwo, 0.0);
+                        im2col(x_g(0), s, col, hwo, 0);
+                        &col[..]
+                    };
+                    let dst = &mut out_c[g * cog * hwo..][..cog * hwo];
+                    gemm(dst, cog, hwo, k, w_g, Mat::rows(rhs, hwo), false, par);
+                    continue;
+                }
+                // The images side by side: [k, nb·hwo], then the result back to NCHW.
+                col.resize(k * cols, 0.0);
+                for i in 0..nb {
+                    im2col(x_g(i), s, col, cols, i * hwo);
+                }
+                tmp.resize(cog * cols, 0.0);
+                gemm(tmp, cog, cols, k, w_g, Mat::rows(col, cols), false, par);
+                for i in 0..nb {
+                    for co in 0..cog {
+                        out_c[i * out_b + (g * cog + co) * hwo..][..hwo]
+                            .copy_from_slice(&tmp[co * cols + i * hwo..][..hwo]);
                     }
-                },
-            );
-    }
+                }
+            }
+        })
+    };
     if let Some(bias) = bias {
         let hwo = s.out_plane();
         out.par_chunks_mut(hwo).enumerate().for_each(|(i, plane)| {
@@ -702,11 +729,9 @@ pub fn batch_norm_apply(
     plane: usize,
     relu: bool,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .enumerate()
-        .for_each(|(i, (o, xs))| {
+    written(x.len(), plane, |i, o| {
+        let xs = &x[i * plane..][..o.len()];
+        {
             let (a, b) = (scale[i % c], shift[i % c]);
             if relu {
                 o.iter_mut()
@@ -715,8 +740,8 @@ pub fn batch_norm_apply(
             } else {
                 o.iter_mut().zip(xs).for_each(|(o, &v)| *o = v * a + b);
             }
-        });
-    out
+        }
+    })
 }
 
 /// The gradients of training-mode batch norm with respect to `x`, gamma and beta (each only
@@ -774,8 +799,7 @@ pub fn batch_norm_backward(
                 ]
             })
             .collect();
-        let mut dx = vec![0.0f32; x.len()];
-        dx.par_chunks_mut(plane).enumerate().for_each(|(i, d)| {
+        written(x.len(), plane, |i, d| {
             let ch = i % c;
             let [k, a, bq] = coef[ch];
             let mu = mean[ch] as f32;
@@ -795,8 +819,7 @@ pub fn batch_norm_backward(
                     }
                 }
             }
-        });
-        dx
+        })
     });
     let dgamma = need[1].then(|| sum_dy_xhat.iter().map(|&v| v as f32).collect());
     let dbeta = need[2].then(|| sum_dy.iter().map(|&v| v as f32).collect());
@@ -805,24 +828,22 @@ pub fn batch_norm_backward(
 
 /// `max(x, 0)`.
 pub fn relu(x: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(1 << 14)
-        .zip(x.par_chunks(1 << 14))
-        .for_each(|(o, xs)| o.iter_mut().zip(xs).for_each(|(o, &v)| *o = v.max(0.0)));
-    out
+    const CHUNK: usize = 1 << 14;
+    written(x.len(), CHUNK, |i, o| {
+        let xs = &x[i * CHUNK..][..o.len()];
+        o.iter_mut().zip(xs).for_each(|(o, &v)| *o = v.max(0.0));
+    })
 }
 
 /// ReLU's backward from its output: `dy` where the output is positive, else 0.
 pub fn relu_backward(dy: &[f32], out: &[f32]) -> Vec<f32> {
-    let mut dx = vec![0.0f32; dy.len()];
-    dx.par_chunks_mut(1 << 14)
-        .zip(dy.par_chunks(1 << 14).zip(out.par_chunks(1 << 14)))
-        .for_each(|(d, (g, o))| {
-            for ((d, &g), &o) in d.iter_mut().zip(g).zip(o) {
-                *d = if o > 0.0 { g } else { 0.0 };
-            }
-        });
-    dx
+    const CHUNK: usize = 1 << 14;
+    written(dy.len(), CHUNK, |i, d| {
+        let (g, o) = (&dy[i * CHUNK..][..d.len()], &out[i * CHUNK..][..d.len()]);
+        for ((d, &g), &o) in d.iter_mut().zip(g).zip(o) {
+            *d = if o > 0.0 { g } else { 0.0 };
+        }
+    })
 }
 
 #[cfg(test)]
