@@ -984,6 +984,49 @@ fn short_runs_scale_the_default_intervals_and_warn_of_late_milestones() {
     );
 }
 
+/// archc's burn-flex kernels (the default) and Burn's generic path (`ARCHC_FLEX_KERNELS=0`)
+/// train `tiny` (convolutions, batch norm with ReLU, option B shortcuts) alike: every logged
+/// training loss within 1e-4 relative over 6 steps, both float32 computations of the same
+/// step in a different order.
+#[test]
+fn flex_kernels_train_as_burns_generic_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = tiny(dir.path());
+    let losses = |kernels: &str| {
+        let out = dir.path().join(format!("run-{kernels}"));
+        let args = [
+            "--iterations",
+            "6",
+            "--log-every",
+            "1",
+            "--batch-size",
+            "16",
+        ];
+        archc()
+            .args(train_args(&f, &out, &args))
+            .args(["--progress", "quiet", "--val-fraction", "0"])
+            .env("ARCHC_FLEX_KERNELS", kernels)
+            .assert()
+            .success();
+        train_rows(&out)
+            .iter()
+            .filter_map(|r| r["train_loss"].as_f64())
+            .collect::<Vec<f64>>()
+    };
+    let (ours, burns) = (losses("1"), losses("0"));
+    assert_eq!(ours.len(), 6, "{ours:?}");
+    assert_eq!(ours.len(), burns.len());
+    for (a, b) in ours.iter().zip(&burns) {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "{ours:?} against {burns:?}"
+        );
+    }
+    // Two different computations (the environment variable is read), agreeing to rounding.
+    assert_ne!(ours, burns, "the same bits: were the kernels really turned off?");
+    assert!(ours.first() != ours.last());
+}
+
 /// The metric rows of a run folder (`metrics.jsonl`).
 fn train_rows(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))

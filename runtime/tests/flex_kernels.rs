@@ -2,7 +2,7 @@
 //! against Burn's generic path on the same inputs, with autodiff: the checks of `kernels/mod.rs`
 //! (shared with LibTorch's fused kernels, `fused.rs`), plus the forward without autodiff (what
 //! evaluation runs) and where the kernels apply. (The kernels against the definition of a
-//! convolution, in f64, and their gradients entry by entry: `runtime/src/flex/kernels.rs`.)
+//! convolution, in f64, and their gradients entry by entry: `kernels/src/lib.rs`, the `archc-kernels` crate.)
 #![cfg(feature = "flex")]
 
 mod kernels;

@@ -14,7 +14,7 @@
 //! the environment turns them off (Burn's path everywhere), for comparisons. They agree with
 //! Burn's path within float rounding (`runtime/tests/flex_kernels.rs`).
 
-pub mod kernels;
+pub use archc_kernels as kernels;
 
 use std::sync::OnceLock;
 

@@ -1,5 +1,6 @@
 //! archc's CPU kernels for burn-flex, on plain `f32` slices in NCHW order (no Burn types here:
-//! `super` wraps them as Burn operations with their backward steps).
+//! the runtime's `flex` module wraps them as Burn operations with their backward steps). A crate
+//! of its own so that debug builds optimise it (the workspace's `Cargo.toml`).
 //!
 //! - Convolution: per image, `im2col` into a buffer of `[C_in/g · kh · kw, H_out · W_out]` (none
 //!   for a 1x1 convolution with stride 1 and no padding: the image is that matrix already) and
