@@ -1023,7 +1023,10 @@ fn flex_kernels_train_as_burns_generic_path() {
         );
     }
     // Two different computations (the environment variable is read), agreeing to rounding.
-    assert_ne!(ours, burns, "the same bits: were the kernels really turned off?");
+    assert_ne!(
+        ours, burns,
+        "the same bits: were the kernels really turned off?"
+    );
     assert!(ours.first() != ours.last());
 }
 
