@@ -52,6 +52,32 @@ fn fresh(seed: u64) -> Network {
     Network::new(&g, &common::device(), seed).expect("builds")
 }
 
+/// A ConvNeXt block's `layer_scale` is saved in torchvision's shape `[C, 1, 1]` and loads back
+/// (its module holds `[C]`), with the same outputs.
+#[test]
+fn layer_scale_saves_and_loads_in_torchvisions_shape() {
+    let g = common::lowered_str(
+        "network small {\n    input 3x8x8\n    classes 4\n    norm none\n    act none\n    \
+         stem conv 3x3, 6, layer_scale 0.5\n    head avgpool, fc classes\n}\n",
+    );
+    let device = common::device();
+    let a = Network::new(&g, &device, 3).expect("builds");
+    let path = tmp("layer_scale.safetensors");
+    a.save_weights(&path).expect("saves");
+    let tensors = common::f32_tensors(&path);
+    let (values, shape) = tensors
+        .iter()
+        .find(|(k, _)| k.ends_with("layer_scale"))
+        .map(|(_, v)| v)
+        .expect("a layer_scale tensor");
+    assert_eq!(shape, &[6, 1, 1]);
+    assert_eq!(values, &[0.5; 6]);
+    let mut b = Network::new(&g, &device, 4).expect("builds");
+    b.load_weights(&path).expect("loads what it saved");
+    let x = input(2, 8, &device);
+    assert_eq!(out(a.forward(x.clone())), out(b.forward(x)));
+}
+
 #[test]
 fn save_then_load_gives_identical_outputs() {
     let a = trained_net(1);

@@ -298,7 +298,7 @@ pub fn node_op(op: &LoweredOp) -> Result<Option<Box<dyn NodeOp>>, String> {
             Box::new(UnitOp {
                 runtime,
                 attrs: attrs.clone(),
-                params: op.param_shapes().into_iter().map(|(n, _)| n).collect(),
+                params: op.param_shapes(),
             })
         }
         LoweredOp::MaxPool2d {
@@ -465,8 +465,10 @@ pub fn unit(name: &str) -> Option<&'static RuntimeUnit> {
 struct UnitOp {
     runtime: &'static RuntimeUnit,
     attrs: Vec<(String, Attr)>,
-    /// The compiler's parameter names (`UnitRules::params`), in the module's order.
-    params: Vec<&'static str>,
+    /// The compiler's parameter names and shapes in PyTorch's layout (`UnitRules::params`), in
+    /// the module's order: a state dict's shapes (`layer_scale`'s `[C, 1, 1]`), where the module
+    /// holds `[C]`.
+    params: Vec<(&'static str, Vec<usize>)>,
 }
 
 impl NodeOp for UnitOp {
@@ -488,7 +490,7 @@ impl NodeOp for UnitOp {
 
     fn load(&self, layer: &mut Layer, take: &mut dyn FnMut(&str) -> Vec<f32>) {
         let Layer::Unit(m) = layer else { return };
-        for (p, suffix) in m.params.iter_mut().zip(&self.params) {
+        for (p, (suffix, _)) in m.params.iter_mut().zip(&self.params) {
             let [c] = p.lazy_shape().dims::<1>();
             let device = p.lazy_device();
             *p = crate::init::param_from(p.id, take(suffix), [c], &device);
@@ -502,7 +504,17 @@ impl NodeOp for UnitOp {
         m.params
             .iter()
             .zip(&self.params)
-            .map(|(p, suffix)| Saved::F32(suffix, p.val().into_data()))
+            .map(|(p, (suffix, shape))| {
+                let data = p.val().into_data();
+                // The same values in the state dict's shape (`load` reads them back as `[C]`).
+                let data = burn::tensor::TensorData::new(
+                    data.convert::<f32>()
+                        .try_into_vec::<f32>()
+                        .expect("f32 parameters"),
+                    shape.clone(),
+                );
+                Saved::F32(suffix, data)
+            })
             .collect()
     }
 

@@ -421,9 +421,15 @@ static LAYER_SCALE: RuntimeUnit = RuntimeUnit {
         r.uses.push("use burn::module::Param;");
         Ok(r)
     },
-    onnx: |_, o| {
+    // The initializer is the state dict's `[C, 1, 1]`: as it is for a map, `[C]` for vectors.
+    onnx: |a, o| {
         let x = o.x(0);
-        let gamma = o.per_channel(0, "layer_scale");
+        let gamma = o.param("layer_scale");
+        let gamma = if o.is_map(0) {
+            gamma
+        } else {
+            o.reshape(&gamma, &[int(a, "num_features") as i64])
+        };
         Ok(o.op("Mul", &[&x, &gamma], Vec::new()))
     },
 };
