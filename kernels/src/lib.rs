@@ -12,12 +12,16 @@
 //!   deviations: no cancellation), accumulated in f64; the normalisation in one pass. Its
 //!   backward: the two sums per channel in one pass, the input gradient in another.
 //! - ReLU's backward in one pass over the gradient and the output.
+//! - Max, average and adaptive average pooling, forward and backward ([`pool`]).
 //!
 //! Everything is parallel over images or channels with rayon (which burn-flex runs its own
 //! kernels on). Reductions over the batch are split into a fixed number of chunks, summed in
 //! chunk order: for a given thread count the results do not depend on scheduling.
 
 use rayon::prelude::*;
+
+pub mod pool;
+pub use pool::PoolShape;
 
 /// The shape of a 2-d convolution: input `[n, c_in, h, w]`, weight `[c_out, c_in / groups, kh,
 /// kw]`, output `[n, c_out, ho, wo]`, symmetric padding.

@@ -1,7 +1,7 @@
 //! archc's own CPU kernels on burn-flex (runtime/src/flex/, feature `flex`, on by default)
 //! against Burn's generic path on the same inputs, with autodiff: the checks of `kernels/mod.rs`
 //! (shared with LibTorch's fused kernels, `fused.rs`), plus the forward without autodiff (what
-//! evaluation runs) and where the kernels apply. (The kernels against the definition of a
+//! evaluation runs), the pools, and where the kernels apply. (The kernels against the definition of a
 //! convolution, in f64, and their gradients entry by entry: `kernels/src/lib.rs`, the `archc-kernels` crate.)
 #![cfg(feature = "flex")]
 
@@ -188,4 +188,158 @@ fn where_they_apply() {
         &Device::flex(),
         x.cast(FloatDType::F16).dtype()
     ));
+}
+
+/// Output and input gradient of a pool, archc's kernel or Burn's module, for a random upstream
+/// gradient.
+fn pool_run(
+    x: Tensor<4>,
+    up: impl Fn([usize; 4]) -> Tensor<4>,
+    pool: impl Fn(Tensor<4>) -> Tensor<4>,
+) -> (Tensor<4>, Tensor<4>) {
+    let x = x.require_grad();
+    let y = pool(x.clone());
+    let grads = (y.clone() * up(y.dims())).sum().backward();
+    (y.inner(), x.grad(&grads).expect("x grad"))
+}
+
+/// The windows the pool tests run: (input, kernel, stride, padding, ceil_mode): ResNet's stem
+/// pool, GoogLeNet's (ceil mode), DenseNet's transition, Inception's 3x3 stride-1 pools, and
+/// odd sizes where a ceil-mode window hangs over the padded input's end.
+fn pool_cases() -> Vec<([usize; 4], usize, usize, usize, bool)> {
+    vec![
+        ([2, 3, 16, 16], 3, 2, 1, false),
+        ([2, 3, 15, 15], 3, 2, 0, true),
+        ([3, 4, 8, 8], 2, 2, 0, false),
+        ([2, 3, 7, 9], 3, 1, 1, false),
+        ([2, 2, 10, 11], 3, 2, 1, true),
+        ([1, 2, 6, 5], 2, 3, 1, true),
+    ]
+}
+
+fn pool_args(k: usize, s: usize, p: usize, ceil: bool, count_include_pad: bool) -> flex::PoolArgs {
+    flex::PoolArgs {
+        kernel: [k, k],
+        stride: [s, s],
+        padding: [p, p],
+        ceil_mode: ceil,
+        count_include_pad,
+    }
+}
+
+/// Max pooling against Burn's `MaxPool2d` (burn-flex's own pool), outputs and input gradients
+/// identical: on random inputs, and after a ReLU, where most windows hold ties of zeros and the
+/// gradient must go where Burn's goes (the first).
+#[test]
+fn max_pool_equals_burns() {
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::nn::PaddingConfig2d;
+    let device = Flex::device();
+    for (i, (shape, k, s, p, ceil)) in pool_cases().into_iter().enumerate() {
+        let m = MaxPool2dConfig::new([k, k])
+            .with_strides([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_ceil_mode(ceil)
+            .init();
+        for relu in [false, true] {
+            let mut x = data(shape, -1.0, 1.0, 80 + i as u64, &device);
+            if relu {
+                x = burn::tensor::activation::relu(x - 0.7);
+            }
+            let up = |d| data(d, -1.0, 1.0, 90 + i as u64, &device);
+            let (y1, g1) = pool_run(x.clone(), up, |x| {
+                flex::max_pool2d(x, pool_args(k, s, p, ceil, true))
+            });
+            let (y2, g2) = pool_run(x, up, |x| m.forward(x));
+            let what = format!("{shape:?} k{k} s{s} p{p} ceil {ceil} relu {relu}");
+            assert_eq!(y1.dims(), y2.dims(), "{what}");
+            assert_eq!(kernels::values(y1), kernels::values(y2), "{what}: output");
+            assert_eq!(kernels::values(g1), kernels::values(g2), "{what}: gradient");
+        }
+    }
+}
+
+/// Average pooling against Burn's `AvgPool2d`, with and without the padding in the divisor.
+#[test]
+fn avg_pool_agrees_with_burns() {
+    use burn::nn::pool::AvgPool2dConfig;
+    use burn::nn::PaddingConfig2d;
+    let device = Flex::device();
+    for (i, (shape, k, s, p, ceil)) in pool_cases().into_iter().enumerate() {
+        for include in [true, false] {
+            let m = AvgPool2dConfig::new([k, k])
+                .with_strides([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_count_include_pad(include)
+                .with_ceil_mode(ceil)
+                .init();
+            let x = data(shape, -1.0, 1.0, 100 + i as u64, &device);
+            let up = |d| data(d, -1.0, 1.0, 110 + i as u64, &device);
+            let (y1, g1) = pool_run(x.clone(), up, |x| {
+                flex::avg_pool2d(x, pool_args(k, s, p, ceil, include))
+            });
+            let (y2, g2) = pool_run(x, up, |x| m.forward(x));
+            let what = format!("{shape:?} k{k} s{s} p{p} ceil {ceil} include {include}");
+            close(&format!("{what}: output"), y1, y2);
+            close(&format!("{what}: gradient"), g1, g2);
+        }
+    }
+}
+
+/// Adaptive average pooling against Burn's `AdaptiveAvgPool2d`: the global pool of a head, bins
+/// that divide the input, bins that overlap, and more bins than rows.
+#[test]
+fn adaptive_avg_pool_agrees_with_burns() {
+    use burn::nn::pool::AdaptiveAvgPool2dConfig;
+    let device = Flex::device();
+    for (i, (shape, out)) in [
+        ([4, 8, 7, 7], [1, 1]),
+        ([2, 3, 8, 6], [2, 3]),
+        ([2, 3, 5, 7], [3, 4]),
+        ([1, 2, 3, 3], [5, 4]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let m = AdaptiveAvgPool2dConfig::new(out).init();
+        let x = data(shape, -1.0, 1.0, 120 + i as u64, &device);
+        let up = |d| data(d, -1.0, 1.0, 130 + i as u64, &device);
+        let (y1, g1) = pool_run(x.clone(), up, |x| flex::adaptive_avg_pool2d(x, out));
+        let (y2, g2) = pool_run(x, up, |x| m.forward(x));
+        close(&format!("{shape:?} to {out:?}: output"), y1, y2);
+        close(&format!("{shape:?} to {out:?}: gradient"), g1, g2);
+    }
+}
+
+/// The pools without autodiff (evaluation) equal Burn's too.
+#[test]
+fn pools_without_autodiff_agree() {
+    use burn::nn::pool::{AdaptiveAvgPool2dConfig, AvgPool2dConfig, MaxPool2dConfig};
+    use burn::nn::PaddingConfig2d;
+    let device = Device::flex();
+    let x = data([3, 4, 11, 11], -1.0, 1.0, 140, &device);
+    let pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
+    let max = MaxPool2dConfig::new([3, 3])
+        .with_strides([2, 2])
+        .with_padding(pad.clone())
+        .init();
+    assert_eq!(
+        kernels::values(flex::max_pool2d(x.clone(), pool_args(3, 2, 1, false, true))),
+        kernels::values(max.forward(x.clone())),
+    );
+    let avg = AvgPool2dConfig::new([3, 3])
+        .with_strides([2, 2])
+        .with_padding(pad)
+        .with_ceil_mode(true)
+        .init();
+    close(
+        "avg",
+        flex::avg_pool2d(x.clone(), pool_args(3, 2, 1, true, true)),
+        avg.forward(x.clone()),
+    );
+    close(
+        "adaptive",
+        flex::adaptive_avg_pool2d(x.clone(), [1, 1]),
+        AdaptiveAvgPool2dConfig::new([1, 1]).init().forward(x),
+    );
 }

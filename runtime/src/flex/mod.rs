@@ -4,13 +4,14 @@
 //! burn-flex 0.22.1 has a convolution forward but no convolution backward and no batch norm:
 //! Burn's generic versions run there, built from transposes, reshapes, means and elementwise
 //! operations (docs/benchmarks.md has the profile). This module adds a 2-d convolution (forward
-//! and both backward passes), a training batch norm and ReLU through Burn's backend-extension
+//! and both backward passes), a training batch norm, ReLU and the pools (max, average, adaptive
+//! average; forward and backward) through Burn's backend-extension
 //! mechanism (`#[backend_extension]`), as `crate::fused` does for LibTorch: implemented for
 //! `Flex` (forward: evaluation also runs on them) and for `Autodiff<Flex, C>` with handwritten
 //! backward steps. The kernels themselves are [`kernels`], on plain slices.
 //!
 //! [`applies`] says when they run: a burn-flex device and f32 tensors; every other case keeps
-//! Burn's path (`ops/conv.rs`, `ops/norm.rs`, `ops/activation.rs`). `ARCHC_FLEX_KERNELS=0` in
+//! Burn's path (`ops/conv.rs`, `ops/norm.rs`, `ops/activation.rs`, `ops/pool.rs`). `ARCHC_FLEX_KERNELS=0` in
 //! the environment turns them off (Burn's path everywhere), for comparisons. They agree with
 //! Burn's path within float rounding (`runtime/tests/flex_kernels.rs`).
 
@@ -29,7 +30,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::module::BatchNormTrainOutput;
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
-use kernels::ConvShape;
+use kernels::{ConvShape, PoolShape};
 
 pub use crate::ops::conv::{conv2d_args, Conv2dArgs};
 
@@ -85,6 +86,52 @@ pub trait FlexOps: Backend {
 
     /// ReLU, whose backward is one pass over the gradient and the output.
     fn flex_relu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Max pooling (the backward routes each gradient to the position its maximum came from).
+    fn flex_max_pool2d(x: FloatTensor<Self>, args: PoolArgs) -> FloatTensor<Self>;
+
+    /// Average pooling.
+    fn flex_avg_pool2d(x: FloatTensor<Self>, args: PoolArgs) -> FloatTensor<Self>;
+
+    /// Adaptive average pooling to `output_size` (global average pooling at `[1, 1]`).
+    fn flex_adaptive_avg_pool2d(x: FloatTensor<Self>, output_size: [usize; 2])
+        -> FloatTensor<Self>;
+}
+
+/// A pooling window as archc's kernels take it: symmetric padding, PyTorch's `ceil_mode` and
+/// (average pooling) `count_include_pad`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolArgs {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+}
+
+/// Max pooling of `x` on archc's kernels, forward and backward. Check [`applies`] first.
+pub fn max_pool2d(x: Tensor<4>, args: PoolArgs) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FlexOps>::flex_max_pool2d(
+        x.into_dispatch(),
+        args,
+    ))
+}
+
+/// Average pooling of `x` on archc's kernels, forward and backward. Check [`applies`] first.
+pub fn avg_pool2d(x: Tensor<4>, args: PoolArgs) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FlexOps>::flex_avg_pool2d(
+        x.into_dispatch(),
+        args,
+    ))
+}
+
+/// Adaptive average pooling of `x` on archc's kernels, forward and backward. Check [`applies`]
+/// first.
+pub fn adaptive_avg_pool2d(x: Tensor<4>, output_size: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FlexOps>::flex_adaptive_avg_pool2d(
+        x.into_dispatch(),
+        output_size,
+    ))
 }
 
 /// `conv.forward(x)` on archc's kernels where [`conv2d_args`] allows, else Burn's
@@ -206,6 +253,20 @@ fn conv_shape(x: &FlexTensor, weight: &FlexTensor, args: Conv2dArgs) -> ConvShap
     .unwrap_or_else(|| panic!("conv2d of {xd:?} with {wd:?} and {args:?}: shapes do not fit"))
 }
 
+/// The pool's shape from its input; panics on a window Burn's own pools would refuse too (the
+/// network's checks, `ops/pool.rs`, come first).
+fn pool_shape(x: &FlexTensor, args: PoolArgs) -> PoolShape {
+    let d = dims(x);
+    PoolShape::new(
+        [d[0], d[1], d[2], d[3]],
+        args.kernel,
+        args.stride,
+        args.padding,
+        args.ceil_mode,
+    )
+    .unwrap_or_else(|| panic!("pool of {d:?} with {args:?}: the window does not fit"))
+}
+
 /// The forward computations, shared by the plain and the autodiff implementations.
 mod forward {
     use super::*;
@@ -274,6 +335,26 @@ mod forward {
     pub fn relu(x: &FlexTensor) -> FlexTensor {
         tensor(kernels::relu(&values(x)), dims(x))
     }
+
+    /// The output and the indices of the maxima.
+    pub fn max_pool2d(x: &FlexTensor, args: PoolArgs) -> (FlexTensor, Vec<u32>, PoolShape) {
+        let s = pool_shape(x, args);
+        let (out, indices) = kernels::pool::max_pool2d(&values(x), &s);
+        (tensor(out, vec![s.n, s.c, s.ho, s.wo]), indices, s)
+    }
+
+    pub fn avg_pool2d(x: &FlexTensor, args: PoolArgs) -> (FlexTensor, PoolShape) {
+        let s = pool_shape(x, args);
+        let out = kernels::pool::avg_pool2d(&values(x), &s, args.count_include_pad);
+        (tensor(out, vec![s.n, s.c, s.ho, s.wo]), s)
+    }
+
+    pub fn adaptive_avg_pool2d(x: &FlexTensor, size: [usize; 2]) -> FlexTensor {
+        let d = dims(x);
+        assert!(size[0] > 0 && size[1] > 0, "adaptive pool to {size:?}");
+        let out = kernels::pool::adaptive_avg_pool2d(&values(x), d[0] * d[1], [d[2], d[3]], size);
+        tensor(out, vec![d[0], d[1], size[0], size[1]])
+    }
 }
 
 impl FlexOps for Flex {
@@ -312,6 +393,78 @@ impl FlexOps for Flex {
 
     fn flex_relu(x: FlexTensor) -> FlexTensor {
         forward::relu(&x)
+    }
+
+    fn flex_max_pool2d(x: FlexTensor, args: PoolArgs) -> FlexTensor {
+        forward::max_pool2d(&x, args).0
+    }
+
+    fn flex_avg_pool2d(x: FlexTensor, args: PoolArgs) -> FlexTensor {
+        forward::avg_pool2d(&x, args).0
+    }
+
+    fn flex_adaptive_avg_pool2d(x: FlexTensor, output_size: [usize; 2]) -> FlexTensor {
+        forward::adaptive_avg_pool2d(&x, output_size)
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    /// The indices of the maxima within their input planes, the shape.
+    type State = (std::sync::Arc<[u32]>, PoolShape);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (indices, s) = ops.state;
+        if let Some(node) = node_x {
+            let g = kernels::pool::max_pool2d_backward(&values(&grad), &indices, &s);
+            grads.register::<Flex>(node.id, tensor(g, vec![s.n, s.c, s.h, s.w]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AvgPoolBackward;
+
+impl Backward<Flex, 1> for AvgPoolBackward {
+    /// The shape and `count_include_pad`.
+    type State = (PoolShape, bool);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (s, count_include_pad) = ops.state;
+        if let Some(node) = node_x {
+            let g = kernels::pool::avg_pool2d_backward(&values(&grad), &s, count_include_pad);
+            grads.register::<Flex>(node.id, tensor(g, vec![s.n, s.c, s.h, s.w]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AdaptiveAvgPoolBackward;
+
+impl Backward<Flex, 1> for AdaptiveAvgPoolBackward {
+    /// The input's shape.
+    type State = Vec<usize>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let d = ops.state;
+        let g = dims(&grad);
+        if let Some(node) = node_x {
+            let dx = kernels::pool::adaptive_avg_pool2d_backward(
+                &values(&grad),
+                d[0] * d[1],
+                [d[2], d[3]],
+                [g[2], g[3]],
+            );
+            grads.register::<Flex>(node.id, tensor(dx, d));
+        }
     }
 }
 
@@ -496,6 +649,47 @@ impl<C: CheckpointStrategy> FlexOps for Autodiff<Flex, C> {
         let output = forward::relu(&x.into_primitive());
         match prep {
             OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    fn flex_max_pool2d(x: AutodiffTensor<C>, args: PoolArgs) -> AutodiffTensor<C> {
+        let prep = MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let (output, indices, s) = forward::max_pool2d(&x.into_primitive(), args);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((indices.into(), s), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    fn flex_avg_pool2d(x: AutodiffTensor<C>, args: PoolArgs) -> AutodiffTensor<C> {
+        let prep = AvgPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let (output, s) = forward::avg_pool2d(&x.into_primitive(), args);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((s, args.count_include_pad), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    fn flex_adaptive_avg_pool2d(
+        x: AutodiffTensor<C>,
+        output_size: [usize; 2],
+    ) -> AutodiffTensor<C> {
+        let prep = AdaptiveAvgPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let x = x.into_primitive();
+        let d = dims(&x);
+        let output = forward::adaptive_avg_pool2d(&x, output_size);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(d, output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
     }

@@ -1,5 +1,6 @@
 //! The pools: `MaxPool2d`, `AvgPool2d` (validated with the compiler's window rule, in
-//! `ceil_mode` too) and `AdaptiveAvgPool2d`; their Burn modules, forward and codegen text. And
+//! `ceil_mode` too) and `AdaptiveAvgPool2d`; their Burn modules, forward (on burn-flex, archc's
+//! own kernels: `crate::flex`) and codegen text. And
 //! the `spp` unit (spatial pyramid pooling), checked against PyTorch by `runtime/tests/ops.rs`.
 
 use burn::nn::pool::{
@@ -86,6 +87,18 @@ impl Window {
         )
     }
 
+    /// The window as archc's burn-flex kernels take it.
+    #[cfg(feature = "flex")]
+    fn args(&self, count_include_pad: bool) -> crate::flex::PoolArgs {
+        crate::flex::PoolArgs {
+            kernel: self.kernel_size,
+            stride: self.strides,
+            padding: self.padding,
+            ceil_mode: self.ceil_mode,
+            count_include_pad,
+        }
+    }
+
     /// ONNX's attributes of the window (`pads` before and after, as PyTorch pads).
     fn onnx(&self) -> Vec<AttributeProto> {
         let [ph, pw] = self.padding.map(|p| p as i64);
@@ -122,7 +135,12 @@ impl NodeOp for MaxPoolOp {
             Layer::MaxPool(m) => Some(m),
             _ => None,
         });
-        Value::Map(m.forward(value(ins).map()))
+        let x = value(ins).map();
+        #[cfg(feature = "flex")]
+        if crate::flex::applies(&x.device(), x.dtype()) {
+            return Value::Map(crate::flex::max_pool2d(x, self.0.args(false)));
+        }
+        Value::Map(m.forward(x))
     }
 
     fn pytorch(&self, py: &Py) -> Result<Torch, String> {
@@ -168,7 +186,13 @@ impl NodeOp for AvgPoolOp {
             Layer::AvgPool(m) => Some(m),
             _ => None,
         });
-        Value::Map(m.forward(value(ins).map()))
+        let x = value(ins).map();
+        #[cfg(feature = "flex")]
+        if crate::flex::applies(&x.device(), x.dtype()) {
+            let args = self.window.args(self.count_include_pad);
+            return Value::Map(crate::flex::avg_pool2d(x, args));
+        }
+        Value::Map(m.forward(x))
     }
 
     fn pytorch(&self, py: &Py) -> Result<Torch, String> {
@@ -222,7 +246,12 @@ impl NodeOp for AdaptiveAvgPoolOp {
             Layer::AdaptiveAvgPool(m) => Some(m),
             _ => None,
         });
-        Value::Map(m.forward(value(ins).map()))
+        let x = value(ins).map();
+        #[cfg(feature = "flex")]
+        if crate::flex::applies(&x.device(), x.dtype()) {
+            return Value::Map(crate::flex::adaptive_avg_pool2d(x, self.0));
+        }
+        Value::Map(m.forward(x))
     }
 
     fn pytorch(&self, py: &Py) -> Result<Torch, String> {
