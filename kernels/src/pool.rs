@@ -167,56 +167,73 @@ pub fn max_pool2d_backward(dy: &[f32], indices: &[u32], s: &PoolShape) -> Vec<f3
     })
 }
 
-/// The divisor of output `(oh, ow)`'s average.
-fn divisor(s: &PoolShape, oh: usize, ow: usize, count_include_pad: bool) -> f32 {
-    let (r0, r1, rext) = s.rows(oh);
-    let (c0, c1, cext) = s.cols(ow);
-    let n = if count_include_pad {
-        rext * cext
-    } else {
-        (r1 - r0) * (c1 - c0)
-    };
-    n.max(1) as f32
+/// A window of the input plane, `rows × cols`, and what its sum is divided by.
+struct Window {
+    rows: (usize, usize),
+    cols: (usize, usize),
+    divisor: f32,
 }
 
-/// Average pooling.
-pub fn avg_pool2d(x: &[f32], s: &PoolShape, count_include_pad: bool) -> Vec<f32> {
-    let (ip, op) = (s.in_plane(), s.out_plane());
-    let per = planes_per_task(op);
-    written(s.planes() * op, per * op, |t, out| {
+/// The averages of every plane's windows: `window(oh, ow)` gives output `(oh, ow)`'s. The sums
+/// are in f64 (a global pool sums a whole plane, up to 112x112 values).
+fn average(
+    x: &[f32],
+    planes: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    window: impl Fn(usize, usize) -> Window + Sync,
+) -> Vec<f32> {
+    let (ip, op) = (h * w, oh * ow);
+    let per = planes_per_task(ip);
+    written(planes * op, per * op, |t, out| {
         for (j, o) in out.chunks_mut(op).enumerate() {
             let plane = &x[(t * per + j) * ip..][..ip];
-            for oh in 0..s.ho {
-                let (r0, r1, _) = s.rows(oh);
-                for ow in 0..s.wo {
-                    let (c0, c1, _) = s.cols(ow);
-                    let mut sum = 0.0f32;
-                    for r in r0..r1 {
-                        sum += plane[r * s.w + c0..r * s.w + c1].iter().sum::<f32>();
+            for i in 0..oh {
+                for k in 0..ow {
+                    let Window {
+                        rows,
+                        cols,
+                        divisor,
+                    } = window(i, k);
+                    let mut sum = 0.0f64;
+                    for r in rows.0..rows.1 {
+                        sum += plane[r * w + cols.0..r * w + cols.1]
+                            .iter()
+                            .map(|&v| v as f64)
+                            .sum::<f64>();
                     }
-                    o[oh * s.wo + ow] = sum / divisor(s, oh, ow, count_include_pad);
+                    o[i * ow + k] = (sum / divisor as f64) as f32;
                 }
             }
         }
     })
 }
 
-/// Average pooling's input gradient: each output gradient over its divisor, added to every
-/// input value of its window.
-pub fn avg_pool2d_backward(dy: &[f32], s: &PoolShape, count_include_pad: bool) -> Vec<f32> {
-    let (ip, op) = (s.in_plane(), s.out_plane());
+/// [`average`]'s input gradient: each output gradient over its divisor, added to every input
+/// value of its window.
+fn average_backward(
+    dy: &[f32],
+    planes: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    window: impl Fn(usize, usize) -> Window + Sync,
+) -> Vec<f32> {
+    let (ip, op) = (h * w, oh * ow);
     let per = planes_per_task(ip);
-    written(s.planes() * ip, per * ip, |t, dx| {
+    written(planes * ip, per * ip, |t, dx| {
         dx.fill(0.0);
         for (j, d) in dx.chunks_mut(ip).enumerate() {
             let g = &dy[(t * per + j) * op..][..op];
-            for oh in 0..s.ho {
-                let (r0, r1, _) = s.rows(oh);
-                for ow in 0..s.wo {
-                    let (c0, c1, _) = s.cols(ow);
-                    let v = g[oh * s.wo + ow] / divisor(s, oh, ow, count_include_pad);
-                    for r in r0..r1 {
-                        d[r * s.w + c0..r * s.w + c1]
+            for i in 0..oh {
+                for k in 0..ow {
+                    let Window {
+                        rows,
+                        cols,
+                        divisor,
+                    } = window(i, k);
+                    let v = g[i * ow + k] / divisor;
+                    for r in rows.0..rows.1 {
+                        d[r * w + cols.0..r * w + cols.1]
                             .iter_mut()
                             .for_each(|d| *d += v);
                     }
@@ -226,68 +243,66 @@ pub fn avg_pool2d_backward(dy: &[f32], s: &PoolShape, count_include_pad: bool) -
     })
 }
 
+/// Average pooling's window of output `(oh, ow)`: its divisor counts the padding inside the
+/// padded input when `count_include_pad`, else only the input's values.
+fn pool_window(s: &PoolShape, oh: usize, ow: usize, count_include_pad: bool) -> Window {
+    let (r0, r1, rext) = s.rows(oh);
+    let (c0, c1, cext) = s.cols(ow);
+    let n = if count_include_pad {
+        rext * cext
+    } else {
+        (r1 - r0) * (c1 - c0)
+    };
+    Window {
+        rows: (r0, r1),
+        cols: (c0, c1),
+        divisor: n.max(1) as f32,
+    }
+}
+
+/// Average pooling.
+pub fn avg_pool2d(x: &[f32], s: &PoolShape, count_include_pad: bool) -> Vec<f32> {
+    average(x, s.planes(), [s.h, s.w], [s.ho, s.wo], |i, k| {
+        pool_window(s, i, k, count_include_pad)
+    })
+}
+
+/// Average pooling's input gradient.
+pub fn avg_pool2d_backward(dy: &[f32], s: &PoolShape, count_include_pad: bool) -> Vec<f32> {
+    average_backward(dy, s.planes(), [s.h, s.w], [s.ho, s.wo], |i, k| {
+        pool_window(s, i, k, count_include_pad)
+    })
+}
+
 /// Adaptive bin `i` of `out` over `input`: PyTorch's `floor(i·input/out) … ceil((i+1)·input/out)`.
 fn bin(i: usize, out: usize, input: usize) -> (usize, usize) {
     (i * input / out, ((i + 1) * input).div_ceil(out))
 }
 
+/// Adaptive bin `(i, k)` of an `h × w` plane pooled to `oh × ow`.
+fn adaptive_window([h, w]: [usize; 2], [oh, ow]: [usize; 2], i: usize, k: usize) -> Window {
+    let (rows, cols) = (bin(i, oh, h), bin(k, ow, w));
+    Window {
+        rows,
+        cols,
+        divisor: ((rows.1 - rows.0) * (cols.1 - cols.0)) as f32,
+    }
+}
+
 /// Adaptive average pooling of `planes` planes of `h × w` to `oh × ow` bins (global average
 /// pooling at 1x1).
-pub fn adaptive_avg_pool2d(
-    x: &[f32],
-    planes: usize,
-    [h, w]: [usize; 2],
-    [oh, ow]: [usize; 2],
-) -> Vec<f32> {
-    let (ip, op) = (h * w, oh * ow);
-    let per = planes_per_task(ip);
-    written(planes * op, per * op, |t, out| {
-        for (j, o) in out.chunks_mut(op).enumerate() {
-            let plane = &x[(t * per + j) * ip..][..ip];
-            for i in 0..oh {
-                let (r0, r1) = bin(i, oh, h);
-                for k in 0..ow {
-                    let (c0, c1) = bin(k, ow, w);
-                    // Summed in f64: a global pool sums a whole plane (up to 112x112 values).
-                    let mut sum = 0.0f64;
-                    for r in r0..r1 {
-                        sum += plane[r * w + c0..r * w + c1]
-                            .iter()
-                            .map(|&v| v as f64)
-                            .sum::<f64>();
-                    }
-                    o[i * ow + k] = (sum / ((r1 - r0) * (c1 - c0)) as f64) as f32;
-                }
-            }
-        }
-    })
+pub fn adaptive_avg_pool2d(x: &[f32], planes: usize, hw: [usize; 2], out: [usize; 2]) -> Vec<f32> {
+    average(x, planes, hw, out, |i, k| adaptive_window(hw, out, i, k))
 }
 
 /// Adaptive average pooling's input gradient.
 pub fn adaptive_avg_pool2d_backward(
     dy: &[f32],
     planes: usize,
-    [h, w]: [usize; 2],
-    [oh, ow]: [usize; 2],
+    hw: [usize; 2],
+    out: [usize; 2],
 ) -> Vec<f32> {
-    let (ip, op) = (h * w, oh * ow);
-    let per = planes_per_task(ip);
-    written(planes * ip, per * ip, |t, dx| {
-        dx.fill(0.0);
-        for (j, d) in dx.chunks_mut(ip).enumerate() {
-            let g = &dy[(t * per + j) * op..][..op];
-            for i in 0..oh {
-                let (r0, r1) = bin(i, oh, h);
-                for k in 0..ow {
-                    let (c0, c1) = bin(k, ow, w);
-                    let v = g[i * ow + k] / ((r1 - r0) * (c1 - c0)) as f32;
-                    for r in r0..r1 {
-                        d[r * w + c0..r * w + c1].iter_mut().for_each(|d| *d += v);
-                    }
-                }
-            }
-        }
-    })
+    average_backward(dy, planes, hw, out, |i, k| adaptive_window(hw, out, i, k))
 }
 
 #[cfg(test)]
