@@ -84,13 +84,9 @@ TORCHVISION = {
 }
 
 # Zoo networks that load torchvision's weights strictly but compute another function: the load
-# is checked, the output difference printed, not failed on.
-KNOWN_DIFFERENT = {
-    # Stage 1's one-conv Fused-MBConv blocks (`fused1`) have their SiLU after the residual add
-    # (archc's rule that a repetition's last activation follows the addition); torchvision
-    # applies it inside the block, before the add.
-    "efficientnet_v2_s": "SiLU after the add in stage1",
-}
+# is checked, the output difference printed, not failed on. None today (efficientnet_v2_s was
+# one until its one-conv Fused-MBConv blocks kept their SiLU before the residual add).
+KNOWN_DIFFERENT = {}
 
 TOLERANCE = 1e-4
 
