@@ -851,8 +851,29 @@ pub fn relu_backward(dy: &[f32], out: &[f32]) -> Vec<f32> {
     })
 }
 
+/// What the tests of this crate share.
+#[cfg(test)]
+mod testing {
+    /// `len` values in [-0.5, 0.5) from a small LCG: deterministic, no dependency.
+    pub fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// `⟨a, b⟩` in f64.
+    pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(&p, &q)| p as f64 * q as f64).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{dot, values};
     use super::*;
 
     /// The definition, in f64 loops.
@@ -889,17 +910,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        // A small LCG: deterministic, no dependency.
-        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
     }
 
     fn cases() -> Vec<ConvShape> {
@@ -947,12 +957,6 @@ mod tests {
             let w = values(s.c_out * s.k(), 4);
             let dy = values(s.n * s.c_out * s.ho * s.wo, 5);
             let y = naive(&x, &w, &s);
-            let dot = |a: &[f32], b: &[f32]| {
-                a.iter()
-                    .zip(b)
-                    .map(|(&p, &q)| p as f64 * q as f64)
-                    .sum::<f64>()
-            };
             let lhs: f64 = y.iter().zip(&dy).map(|(p, &q)| p * q as f64).sum();
             let (dx, dw, db) = conv2d_backward(&x, &w, &dy, &s, [true, true, true]);
             let (dx, dw, db) = (dx.unwrap(), dw.unwrap(), db.unwrap());
@@ -981,31 +985,26 @@ mod tests {
                     .sum();
                 assert!((db[co] as f64 - want).abs() <= 1e-5, "{s:?} db");
             }
-            // Every weight-gradient entry: the derivative of ⟨dy, conv⟩ along that weight is
-            // ⟨dy, conv(x, e_i)⟩, exactly linear.
-            for i in 0..w.len() {
-                let mut e = vec![0.0f32; w.len()];
+            // Every weight-gradient entry, and every 7th input-gradient entry: the derivative of
+            // ⟨dy, conv⟩ along that value is ⟨dy, conv(…, e_i)⟩, exactly linear.
+            let along = |i: usize, len: usize, conv: &dyn Fn(&[f32]) -> Vec<f64>| {
+                let mut e = vec![0.0f32; len];
                 e[i] = 1.0;
-                let want: f64 = naive(&x, &e, &s)
+                conv(&e)
                     .iter()
                     .zip(&dy)
                     .map(|(p, &q)| p * q as f64)
-                    .sum();
+                    .sum::<f64>()
+            };
+            for (i, &got) in dw.iter().enumerate() {
+                let want = along(i, w.len(), &|e| naive(&x, e, &s));
                 assert!(
-                    (dw[i] as f64 - want).abs() <= 1e-5,
-                    "{s:?} dw[{i}]: {} against {want}",
-                    dw[i]
+                    (got as f64 - want).abs() <= 1e-5,
+                    "{s:?} dw[{i}]: {got} against {want}"
                 );
             }
-            // Every input-gradient entry likewise.
             for i in (0..x.len()).step_by(7) {
-                let mut e = vec![0.0f32; x.len()];
-                e[i] = 1.0;
-                let want: f64 = naive(&e, &w, &s)
-                    .iter()
-                    .zip(&dy)
-                    .map(|(p, &q)| p * q as f64)
-                    .sum();
+                let want = along(i, x.len(), &|e| naive(e, &w, &s));
                 assert!(
                     (dx[i] as f64 - want).abs() <= 1e-5,
                     "{s:?} dx[{i}]: {} against {want}",

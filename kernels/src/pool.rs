@@ -308,16 +308,7 @@ pub fn adaptive_avg_pool2d_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::testing::{dot, values};
 
     /// The windows the tests run: (input, kernel, stride, padding, ceil_mode).
     fn cases() -> Vec<PoolShape> {
@@ -403,12 +394,6 @@ mod tests {
     /// for the max, linear in `x` with the indices held).
     #[test]
     fn the_gradients_are_the_adjoints() {
-        let dot = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(&p, &q)| p as f64 * q as f64)
-                .sum::<f64>()
-        };
         for s in cases() {
             let x = values(s.n * s.c * s.h * s.w, 8);
             let dy = values(s.n * s.c * s.ho * s.wo, 9);
@@ -464,12 +449,6 @@ mod tests {
             }
             let dy = values(planes * oh * ow, 11);
             let dx = adaptive_avg_pool2d_backward(&dy, planes, [h, w], [oh, ow]);
-            let dot = |a: &[f32], b: &[f32]| {
-                a.iter()
-                    .zip(b)
-                    .map(|(&p, &q)| p as f64 * q as f64)
-                    .sum::<f64>()
-            };
             assert!(
                 (dot(&y, &dy) - dot(&x, &dx)).abs() < 1e-3,
                 "{h}x{w} to {oh}x{ow}"
