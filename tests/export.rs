@@ -267,9 +267,10 @@ fn bad_input_is_refused_and_nothing_is_left_half_written() {
 }
 
 /// `scripts/onnx_check.py` with this build's archc: onnx.checker and onnxruntime against
-/// `archc forward` on every zoo network (103, up to VGG's 144 M parameters; about 9 minutes on
-/// the 2-core development machine) and on the op fixtures, then the fixtures again at opset 22 (docs/export.md, "Checked"). CI runs it with the venv's
-/// Python (`ARCHC_PYTHON`, with onnx 1.23.2, onnxruntime 1.32.0, numpy and safetensors).
+/// `archc forward` on every zoo network (103, up to prelu_net_c's 331 M parameters; about 8
+/// minutes on the 2-core development machine) and on the op fixtures, then the fixtures again at
+/// opset 22 (docs/export.md, "Checked"). CI runs it with the venv's Python (`ARCHC_PYTHON`, with
+/// onnx 1.23.2, onnxruntime 1.32.0, numpy and safetensors).
 #[test]
 #[ignore = "needs ARCHC_PYTHON with onnx and onnxruntime; CI runs it"]
 fn onnxruntime_agrees_with_archc_forward() {
